@@ -61,6 +61,7 @@ from ._resources import (
     User,
     X509Certificate,
 )
+from ._state import DesiredGroup, DesiredState, DesiredUser, TargetState
 
 __all__ = [
     "Address",
@@ -72,6 +73,9 @@ __all__ = [
     "BulkRequest",
     "BulkResponse",
     "BulkSupport",
+    "DesiredGroup",
+    "DesiredState",
+    "DesiredUser",
     "ENTERPRISE_USER_SCHEMA",
     "ERROR_SCHEMA",
     "Email",
@@ -108,6 +112,7 @@ __all__ = [
     "SearchRequest",
     "ServiceProviderConfig",
     "Supported",
+    "TargetState",
     "USER_SCHEMA",
     "User",
     "X509Certificate",
