@@ -387,14 +387,18 @@ class _Cycle:
             to_add: list[str] = []
             to_remove: list[str] = []
             if account.members is None:
+                # A PUT would clear the members nobody listed: no PUT at all then.
+                consequence = "group not updated" if self.put else "membership not compared"
                 self.skipped.append(
                     Skip(
                         resource_type="Group",
                         source_key=record.key,
                         target_id=account.id,
-                        reason="the target listing left out members: membership not compared",
+                        reason=f"the target listing left out members: {consequence}",
                     )
                 )
+                if self.put:
+                    continue
             else:
                 present = {m.value for m in account.members if m.value is not None}
                 to_add = sorted(members.keys() - present)
@@ -442,8 +446,11 @@ class _Cycle:
             placeholder = self.groups.ids[record.key]
             members = self.wanted_members(record)
             body: Group = _strip_server_attributes(without_members(record.group))
+            changes = describe_resource(body, "Group", self.policy)
             if self.put and members:
-                body = attrs.evolve(body, members=tuple(Member(value=m) for m in sorted(members)))
+                ordered = sorted(members)
+                body = attrs.evolve(body, members=tuple(Member(value=m) for m in ordered))
+                changes = (*changes, Change(path="members", new=[members[m] for m in ordered]))
             yield Operation(
                 kind="create",
                 resource_type="Group",
@@ -451,7 +458,7 @@ class _Cycle:
                 source_key=record.key,
                 reason="not on the target",
                 body=body,
-                changes=describe_resource(body, "Group", self.policy),
+                changes=changes,
             )
             if not self.put:
                 yield from self.member_operations(
