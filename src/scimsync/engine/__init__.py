@@ -16,7 +16,7 @@ Pure: no I/O, no clock, no randomness (the rules are at the top of
 
 from ._plan import Plan
 from ._planner import plan
-from ._policy import GUARDS, AdoptMode, DeprovisionMode, GroupDeprovisionMode, Policy, UpdateMethod
+from ._policy import GUARDS, Policy
 from ._simulate import simulate, simulated_id
 from ._state import Ledger, SyncState
 from ._values import (
@@ -24,36 +24,28 @@ from ._values import (
     PLACEHOLDER_PREFIX,
     Change,
     Conflict,
-    ConflictKind,
     GuardTrip,
     Link,
     Operation,
-    OperationKind,
     Placeholder,
     Skip,
 )
 
 __all__ = [
-    "AdoptMode",
     "Change",
     "Conflict",
-    "ConflictKind",
-    "DeprovisionMode",
     "GUARDS",
-    "GroupDeprovisionMode",
     "GuardTrip",
     "Ledger",
     "Link",
     "OPERATION_KINDS",
     "Operation",
-    "OperationKind",
     "PLACEHOLDER_PREFIX",
     "Placeholder",
     "Plan",
     "Policy",
     "Skip",
     "SyncState",
-    "UpdateMethod",
     "plan",
     "simulate",
     "simulated_id",

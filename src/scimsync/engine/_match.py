@@ -14,8 +14,9 @@ The rules, in order, for each source record (sorted by source key):
    ``externalId``) is adopted, ignored or reported per :attr:`Policy.adopt`.
 5. No account: the record is to be created.
 
-Accounts involved in a conflict are *protected*: never deprovisioned, never removed
-from a group.
+Accounts whose identity a conflict leaves uncertain are *protected*: never
+deprovisioned, never removed from a group. (An account ``taken`` by another source key
+is not uncertain: it is that key's.)
 """
 
 from __future__ import annotations
@@ -213,7 +214,9 @@ def match(
             ids.add(linked)
         return ids
 
-    def refuse(kind: str, keys: Sequence[str], ids: set[str], detail: str) -> None:
+    def refuse(
+        kind: str, keys: Sequence[str], ids: set[str], detail: str, *, protect: bool = True
+    ) -> None:
         out.conflicts.append(
             Conflict(
                 kind=kind,
@@ -224,7 +227,8 @@ def match(
             )
         )
         out.unresolved.update(keys)
-        out.protected.update(ids)
+        if protect:
+            out.protected.update(ids)
 
     records = sorted(desired, key=_record_key)
     out.known_keys = {record.key for record in records}
@@ -290,11 +294,14 @@ def match(
             continue
         owner = out.linked_key.get(account_id)
         if how != "link" and owner is not None and owner != key:
+            # The account's identity is certain (the owner's): it is not protected, and
+            # is deprovisioned if its owner left the source.
             refuse(
                 "taken",
                 [key],
                 {account_id},
-                f"matched by {how} an account linked to source key {owner!r}",
+                f"matched by {how} the account of source key {owner!r}",
+                protect=False,
             )
             continue
         claims[account_id].append(key)

@@ -32,8 +32,8 @@ _VERBS = {
     "create": "to create",
     "update": "to update",
     "reactivate": "to reactivate",
-    "add_members": "member additions",
-    "remove_members": "member removals",
+    "add_members": "to add members",
+    "remove_members": "to remove members",
     "deactivate": "to deactivate",
     "delete": "to delete",
 }
@@ -90,7 +90,8 @@ def _headline(plan: Plan) -> str:
     if plan.held:
         extras.append(f"{len(plan.held)} held")
     if plan.conflicts:
-        extras.append(f"{len(plan.conflicts)} conflicts")
+        count = len(plan.conflicts)
+        extras.append(f"{count} conflict{'' if count == 1 else 's'}")
     if plan.skipped:
         extras.append(f"{len(plan.skipped)} skipped")
     return text + (f" ({', '.join(extras)})" if extras else "") + "."

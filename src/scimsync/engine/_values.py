@@ -279,7 +279,9 @@ class Conflict:
     - ``unowned_match``: the record matches an account scimsync does not own and
       :attr:`Policy.adopt` is ``"fail"``.
 
-    Accounts involved in a conflict are never deprovisioned or stripped of groups.
+    Accounts whose identity a conflict leaves uncertain are never deprovisioned or
+    stripped of groups; an account ``taken`` by another key is that key's, and is
+    deprovisioned when that key leaves the source.
     """
 
     kind: str
