@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -34,8 +35,6 @@ from ._values import Conflict, Link, Placeholder, Skip
 if TYPE_CHECKING:
     from ._policy import Policy
     from ._state import Ledger
-
-KeyReader = Callable[[Resource], "str | None"]
 
 
 @attrs.define
@@ -68,55 +67,63 @@ class Matching:
     linked_key: dict[str, str] = attrs.Factory(dict)  # account id -> linked source key
 
 
-def key_reader(resource_type: str, path: str, policy: Policy) -> KeyReader:
-    """A function reading the normalised value of ``path`` from a resource (or None).
+def key_values(
+    resource_type: str, path: str, policy: Policy, resources: Sequence[Resource]
+) -> list[str | None]:
+    """The normalised value of ``path`` on each resource (None where it has none).
 
-    Case-insensitive attributes are case-folded, so equal values are equal strings.
+    Case-insensitive attributes (per the schema's ``caseExact``) are case-folded, so
+    values that match are equal strings. One pass per key over all resources: this is
+    the hot loop of matching.
     """
     spec = policy.schema.resolve(resource_type, path)
     fold = spec is not None and not spec.case_exact
     urn, rest = split_urn(path, policy.schema.extension_urns(resource_type))
-    read = _raw_reader(urn, rest)
-
-    if not fold:
-        return read
-
-    def read_folded(resource: Resource) -> str | None:
-        value = read(resource)
-        return value.casefold() if value is not None else None
-
-    return read_folded
-
-
-def _raw_reader(urn: str | None, rest: str) -> KeyReader:
     head, _, sub = rest.partition(".")
-    if (
-        urn is None
-        or urn.lower() == "urn:ietf:params:scim:schemas:core:2.0:user"
-        or (urn.lower() == "urn:ietf:params:scim:schemas:core:2.0:group")
-    ):
+    field = _field_for(head) if _is_core(urn) and not sub else None
+    if field is not None and resources and not any(r.extra for r in resources):
+        raw: list[Any] = list(map(attrgetter(field), resources))
+    else:
+        read = _raw_reader(urn, rest)
+        raw = [read(resource) for resource in resources]
+    if fold:
+        return [v.casefold() if type(v) is str else None for v in raw]
+    return [v if type(v) is str else None for v in raw]
+
+
+def _is_core(urn: str | None) -> bool:
+    return urn is None or urn.lower() in (
+        "urn:ietf:params:scim:schemas:core:2.0:user",
+        "urn:ietf:params:scim:schemas:core:2.0:group",
+    )
+
+
+def _raw_reader(urn: str | None, rest: str) -> Callable[[Resource], Any]:
+    head, _, sub = rest.partition(".")
+    if _is_core(urn):
         field = _field_for(head)
 
-        def read_core(resource: Resource) -> str | None:
+        def read_core(resource: Resource) -> Any:
             value = getattr(resource, field, None) if field else None
             if value is None:
                 value = _folded_get(resource.extra, head)
             if sub and value is not None:
                 value = _sub_value(value, sub)
-            return value if isinstance(value, str) else None
+            return value
 
         return read_core
 
+    assert urn is not None
     is_enterprise = urn.lower() == ENTERPRISE_USER_SCHEMA.lower()
 
-    def read_extension(resource: Resource) -> str | None:
+    def read_extension(resource: Resource) -> Any:
         container: Any = getattr(resource, "enterprise", None) if is_enterprise else None
         if container is None:
             container = resource.extension(urn)
         value = _sub_value(container, head) if container is not None else None
         if sub and value is not None:
             value = _sub_value(value, sub)
-        return value if isinstance(value, str) else None
+        return value
 
     return read_extension
 
@@ -150,18 +157,16 @@ def _folded_get(data: Mapping[str, Any], name: str) -> Any:
 
 
 class _Index:
-    """Normalised key value -> account ids, with duplicates kept apart (they are rare)."""
+    """Normalised key value -> account id, with values held by several accounts apart."""
 
     __slots__ = ("duplicates", "first")
 
-    def __init__(self, accounts: Sequence[Resource], read: KeyReader) -> None:
+    def __init__(self, ids: Sequence[str], values: Sequence[str | None]) -> None:
         first: dict[str, str] = {}
         duplicates: dict[str, list[str]] = {}
-        for account in accounts:
-            value = read(account)
+        for account_id, value in zip(ids, values, strict=True):
             if value is None:
                 continue
-            account_id: str = account.id  # type: ignore[assignment]
             seen = first.setdefault(value, account_id)
             if seen != account_id:
                 duplicates.setdefault(value, [seen]).append(account_id)
@@ -191,25 +196,31 @@ def match(
     """Match source records (``DesiredUser``/``DesiredGroup``) to listed ``accounts``."""
     out = Matching()
     paths = policy.match_keys if resource_type == "User" else policy.group_match_keys
-    readers = [key_reader(resource_type, path, policy) for path in paths]
-    indexes = [_Index(accounts, read) for read in readers]
-    by_id = {account.id: account for account in accounts if account.id is not None}
+    attr = "user" if resource_type == "User" else "group"
+    account_ids: list[str] = [account.id for account in accounts]  # type: ignore[misc]
+    indexes = [
+        _Index(account_ids, key_values(resource_type, path, policy, accounts)) for path in paths
+    ]
+    by_id = dict(zip(account_ids, accounts, strict=True))
     links = ledger.links
     out.linked_key = {target: key for key, target in links.items()}
-    attr = "user" if resource_type == "User" else "group"
 
-    def lookups(record: Any) -> list[tuple[str, list[str]]]:
-        resource = getattr(record, attr)
-        found = []
-        for path, read, index in zip(paths, readers, indexes, strict=True):
-            value = read(resource)
-            if value is not None:
-                found.append((path, index.find(value)))
-        return found
+    records = sorted(desired, key=_record_key)
+    out.known_keys = {record.key for record in records}
+    resources = [getattr(record, attr) for record in records]
+    columns = [key_values(resource_type, path, policy, resources) for path in paths]
+    rows: list[tuple[str | None, ...]] = list(zip(*columns, strict=True)) if columns else []
 
-    def candidates(record: Any) -> set[str]:
-        ids = {i for _, found in lookups(record) for i in found}
-        linked = links.get(record.key)
+    def lookups(row: tuple[str | None, ...]) -> list[tuple[str, list[str]]]:
+        return [
+            (path, index.find(value))
+            for path, index, value in zip(paths, indexes, row, strict=True)
+            if value is not None
+        ]
+
+    def candidates(position: int) -> set[str]:
+        ids = {i for _, found in lookups(rows[position]) for i in found}
+        linked = links.get(records[position].key)
         if linked is not None and linked in by_id:
             ids.add(linked)
         return ids
@@ -230,22 +241,35 @@ def match(
         if protect:
             out.protected.update(ids)
 
-    records = sorted(desired, key=_record_key)
-    out.known_keys = {record.key for record in records}
-    usable = _without_duplicates(
-        records, paths=paths, readers=readers, attr=attr, refuse=refuse, candidates=candidates
-    )
+    refused = _duplicates(records, paths, columns, refuse, candidates)
 
     # Pass 1: which account each record points at.
     tentative: list[tuple[Any, str, str]] = []
     claims: defaultdict[str, list[str]] = defaultdict(list)
-    for record in usable:
+    firsts = [index.first for index in indexes]
+    shared_values = [index.duplicates for index in indexes]
+    for position, record in enumerate(records):
+        if position in refused:
+            continue
         key = record.key
+        row = rows[position]
         account_id: str | None = None
         how = ""
         linked = links.get(key)
         if linked is not None:
             if linked in by_id:
+                # The common case, kept fast: linked, and no key points elsewhere.
+                if all(
+                    value is None
+                    or (
+                        first.get(value, linked) == linked
+                        and not (duplicates and value in duplicates)
+                    )
+                    for value, first, duplicates in zip(row, firsts, shared_values, strict=True)
+                ):
+                    claims[linked].append(key)
+                    tentative.append((record, linked, "link"))
+                    continue
                 account_id, how = linked, "link"
             elif not listing_complete:
                 out.skipped.append(
@@ -261,7 +285,7 @@ def match(
                 continue
             else:
                 out.gone_links[key] = linked
-        found = lookups(record)
+        found = lookups(row)
         if account_id is None:
             ambiguous = False
             for path, ids in found:
@@ -318,30 +342,28 @@ def match(
 
     # Pass 2: ownership and adoption.
     prefix = policy.external_id_prefix
-    for account in accounts:
-        account_id = account.id
-        if account_id is None:
-            continue
-        if ledger.owns(account_id) or (
-            prefix is not None
-            and account.external_id is not None
-            and account.external_id.startswith(prefix)
-        ):
-            out.owned.add(account_id)
+    owned = out.owned
+    owned.update(i for i in ledger.owned if i in by_id)
+    if prefix is not None:
+        owned.update(
+            account.id  # type: ignore[misc]
+            for account in accounts
+            if account.external_id is not None and account.external_id.startswith(prefix)
+        )
     for record, account_id, how in tentative:
         if account_id in shared:
             continue
         key = record.key
         account = by_id[account_id]
-        resource = getattr(record, attr)
-        owned = (
-            account_id in out.owned
-            or how == "link"
-            or (resource.external_id is not None and resource.external_id == account.external_id)
-        )
-        adopted = False
-        if not owned:
-            if policy.adopt == "ignore":
+        if how == "link" or account_id in owned:
+            adopted = False
+        else:
+            resource = getattr(record, attr)
+            managed = resource.external_id is not None and (
+                resource.external_id == account.external_id
+            )
+            adopted = not managed
+            if adopted and policy.adopt == "ignore":
                 out.skipped.append(
                     Skip(
                         resource_type=resource_type,
@@ -354,7 +376,7 @@ def match(
                 out.claimed.add(account_id)
                 out.ids[key] = account_id
                 continue
-            if policy.adopt == "fail":
+            if adopted and policy.adopt == "fail":
                 refuse(
                     "unowned_match",
                     [key],
@@ -363,8 +385,7 @@ def match(
                     "set policy.adopt to 'adopt' to take it over or 'ignore' to leave it",
                 )
                 continue
-            adopted = True
-        out.owned.add(account_id)
+        owned.add(account_id)
         out.claimed.add(account_id)
         out.ids[key] = account_id
         out.matched.append(
@@ -400,16 +421,14 @@ def _record_key(record: Any) -> str:
     return key
 
 
-def _without_duplicates(
+def _duplicates(
     records: list[Any],
-    *,
     paths: Sequence[str],
-    readers: Sequence[KeyReader],
-    attr: str,
+    columns: Sequence[list[str | None]],
     refuse: Callable[[str, Sequence[str], set[str], str], None],
-    candidates: Callable[[Any], set[str]],
-) -> list[Any]:
-    """Records whose source key and match key values are their own; the rest refused."""
+    candidates: Callable[[int], set[str]],
+) -> set[int]:
+    """Positions of records refused because their source key or a key value is shared."""
     bad: set[int] = set()
     key_counts = Counter(record.key for record in records)
     if len(key_counts) != len(records):
@@ -418,22 +437,21 @@ def _without_duplicates(
             if key_counts[record.key] > 1:
                 by_key[record.key].append(position)
         for key, positions in sorted(by_key.items()):
-            ids = set().union(*(candidates(records[p]) for p in positions))
             refuse(
                 "duplicate_source_key",
                 [key],
-                ids,
+                set().union(*(candidates(p) for p in positions)),
                 f"the source holds {len(positions)} records with this key",
             )
             bad.update(positions)
-    for path, read in zip(paths, readers, strict=True):
+    for path, column in zip(paths, columns, strict=True):
+        present = [v for position, v in enumerate(column) if v is not None and position not in bad]
+        if len(set(present)) == len(present):
+            continue  # the common case: every value is its record's own
         seen: dict[str, int] = {}
         clashes: defaultdict[str, list[int]] = defaultdict(list)
-        for position, record in enumerate(records):
-            if position in bad:
-                continue
-            value = read(getattr(record, attr))
-            if value is None:
+        for position, value in enumerate(column):
+            if value is None or position in bad:
                 continue
             first = seen.setdefault(value, position)
             if first != position:
@@ -442,14 +460,11 @@ def _without_duplicates(
                 clashes[value].append(position)
         for positions in sorted(clashes.values()):
             keys = [records[p].key for p in positions]
-            ids = set().union(*(candidates(records[p]) for p in positions))
             refuse(
                 "duplicate_key_value",
                 keys,
-                ids,
+                set().union(*(candidates(p) for p in positions)),
                 f"{len(keys)} source records share one {path}",
             )
             bad.update(positions)
-    if not bad:
-        return records
-    return [record for position, record in enumerate(records) if position not in bad]
+    return bad
