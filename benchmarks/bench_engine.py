@@ -61,9 +61,7 @@ def build(users: int, drift: float = 0.01, with_groups: bool = True) -> tuple[An
         for i in range(users)
         if i not in hires
     ]
-    accounts += [
-        _with_id(_user(users + j), f"id-{users + j}", meta) for j in range(leavers)
-    ]
+    accounts += [_with_id(_user(users + j), f"id-{users + j}", meta) for j in range(leavers)]
     links = {f"emp-{i}": f"id-{i}" for i in range(users) if i not in hires}
     links.update({f"emp-{users + j}": f"id-{users + j}" for j in range(leavers)})
 
@@ -125,6 +123,27 @@ def naive_changed(desired: DesiredState, actual: TargetState) -> list[str]:
     return out
 
 
+def measure(n: int) -> list[tuple[str, str, str, str]]:
+    """Plan time, peak memory and the naive baseline for ``n`` users at 1% drift."""
+    desired, actual, state = build(n)
+    repeat = 3 if n <= 100_000 else 1
+    t_plan, result = timed(lambda: plan(desired, actual, POLICY, state, NOW), repeat=repeat)
+    t_naive, _ = timed(lambda: naive_changed(desired, actual), repeat=repeat)
+    mem = peak_memory(lambda: plan(desired, actual, POLICY, state, NOW))
+    _check(result, n)
+    summary = ", ".join(f"{v} {k}" for k, v in result.summary().items())
+    print(f"{n} users, {len(desired.groups)} groups: {summary}")
+    return [
+        (
+            f"plan {n} users, {len(desired.groups)} groups (s)",
+            f"{t_plan:.2f}",
+            f"{t_naive:.2f} (users only)",
+            f"{t_naive / t_plan:.2f}x the peer's speed",
+        ),
+        (f"plan {n} users: peak memory (MB)", f"{mem / 1e6:.0f}", "", ""),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -134,25 +153,7 @@ def main() -> None:
     print(f"# bench_engine; {machine()}")
     rows: list[tuple[str, str, str, str]] = []
     for n in sizes:
-        desired, actual, state = build(n)
-        repeat = 3 if n <= 100_000 else 1
-        t_plan, result = timed(lambda: plan(desired, actual, POLICY, state, NOW), repeat=repeat)
-        t_naive, changed = timed(lambda: naive_changed(desired, actual), repeat=repeat)
-        mem = peak_memory(lambda: plan(desired, actual, POLICY, state, NOW))
-        _check(result, n)
-        summary = ", ".join(f"{v} {k}" for k, v in result.summary().items())
-        print(f"{n} users, {len(desired.groups)} groups: {summary}")
-        rows.append(
-            (
-                f"plan {n} users, {len(desired.groups)} groups (s)",
-                f"{t_plan:.2f}",
-                f"{t_naive:.2f} (users only)",
-                f"{t_naive / t_plan:.2f}x the peer's speed",
-            )
-        )
-        rows.append((f"plan {n} users: peak memory (MB)", f"{mem / 1e6:.0f}", "", ""))
-        del desired, actual, state, result, changed
-
+        rows.extend(measure(n))
     n = min(100_000, max(sizes))
     desired, actual, state = build(n, drift=0, with_groups=False)
     t_same, result = timed(lambda: plan(desired, actual, POLICY, state, NOW))

@@ -12,7 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scimsync import User
-from scimsync.engine import Placeholder, Plan, Policy, SyncState, plan, simulate, simulated_id
+from scimsync.engine import (
+    GUARDS,
+    Placeholder,
+    Plan,
+    Policy,
+    SyncState,
+    plan,
+    simulate,
+    simulated_id,
+)
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
 from strategies import NOW, Scenario, scenarios, shuffled, target_states, users
 
@@ -101,20 +110,33 @@ def test_a_target_planned_against_itself_needs_nothing(actual: TargetState, meth
     assert result.held == ()
 
 
+def _apply(
+    scenario: Scenario, policy: Policy, actual: TargetState, state: SyncState
+) -> tuple[Plan, TargetState, SyncState]:
+    """Plan one cycle, apply it to the in-memory target, record the next state."""
+    result = plan(scenario.desired, actual, policy, state, NOW)
+    return result, simulate(result, actual), state.after(result, _created_ids(result))
+
+
 @EXAMPLES
 @given(scenarios(), policies)
 def test_applying_a_plan_then_planning_again_changes_nothing(
     scenario: Scenario, policy: Policy
 ) -> None:
-    """Idempotence: plan, simulate the target applying it, record the state, plan again: empty."""
-    first = plan(scenario.desired, scenario.actual, policy, scenario.state, NOW)
-    after = simulate(first, scenario.actual)
-    state = scenario.state.after(first, _created_ids(first))
-    second = plan(scenario.desired, after, policy, state, NOW)
+    """Idempotence: plan, apply to an in-memory target, record the state, plan again: empty.
+
+    Guards are forced here (holding is another property's business). One case takes
+    two cycles, on purpose: a record whose userName is *taken* by the account of
+    another key is a conflict until that account is renamed or deleted, which the
+    same plan may do; the next cycle then creates it, and the one after is empty.
+    """
+    policy = attrs.evolve(policy, force=frozenset(GUARDS))
+    first, actual, state = _apply(scenario, policy, scenario.actual, scenario.state)
+    second, actual, state = _apply(scenario, policy, actual, state)
+    if any(conflict.kind == "taken" for conflict in first.conflicts):
+        second, actual, state = _apply(scenario, policy, actual, state)
     assert [(op.kind, op.target_id, op.reason) for op in second.operations] == []
-    assert [(op.kind, op.target_id) for op in first.held] == [
-        (op.kind, op.target_id) for op in second.held
-    ]
+    assert second.held == ()
 
 
 @EXAMPLES

@@ -8,62 +8,58 @@ explicit, chunked add/remove operations.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from ..codec import to_scim
+from ..filter import AttrPath, attr
 from ..models import Group, PatchOperation, Resource
-from ..schema import split_urn
-from ._values import Change, jsonable
+from ..patch import Path, changed_attributes, diff
+from ._values import Change
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
     from ._policy import Policy
 
 R = TypeVar("R", bound=Resource)
 
-# Never compared: set by the service provider, or handled apart (members, passwords).
-_NOT_COMPARED = frozenset({"id", "meta", "groups", "members", "password", "extra", "extensions"})
-
 
 def attribute_patch(
     actual: Resource, desired: Resource, resource_type: str, policy: Policy
-) -> list[PatchOperation]:
-    """The PATCH operations turning ``actual`` into ``desired`` on what ``desired`` sets."""
-    # Interim until scimsync.patch.diff lands: one replace per differing attribute.
-    ops: list[PatchOperation] = []
+) -> tuple[list[PatchOperation], tuple[Change, ...]]:
+    """The PATCH operations turning ``actual`` into ``desired``, and the changes to review.
+
+    Only what ``desired`` sets is compared (:func:`scimsync.patch.diff`). One rule is
+    the engine's own: a value of a case-insensitive attribute (``caseExact: false``,
+    ``userName`` say) that differs only in case is no change. Targets that store such
+    values folded would otherwise be updated on every cycle, forever.
+    """
     schema = policy.schema
-    for field in attrs.fields(type(desired)):
-        name = field.name
-        if name in _NOT_COMPARED:
-            continue
-        new = getattr(desired, name)
-        if new is None:
-            continue
-        old = getattr(actual, name)
-        if old == new:
-            continue
-        path = to_scim_name(name)
-        if (
-            isinstance(old, str)
-            and isinstance(new, str)
-            and not schema.case_exact(resource_type, path)
-            and old.casefold() == new.casefold()
-        ):
-            continue
-        ops.append(PatchOperation(op="replace", path=path, value=jsonable(new)))
-    return ops
-
-
-def to_scim_name(field_name: str) -> str:
-    """The SCIM attribute name of a model field, URN-qualified for the enterprise one."""
-    from ..models import ENTERPRISE_USER_SCHEMA, scim_name
-
-    return ENTERPRISE_USER_SCHEMA if field_name == "enterprise" else scim_name(field_name)
+    ops = diff(actual, desired, schema=schema)
+    if not ops:
+        return ops, ()
+    changed = changed_attributes(actual, desired, schema=schema)
+    case_only = {
+        change.path
+        for change in changed
+        if type(change.old) is str
+        and type(change.new) is str
+        and change.old.casefold() == change.new.casefold()
+        and not schema.case_exact(resource_type, change.path)
+    }
+    if case_only:
+        ops = [op for op in ops if op.path not in case_only]
+        changed = [change for change in changed if change.path not in case_only]
+    changes = tuple(
+        Change(path=change.path, sensitive=True)
+        if is_sensitive(change.path, resource_type, policy)
+        else Change(path=change.path, old=change.old, new=change.new)
+        for change in changed
+    )
+    return ops, changes
 
 
 def overlay(actual: R, desired: Resource) -> R:
@@ -116,62 +112,28 @@ def _merge_complex(old: Any, new: Any) -> Any:
     return attrs.evolve(old, **changes) if changes else old
 
 
-def describe_changes(
-    actual: Resource | None,
-    after: Resource,
-    ops: Iterable[PatchOperation],
-    resource_type: str,
-    policy: Policy,
-) -> tuple[Change, ...]:
-    """Attribute-level ``old → new`` of ``ops``, read from the resource before and after.
-
-    Paths are the attributes the operations touch, without value filters
-    (``emails[type eq "work"].value`` shows as ``emails``). Sensitive values are masked.
-    """
-    paths: list[str] = []
-    seen: set[str] = set()
-    for op in ops:
-        for path in _touched_paths(op):
-            if path.lower() not in seen:
-                seen.add(path.lower())
-                paths.append(path)
-    return _changes_for(paths, actual, after, resource_type, policy)
-
-
 def describe_resource(resource: Resource, resource_type: str, policy: Policy) -> tuple[Change, ...]:
-    """Every attribute a new resource sets, as changes from nothing."""
+    """Every attribute a new resource sets, as changes from nothing (sensitive ones masked)."""
     data = to_scim(resource, request=True)
-    paths = [key for key in data if key != "schemas"]
-    return _changes_for(paths, None, resource, resource_type, policy)
-
-
-def _changes_for(
-    paths: Sequence[str],
-    actual: Resource | None,
-    after: Resource,
-    resource_type: str,
-    policy: Policy,
-) -> tuple[Change, ...]:
-    before_data = to_scim(actual) if actual is not None else {}
-    after_data = to_scim(after)
-    urns = policy.schema.extension_urns(resource_type)
-    out = []
-    for path in paths:
-        if is_sensitive(path, resource_type, policy):
-            out.append(Change(path=path, sensitive=True))
-            continue
-        out.append(
-            Change(
-                path=path,
-                old=_lookup(before_data, path, urns),
-                new=_lookup(after_data, path, urns),
-            )
-        )
-    return tuple(out)
+    return tuple(
+        Change(path=path, sensitive=True)
+        if is_sensitive(path, resource_type, policy)
+        else Change(path=path, new=value)
+        for path, value in data.items()
+        if path != "schemas"
+    )
 
 
 def is_sensitive(path: str, resource_type: str, policy: Policy) -> bool:
-    """True when values at ``path`` must not be shown (writeOnly, never returned, or named)."""
+    """True when values at ``path`` must not be shown (writeOnly, never returned, or named).
+
+    A value filter counts as its attribute: ``emails[type eq "work"].value`` is
+    ``emails.value``.
+    """
+    bracket = path.find("[")
+    if bracket != -1:
+        close = path.rfind("]")
+        path = path[:bracket] + (path[close + 1 :] if close != -1 else "")
     folded = path.lower()
     if any(
         folded == p.lower() or folded.startswith(p.lower() + ".") for p in policy.sensitive_paths
@@ -181,49 +143,9 @@ def is_sensitive(path: str, resource_type: str, policy: Policy) -> bool:
     return spec is not None and spec.write_only
 
 
-def _touched_paths(op: PatchOperation) -> list[str]:
-    if op.path is None:
-        value = op.value if isinstance(op.value, Mapping) else {}
-        return [str(key) for key in value if key != "schemas"]
-    path = op.path
-    bracket = path.find("[")
-    if bracket != -1:
-        close = path.rfind("]")
-        path = path[:bracket] + path[close + 1 :] if close != -1 else path[:bracket]
-        # A filtered multi-valued attribute changes as a whole, for review purposes.
-        urn, rest = split_urn(path)
-        head = rest.split(".", 1)[0]
-        path = f"{urn}:{head}" if urn else head
-    return [path]
-
-
-def _lookup(data: Mapping[str, Any], path: str, urns: Sequence[str]) -> Any:
-    urn, rest = split_urn(path, urns)
-    node: Any = data
-    if urn is not None:
-        node = _get_folded(node, urn)
-        if not rest:
-            return node
-    for part in rest.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = _get_folded(node, part)
-    return node
-
-
-def _get_folded(data: Mapping[str, Any], key: str) -> Any:
-    if key in data:
-        return data[key]
-    folded = key.lower()
-    for name, value in data.items():
-        if name.lower() == folded:
-            return value
-    return None
-
-
 def summarise(changes: Sequence[Change]) -> str:
     """``"title changed"``, ``"title and emails changed"``, ``"a, b and 3 more changed"``."""
-    names = [_short(change.path) for change in changes]
+    names = list(dict.fromkeys(_short(change.path) for change in changes))
     if not names:
         return "no attribute changed"
     if len(names) == 1:
@@ -234,17 +156,20 @@ def summarise(changes: Sequence[Change]) -> str:
 
 
 def _short(path: str) -> str:
-    # "urn:...:enterprise:2.0:User:department" reads as "department" in a sentence.
-    return path.rpartition(":")[2] if path[:4].lower() == "urn:" else path
+    # In a sentence, 'emails[type eq "work"].value' is "emails" and
+    # "urn:...:enterprise:2.0:User:department" is "department".
+    head = path.split("[", 1)[0]
+    if head[:4].lower() == "urn:":
+        head = head.rpartition(":")[2]
+    return head
 
 
 # -- group members ------------------------------------------------------------------------
 
 
 def member_filter_path(member_id: str) -> str:
-    """The PATCH path removing one member: ``members[value eq "<id>"]``."""
-    # Interim until the filter builder lands: the value as a JSON string literal.
-    return f"members[value eq {json.dumps(member_id, ensure_ascii=False)}]"
+    """The PATCH path removing one member: ``members[value eq "<id>"]``, built safely."""
+    return str(Path(AttrPath("members"), attr("value").eq(member_id)))
 
 
 def chunks(values: Sequence[str], size: int) -> list[Sequence[str]]:

@@ -37,15 +37,10 @@ if TYPE_CHECKING:
     from ._state import Ledger
 
 
-@attrs.define
-class Matched:
-    """A source record and the target account it is (to be) applied to."""
-
-    key: str
-    desired: Any  # DesiredUser or DesiredGroup
-    account: Resource
-    matched_by: str
-    adopted: bool
+Matched = tuple[str, Any, Resource, str, bool]
+"""A source key, its record, the account it is applied to, the key that matched it
+(``"link"`` for a state link) and whether this plan adopts the account. Plain tuples:
+there is one per user, and they are the hot path."""
 
 
 @attrs.define
@@ -81,14 +76,22 @@ def key_values(
     urn, rest = split_urn(path, policy.schema.extension_urns(resource_type))
     head, _, sub = rest.partition(".")
     field = _field_for(head) if _is_core(urn) and not sub else None
-    if field is not None and resources and not any(r.extra for r in resources):
+    # map() with C-level callables where possible: this runs once per key and resource.
+    if field is not None and not any(map(_EXTRA, resources)):
         raw: list[Any] = list(map(attrgetter(field), resources))
     else:
         read = _raw_reader(urn, rest)
         raw = [read(resource) for resource in resources]
+    kinds = set(map(type, raw))
+    if kinds <= {str}:
+        return list(map(str.casefold, raw)) if fold else raw
     if fold:
         return [v.casefold() if type(v) is str else None for v in raw]
     return [v if type(v) is str else None for v in raw]
+
+
+_EXTRA = attrgetter("extra")
+_KEY = attrgetter("key")
 
 
 def _is_core(urn: str | None) -> bool:
@@ -162,14 +165,17 @@ class _Index:
     __slots__ = ("duplicates", "first")
 
     def __init__(self, ids: Sequence[str], values: Sequence[str | None]) -> None:
-        first: dict[str, str] = {}
+        first: dict[str, str] = dict(zip(values, ids, strict=True))  # type: ignore[arg-type]
+        first.pop(None, None)  # type: ignore[call-overload]
         duplicates: dict[str, list[str]] = {}
-        for account_id, value in zip(ids, values, strict=True):
-            if value is None:
-                continue
-            seen = first.setdefault(value, account_id)
-            if seen != account_id:
-                duplicates.setdefault(value, [seen]).append(account_id)
+        if len(first) != len(values) - values.count(None):  # some value is held twice
+            first = {}
+            for account_id, value in zip(ids, values, strict=True):
+                if value is None:
+                    continue
+                seen = first.setdefault(value, account_id)
+                if seen != account_id:
+                    duplicates.setdefault(value, [seen]).append(account_id)
         self.first = first
         self.duplicates = duplicates
 
@@ -197,19 +203,19 @@ def match(
     out = Matching()
     paths = policy.match_keys if resource_type == "User" else policy.group_match_keys
     attr = "user" if resource_type == "User" else "group"
-    account_ids: list[str] = [account.id for account in accounts]  # type: ignore[misc]
+    account_ids: list[str] = list(map(attrgetter("id"), accounts))
     indexes = [
         _Index(account_ids, key_values(resource_type, path, policy, accounts)) for path in paths
     ]
     by_id = dict(zip(account_ids, accounts, strict=True))
     links = ledger.links
-    out.linked_key = {target: key for key, target in links.items()}
+    out.linked_key = dict(zip(links.values(), links.keys(), strict=True))
 
-    records = sorted(desired, key=_record_key)
-    out.known_keys = {record.key for record in records}
-    resources = [getattr(record, attr) for record in records]
+    records = sorted(desired, key=_KEY)
+    keys: list[str] = list(map(_KEY, records))
+    out.known_keys = set(keys)
+    resources = list(map(attrgetter(attr), records))
     columns = [key_values(resource_type, path, policy, resources) for path in paths]
-    rows: list[tuple[str | None, ...]] = list(zip(*columns, strict=True)) if columns else []
 
     def lookups(row: tuple[str | None, ...]) -> list[tuple[str, list[str]]]:
         return [
@@ -218,8 +224,11 @@ def match(
             if value is not None
         ]
 
+    def row(position: int) -> tuple[str | None, ...]:
+        return tuple(column[position] for column in columns)
+
     def candidates(position: int) -> set[str]:
-        ids = {i for _, found in lookups(rows[position]) for i in found}
+        ids = {i for _, found in lookups(row(position)) for i in found}
         linked = links.get(records[position].key)
         if linked is not None and linked in by_id:
             ids.add(linked)
@@ -241,35 +250,33 @@ def match(
         if protect:
             out.protected.update(ids)
 
-    refused = _duplicates(records, paths, columns, refuse, candidates)
+    refused = _duplicates(
+        records, keys, paths=paths, columns=columns, refuse=refuse, candidates=candidates
+    )
 
     # Pass 1: which account each record points at.
     tentative: list[tuple[Any, str, str]] = []
     claims: defaultdict[str, list[str]] = defaultdict(list)
-    firsts = [index.first for index in indexes]
-    shared_values = [index.duplicates for index in indexes]
+    linked_ids: list[str | None] = list(map(links.get, keys))
+    # The common case, kept fast: linked to a listed account no key value contradicts.
+    # Links are one to one, so these accounts are claimed by no other record.
+    consistent = _linked_and_consistent(linked_ids, by_id, columns, indexes)
+    fast = [p for p, good in enumerate(consistent) if good and p not in refused]
+    fast_ids: list[str] = [linked_ids[p] for p in fast]  # type: ignore[misc]
+    if len(set(fast_ids)) != len(fast_ids):  # a state linking two keys to one id
+        fast, fast_ids = [], []
+    slow = set(range(len(records))) - set(fast) - refused if fast else None
     for position, record in enumerate(records):
+        if slow is not None and position not in slow:
+            continue
         if position in refused:
             continue
         key = record.key
-        row = rows[position]
         account_id: str | None = None
         how = ""
-        linked = links.get(key)
+        linked = linked_ids[position]
         if linked is not None:
             if linked in by_id:
-                # The common case, kept fast: linked, and no key points elsewhere.
-                if all(
-                    value is None
-                    or (
-                        first.get(value, linked) == linked
-                        and not (duplicates and value in duplicates)
-                    )
-                    for value, first, duplicates in zip(row, firsts, shared_values, strict=True)
-                ):
-                    claims[linked].append(key)
-                    tentative.append((record, linked, "link"))
-                    continue
                 account_id, how = linked, "link"
             elif not listing_complete:
                 out.skipped.append(
@@ -285,7 +292,7 @@ def match(
                 continue
             else:
                 out.gone_links[key] = linked
-        found = lookups(row)
+        found = lookups(row(position))
         if account_id is None:
             ambiguous = False
             for path, ids in found:
@@ -331,6 +338,10 @@ def match(
         claims[account_id].append(key)
         tentative.append((record, account_id, how))
 
+    for position, account_id in zip(fast, fast_ids, strict=True):
+        if account_id in claims:  # never expected: then it is shared, and refused below
+            claims[account_id].append(records[position].key)
+            tentative.append((records[position], account_id, "link"))
     shared = {account_id for account_id, keys in claims.items() if len(keys) > 1}
     for account_id in sorted(shared):
         refuse(
@@ -343,13 +354,22 @@ def match(
     # Pass 2: ownership and adoption.
     prefix = policy.external_id_prefix
     owned = out.owned
-    owned.update(i for i in ledger.owned if i in by_id)
+    owned.update(ledger.owned & by_id.keys())
     if prefix is not None:
         owned.update(
             account.id  # type: ignore[misc]
             for account in accounts
             if account.external_id is not None and account.external_id.startswith(prefix)
         )
+    fast_records = [records[p] for p, i in zip(fast, fast_ids, strict=True) if i not in claims]
+    fast_ids = [i for i in fast_ids if i not in claims]
+    out.matched.extend(
+        (record.key, record, by_id[account_id], "link", False)
+        for record, account_id in zip(fast_records, fast_ids, strict=True)
+    )
+    out.ids.update(zip([record.key for record in fast_records], fast_ids, strict=True))
+    owned.update(fast_ids)
+    out.claimed.update(fast_ids)
     for record, account_id, how in tentative:
         if account_id in shared:
             continue
@@ -388,9 +408,7 @@ def match(
         owned.add(account_id)
         out.claimed.add(account_id)
         out.ids[key] = account_id
-        out.matched.append(
-            Matched(key=key, desired=record, account=account, matched_by=how, adopted=adopted)
-        )
+        out.matched.append((key, record, account, how, adopted))
         if links.get(key) != account_id:
             out.links.append(
                 Link(
@@ -416,13 +434,34 @@ def match(
     return out
 
 
-def _record_key(record: Any) -> str:
-    key: str = record.key
-    return key
+def _linked_and_consistent(
+    linked_ids: Sequence[str | None],
+    by_id: Mapping[str, Resource],
+    columns: Sequence[Sequence[str | None]],
+    indexes: Sequence[_Index],
+) -> list[bool]:
+    """For each record: linked to a listed account that no key value contradicts.
+
+    Column by column, so the usual case costs a few list comprehensions.
+    """
+    ok = [linked is not None and linked in by_id for linked in linked_ids]
+    for column, index in zip(columns, indexes, strict=True):
+        # None for None: no key is None.
+        hits: list[str | None] = list(map(index.first.get, column))  # type: ignore[arg-type]
+        ok = [
+            good and (hit is None or hit == linked)
+            for good, hit, linked in zip(ok, hits, linked_ids, strict=True)
+        ]
+        duplicates = index.duplicates
+        if duplicates:
+            ok = [good and value not in duplicates for good, value in zip(ok, column, strict=True)]
+    return ok
 
 
 def _duplicates(
     records: list[Any],
+    keys: list[str],
+    *,
     paths: Sequence[str],
     columns: Sequence[list[str | None]],
     refuse: Callable[[str, Sequence[str], set[str], str], None],
@@ -430,8 +469,8 @@ def _duplicates(
 ) -> set[int]:
     """Positions of records refused because their source key or a key value is shared."""
     bad: set[int] = set()
-    key_counts = Counter(record.key for record in records)
-    if len(key_counts) != len(records):
+    if len(set(keys)) != len(keys):
+        key_counts = Counter(keys)
         by_key: defaultdict[str, list[int]] = defaultdict(list)
         for position, record in enumerate(records):
             if key_counts[record.key] > 1:
@@ -445,8 +484,9 @@ def _duplicates(
             )
             bad.update(positions)
     for path, column in zip(paths, columns, strict=True):
-        present = [v for position, v in enumerate(column) if v is not None and position not in bad]
-        if len(set(present)) == len(present):
+        distinct = set(column)
+        distinct.discard(None)
+        if len(distinct) == len(column) - column.count(None):
             continue  # the common case: every value is its record's own
         seen: dict[str, int] = {}
         clashes: defaultdict[str, list[int]] = defaultdict(list)

@@ -34,7 +34,6 @@ from ._changes import (
     add_members_patch,
     attribute_patch,
     chunks,
-    describe_changes,
     describe_resource,
     overlay,
     remove_members_patch,
@@ -259,9 +258,9 @@ class _Cycle:
 
     def user_updates(self) -> Iterable[Operation]:
         deactivated_by_us = self.state.users.deactivated_at
-        for found in self.users.matched:
-            account: User = found.account  # type: ignore[assignment]
-            wanted: User = found.desired.user
+        for key, record, found, matched_by, adopted in self.users.matched:
+            account: User = found  # type: ignore[assignment]
+            wanted: User = record.user
             # Back in the source: active again, unless the mapping says otherwise, and
             # only if scimsync deactivated it when the mapping leaves `active` alone.
             reactivate = account.active is False and (
@@ -269,22 +268,21 @@ class _Cycle:
             )
             if reactivate and wanted.active is None:
                 wanted = attrs.evolve(wanted, active=True)
-            patch = attribute_patch(account, wanted, "User", self.policy)
+            patch, changes = attribute_patch(account, wanted, "User", self.policy)
             if not patch:
                 continue
             after = overlay(account, wanted)
-            changes = describe_changes(account, after, patch, "User", self.policy)
             if reactivate:
                 others = [c for c in changes if c.path != "active"]
                 reason = "back in source" + (f"; {summarise(others)}" if others else "")
             else:
                 reason = summarise(changes)
-            if found.adopted:
-                reason = f"matched by {found.matched_by}, adopted; {reason}"
+            if adopted:
+                reason = f"matched by {matched_by}, adopted; {reason}"
             yield self.write(
                 "reactivate" if reactivate else "update",
                 account,
-                key=found.key,
+                key=key,
                 reason=reason,
                 patch=patch,
                 after=after,
@@ -301,7 +299,7 @@ class _Cycle:
             if target_id not in users.owned or target_id in users.claimed:
                 continue
             key = users.linked_key.get(target_id)
-            if policy.deprovision == "delete" and policy.delete_after_days is None:
+            if policy.deprovision == "delete" and not policy.delete_after_days:
                 yield _delete(account, key, "not in source")
             elif account.active is not False:
                 reason = "not in source"
@@ -376,13 +374,12 @@ class _Cycle:
         yield from self.group_creates()
         group_ids = {group.id for group in self.actual_groups}
         protected = self.users.protected
-        labels = self.member_labels()
-        for found in self.groups.matched:
-            account: Group = found.account  # type: ignore[assignment]
-            record: DesiredGroup = found.desired
+        labels: dict[str, str] = {}
+        for key, record, found, matched_by, adopted in self.groups.matched:
+            account: Group = found  # type: ignore[assignment]
             current = without_members(account)
-            after = overlay(current, without_members(record.group))
-            patch = attribute_patch(current, after, "Group", self.policy)
+            wanted = without_members(record.group)
+            patch, changes = attribute_patch(current, wanted, "Group", self.policy)
             members = self.wanted_members(record)
             to_add: list[str] = []
             to_remove: list[str] = []
@@ -406,33 +403,34 @@ class _Cycle:
                 to_remove = sorted(
                     m for m in present - members.keys() if m not in protected and m not in group_ids
                 )
-            adopted = f"matched by {found.matched_by}, adopted; " if found.adopted else ""
+            adoption = f"matched by {matched_by}, adopted; " if adopted else ""
+            if (to_add or to_remove) and not labels:
+                labels = self.member_labels()
             if self.put:
                 yield from self.put_group(
-                    found.key,
+                    key,
                     account=account,
-                    after=after,
+                    after=overlay(current, wanted),
+                    adoption=adoption,
                     patch=patch,
+                    changes=changes,
                     to_add=to_add,
                     to_remove=to_remove,
                 )
                 continue
             if patch:
-                changes = describe_changes(current, after, patch, "Group", self.policy)
                 yield self.write(
                     "update",
                     account,
-                    key=found.key,
-                    reason=adopted + summarise(changes),
+                    key=key,
+                    reason=adoption + summarise(changes),
                     patch=patch,
-                    after=after,
+                    after=overlay(current, wanted),
                     changes=changes,
                 )
+            yield from self.member_operations("add_members", account.id or "", key, to_add, labels)
             yield from self.member_operations(
-                "add_members", account.id or "", found.key, to_add, labels
-            )
-            yield from self.member_operations(
-                "remove_members", account.id or "", found.key, to_remove, labels
+                "remove_members", account.id or "", key, to_remove, labels
             )
 
     def member_labels(self) -> dict[str, str]:
@@ -499,14 +497,17 @@ class _Cycle:
         *,
         account: Group,
         after: Group,
+        adoption: str,
         patch: Sequence[PatchOperation],
+        changes: Sequence[Change],
         to_add: Sequence[str],
         to_remove: Sequence[str],
     ) -> Iterable[Operation]:
         """Whole-group PUTs; member removals in one of their own, so a guard can hold it."""
-        current = list(account.members or ())
+        # In id order: the listing's order is no part of the plan (same bytes, any order).
+        current = sorted(account.members or (), key=lambda m: m.value or "")
         if patch or to_add:
-            changes = list(describe_changes(account, after, patch, "Group", self.policy))
+            changes = list(changes)
             if to_add:
                 changes.append(Change(path="members", new=list(to_add)))
             grown = [*current, *(Member(value=m) for m in to_add)]
@@ -515,7 +516,7 @@ class _Cycle:
                 resource_type="Group",
                 target_id=account.id or "",
                 source_key=key,
-                reason=summarise(changes),
+                reason=adoption + summarise(changes),
                 body=_strip_server_attributes(attrs.evolve(after, members=tuple(grown))),
                 changes=changes,
             )

@@ -8,19 +8,17 @@ resources come from their placeholders, see :func:`simulated_id`.
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from ..codec import from_scim, to_scim
 from ..errors import PlanError
-from ..models import Group, PatchOperation, Resource, TargetState, User
+from ..models import Group, Resource, TargetState
+from ..patch import apply_patch
+from ..schema import CORE_SCHEMAS, SchemaTable
 from ._values import Placeholder
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from ._plan import Plan
 
 __all__ = ["simulate", "simulated_id"]
@@ -37,11 +35,13 @@ def simulated_id(placeholder: str) -> str:
     return f"sim-{parsed.resource_type.lower()}-{parsed.key}"
 
 
-def simulate(plan: Plan, actual: TargetState) -> TargetState:
+def simulate(plan: Plan, actual: TargetState, *, schema: SchemaTable = CORE_SCHEMAS) -> TargetState:
     """The target state after applying ``plan.operations`` to ``actual``, in memory.
 
     Raises :class:`~scimsync.errors.PlanError` when an operation refers to a resource
-    ``actual`` does not hold (the plan was made against another target state).
+    ``actual`` does not hold (the plan was made against another target state), and a
+    :class:`~scimsync.errors.PatchError` when a PATCH does not apply. ``schema`` is the
+    target's schema table (the one the plan's policy used).
     """
     users: dict[str, Resource] = {u.id: u for u in actual.users if u.id is not None}
     groups: dict[str, Resource] = {g.id: g for g in actual.groups if g.id is not None}
@@ -68,7 +68,7 @@ def simulate(plan: Plan, actual: TargetState) -> TargetState:
         elif op.body is not None:
             store[op.target_id] = attrs.evolve(op.body, id=op.target_id)
         else:
-            store[op.target_id] = _apply_patch(store[op.target_id], op.patch)
+            store[op.target_id] = apply_patch(store[op.target_id], op.patch, schema=schema)
     return TargetState(
         users=tuple(users.values()),
         groups=tuple(groups.values()),
@@ -83,23 +83,3 @@ def _leave_groups(groups: dict[str, Resource], user_id: str) -> None:
             groups[group_id] = attrs.evolve(
                 group, members=tuple(m for m in group.members if m.value != user_id)
             )
-
-
-def _apply_patch(resource: Resource, patch: Sequence[PatchOperation]) -> Resource:
-    # Interim until scimsync.patch.apply_patch lands: the operations the engine writes.
-    data: dict[str, Any] = to_scim(resource)
-    for op in patch:
-        path = op.path or ""
-        if op.op == "add" and path == "members":
-            members = data.setdefault("members", [])
-            present = {m.get("value") for m in members}
-            members.extend(m for m in op.value if m.get("value") not in present)
-        elif op.op == "remove" and path.startswith("members[value eq "):
-            value = json.loads(path[len("members[value eq ") : -1])
-            data["members"] = [m for m in data.get("members", []) if m.get("value") != value]
-        elif op.op == "replace" and path:
-            data[path] = op.value
-        else:  # pragma: no cover - interim
-            raise PlanError(f"cannot simulate {op!r}")
-    cls = User if isinstance(resource, User) else Group
-    return from_scim(data, cls)
