@@ -14,7 +14,7 @@ The rules every policy keeps, whatever its settings:
 - a request whose outcome is unknown (:class:`~scimsync.errors.OutcomeUnknownError`)
   is never retried here: the caller looks the resource up first.
 
-:func:`set_testing` (or the :func:`testing` context manager) removes every wait, for
+:func:`set_testing` (or the :func:`no_waits` context manager) removes every wait, for
 test suites that exercise retries without sleeping.
 """
 
@@ -49,9 +49,9 @@ __all__ = [
     "RetryDetails",
     "RetryPolicy",
     "is_testing",
+    "no_waits",
     "parse_retry_after",
     "set_testing",
-    "testing",
 ]
 
 logger = logging.getLogger("scimsync.retry")
@@ -88,7 +88,7 @@ def is_testing() -> bool:
 
 
 @contextlib.contextmanager
-def testing() -> Iterator[None]:
+def no_waits() -> Iterator[None]:
     """Remove every retry and rate-limit wait inside the ``with`` block."""
     before = _testing
     set_testing(True)
@@ -150,6 +150,14 @@ def _attempts(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
         raise ConfigurationError("RetryPolicy.max_attempts must be an integer, 1 or more")
 
 
+def _status_set(values: Iterable[int]) -> frozenset[int]:
+    return frozenset(values)
+
+
+def _exception_types(values: Iterable[type[Exception]]) -> tuple[type[Exception], ...]:
+    return tuple(values)
+
+
 def _statuses(_: object, attribute: attrs.Attribute[Any], value: frozenset[int]) -> None:
     refused = sorted(value & NEVER_RETRIED_STATUSES)
     if refused:
@@ -180,10 +188,10 @@ class RetryPolicy:
     max_retry_after: float = attrs.field(default=120.0, validator=_not_negative)
     """A ``Retry-After`` longer than this fails the request instead of waiting."""
     retry_statuses: frozenset[int] = attrs.field(
-        default=DEFAULT_RETRY_STATUSES, converter=frozenset, validator=_statuses
+        default=DEFAULT_RETRY_STATUSES, converter=_status_set, validator=_statuses
     )
     retry_exceptions: tuple[type[Exception], ...] = attrs.field(
-        default=DEFAULT_RETRY_EXCEPTIONS, converter=tuple
+        default=DEFAULT_RETRY_EXCEPTIONS, converter=_exception_types
     )
     """httpx exceptions worth another try (only where a retry cannot duplicate a write)."""
 

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 import attrs
@@ -443,9 +443,13 @@ class BaseScimClient:
             reader = _object
         else:
             raise ConfigurationError(f"cannot replace {type(resource).__name__}")
+        if not isinstance(id, str) or not id:
+            raise ResourceValidationError(
+                "cannot replace a resource without an id", [f"$.id: got {id!r}"]
+            )
         return PreparedCall(
             method="PUT",
-            url=self._url(self._endpoint_of(kind), cast("str", id)),
+            url=self._url(self._endpoint_of(kind), id),
             reader=reader,
             payload=payload,
             body=_json_bytes(payload),

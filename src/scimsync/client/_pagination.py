@@ -9,7 +9,10 @@ The rules, pure and in one place (the clients only send the requests it asks for
   ``startIndex``) — so it never loops forever;
 - resources are de-duplicated by ``id`` (pages shift when the target changes);
 - a listing that stops short of ``totalResults`` is *incomplete*, with the reason:
-  never a smaller truth.
+  never a smaller truth. So is one during which ``totalResults`` changed: resources
+  that came or went shift the pages, and a resource can slip between two of them
+  while the count still adds up. (A create and a delete between the same two pages
+  cancel out in the count; no client can see that without a snapshot.)
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class Paginator(Generic[T]):
         self.done = False
         self.problem: str | None = None
         self._seen: set[object] = set()
+        self._changed_from: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -101,6 +105,9 @@ class Paginator(Generic[T]):
         if page.total_results < 0:
             raise InvalidResponseError(f"negative totalResults ({page.total_results})")
         self.pages += 1
+        if self.total_results is not None and page.total_results != self.total_results:
+            # Resources came or went mid-listing: pages may have shifted past some.
+            self._changed_from = self._changed_from or self.total_results
         self.total_results = page.total_results
         fresh: list[T] = []
         for resource in page.resources:
@@ -121,7 +128,7 @@ class Paginator(Generic[T]):
                 f"the page at startIndex {self.start_index} held only resources already listed"
             )
         elif self.listed >= page.total_results:
-            self.done = True
+            self._stop("")
         else:
             self.start_index += returned
         return fresh
@@ -131,6 +138,11 @@ class Paginator(Generic[T]):
         if self.total_results is not None and self.listed < self.total_results:
             self.problem = (
                 f"{reason} after {self.listed} of {self.total_results} resources announced"
+            )
+        elif self._changed_from is not None:
+            self.problem = (
+                f"totalResults went from {self._changed_from} to {self.total_results} during "
+                "the listing: resources may have shifted between pages unseen"
             )
 
     def listing(self, resources: list[T]) -> Listing[T]:
