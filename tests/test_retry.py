@@ -121,13 +121,16 @@ def test_never_makes_one_attempt() -> None:
         (ConflictResponseError(409, scim_type="uniqueness"), False),
         (_transport_error(httpx.ConnectError("refused")), True),
         (_transport_error(httpx.ReadTimeout("slow")), True),
-        (_transport_error(httpx.RemoteProtocolError("dropped")), False),
+        (_transport_error(httpx.RemoteProtocolError("dropped")), True),
+        (_transport_error(httpx.ReadError("reset")), True),
+        (_transport_error(httpx.UnsupportedProtocol("gopher")), False),
+        (_transport_error(httpx.TooManyRedirects("loop")), False),
         (OutcomeUnknownError("lost", method="POST", url="https://x/Users"), False),
         (ValueError("bug"), False),
     ],
 )
 def test_should_retry_matrix(exc: BaseException, expected: bool) -> None:
-    """Default policy: 429/502/503/504, connect errors and read timeouts retry; the rest not."""
+    """Default policy: 429/502/503/504, connection faults and timeouts retry; the rest not."""
     assert expected == RetryPolicy().should_retry(exc)
 
 

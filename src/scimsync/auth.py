@@ -188,7 +188,10 @@ class OAuth2ClientCredentials(httpx.Auth):
         lifetime = _seconds(data.get("expires_in"))
         if lifetime is None and data.get("expires_in") is not None:
             raise InvalidResponseError(f"the {where} answered a malformed expires_in")
-        secret = _checked_token(token, f"the access_token from the {where}")
+        try:
+            secret = _checked_token(token, f"the access_token from the {where}")
+        except ConfigurationError as exc:
+            raise InvalidResponseError(str(exc)) from None
         now = self._clock()
         self._token = secret
         self._generation += 1

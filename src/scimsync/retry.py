@@ -62,11 +62,13 @@ DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})
 #: Answers another try cannot fix; a policy that lists one is refused.
 NEVER_RETRIED_STATUSES: frozenset[int] = frozenset({400, 401, 403, 404, 409, 412})
 
-#: Connection failures worth another try (for idempotent requests, or before sending).
+#: Connection faults worth another try: refused, reset or dropped connections and
+#: timeouts. Only where a retry cannot duplicate a write: a POST or PATCH that may have
+#: been sent raises OutcomeUnknownError instead.
 DEFAULT_RETRY_EXCEPTIONS: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.ReadTimeout,
+    httpx.NetworkError,
+    httpx.TimeoutException,
+    httpx.RemoteProtocolError,
 )
 
 _testing = False

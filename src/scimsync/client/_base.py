@@ -112,13 +112,25 @@ def _json_bytes(payload: object) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _is_password(name: object) -> bool:
+    # "password", "urn:...:User:password" (a PATCH path): the attribute, however named.
+    return isinstance(name, str) and name.lower().rsplit(":", 1)[-1] == "password"
+
+
 def _without_secrets(payload: object) -> object:
-    # Kept on OutcomeUnknownError for the caller's lookup: a password need not be.
+    """``payload`` with every password replaced, at any depth and in PATCH operations.
+
+    Kept on OutcomeUnknownError for the caller's lookup: a password need not be.
+    """
     if isinstance(payload, Mapping):
+        if _is_password(payload.get("path")) and "value" in payload:
+            return {**payload, "value": _REDACTED}
         return {
-            key: _REDACTED if isinstance(key, str) and key.lower() == "password" else value
+            key: _REDACTED if _is_password(key) else _without_secrets(value)
             for key, value in payload.items()
         }
+    if isinstance(payload, list):
+        return [_without_secrets(item) for item in payload]
     return payload
 
 
