@@ -19,7 +19,9 @@ from scimsync.errors import (
     BadRequestError,
     ConfigurationError,
     ConflictResponseError,
+    FilterSyntaxError,
     ForbiddenError,
+    IncompleteListingError,
     InvalidResponseError,
     NotFoundError,
     OutcomeUnknownError,
@@ -32,6 +34,7 @@ from scimsync.errors import (
     TransportError,
     UnauthorizedError,
 )
+from scimsync.filter import attr
 from scimsync.models import BulkOperation, PatchOp, PatchOperation
 from scimsync.retry import RetryDetails, RetryPolicy
 
@@ -578,6 +581,32 @@ def test_find_sends_the_filter_and_pages(target: MockTarget) -> None:
         params["startIndex"],
         params["count"],
     ) == ('userName eq "bjensen"', "1", "100")
+
+
+def test_find_by_builds_an_escaped_equality_filter(target: MockTarget) -> None:
+    """A lookup value with quotes stays one JSON string literal in the filter."""
+    target.on("GET", "/v2/Users", _page([USER_JSON], 1))
+    found = make_client(target).find_by(User, "externalId", 'e"1 or userName pr')
+    assert [u.id for u in found] == ["u-1"]
+    assert target.requests[0].url.params["filter"] == r'externalId eq "e\"1 or userName pr"'
+
+
+def test_find_by_refuses_to_answer_from_a_partial_listing(target: MockTarget) -> None:
+    """A lookup whose listing came out short raises instead of saying "not there"."""
+    target.on("GET", "/v2/Users", _page([USER_JSON], 2))
+    with pytest.raises(IncompleteListingError):
+        make_client(target).find_by(User, "userName", "bjensen")
+
+
+def test_filters_are_checked_before_sending(target: MockTarget) -> None:
+    """Filter text that does not parse fails at once; Filter values are sent as their text."""
+    target.on("GET", "/v2/Users", _page([], 0))
+    client = make_client(target)
+    with pytest.raises(FilterSyntaxError):
+        client.find(User, 'userName eq "unterminated')
+    assert target.requests == []
+    client.list_all(User, filter=attr("emails").where(attr("type").eq("work")))
+    assert target.requests[0].url.params["filter"] == 'emails[type eq "work"]'
 
 
 def test_search_posts_a_search_request(target: MockTarget) -> None:

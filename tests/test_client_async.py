@@ -179,7 +179,7 @@ async def test_find_and_search(target: MockTarget) -> None:
     target.on("GET", "/v2/Users", _page(["a"], 1))
     target.on("POST", "/v2/Groups/.search", _page(["g"], 1))
     client = make_client(target)
-    found = await client.find(User, 'externalId eq "e-1"')
+    found = await client.find_by(User, "externalId", "e-1")
     searched = await client.search(Group, filter='displayName eq "ops"')
     assert ([u.id for u in found], [g.id for g in searched]) == (["a"], ["g"])
     assert target.requests[0].url.params["filter"] == 'externalId eq "e-1"'

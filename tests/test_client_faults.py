@@ -54,7 +54,7 @@ def test_lost_create_answer_is_outcome_unknown_and_the_lookup_finds_it() -> None
         assert {"schemas": [User.schema_urn], "userName": "bjensen", "externalId": "e-1"} == (
             caught.value.payload
         )
-        found = client.find(User, 'externalId eq "e-1"')
+        found = client.find_by(User, "externalId", "e-1")
     assert [u.user_name for u in found] == ["bjensen"]
     assert len(store.users) == 1
     assert len([r for r in server.requests if r.method == "POST"]) == 1

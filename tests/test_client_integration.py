@@ -95,8 +95,16 @@ def test_paging_filters_and_search(client: ScimClient, prefix: str) -> None:
     }
     assert names == streamed
 
-    one = client.find(User, f'externalId eq "x-{prefix}07"')
+    one = client.find_by(User, "externalId", f"x-{prefix}07")
     assert [f"{prefix}07"] == [u.user_name for u in one]
+
+
+def test_lookup_values_with_quotes_reach_the_target_intact(client: ScimClient, prefix: str) -> None:
+    """A userName holding quotes and filter words is found by exactly that value."""
+    tricky = f'{prefix}o"brien or userName pr'
+    client.create(User(user_name=tricky))
+    client.create(User(user_name=f"{prefix}other"))
+    assert [tricky] == [u.user_name for u in client.find_by(User, "userName", tricky)]
 
 
 def test_group_membership_patches(client: ScimClient, prefix: str) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
@@ -41,6 +40,7 @@ from ..errors import (
     error_for_status,
     excerpt,
 )
+from ..filter import AttrPath, Filter, FilterValue, attr, parse_filter
 from ..models import (
     BULK_REQUEST_SCHEMA,
     PATCH_OP_SCHEMA,
@@ -59,7 +59,6 @@ from ..retry import RetryPolicy, parse_retry_after
 from ._capabilities import Capabilities
 
 if TYPE_CHECKING:
-    from ..filter import Filter  # type: ignore[import-not-found]  # lands with the filter module
     from ..retry import RetryDetails
     from ._ratelimit import RateLimiter
 
@@ -88,7 +87,6 @@ _NOT_SENT = (
     httpx.ProxyError,
 )
 
-_ATTRIBUTE_PATH = re.compile(r"(urn:[\w.:-]+:)?[A-Za-z][\w$-]*(\.[A-Za-z][\w$-]*)?")
 _REDACTED = "**********"
 
 
@@ -299,11 +297,17 @@ def _version_of(resource: object) -> str | None:
     return None
 
 
-def check_attribute_path(path: str) -> str:
-    """Return ``path`` if it is a SCIM attribute path, else raise ConfigurationError."""
-    if not _ATTRIBUTE_PATH.fullmatch(path):
-        raise ConfigurationError(f"{path!r} is not a SCIM attribute path")
-    return path
+def _filter_text(filter: Filter | str | None) -> str | None:
+    # Text from the caller is checked here, so a typo fails before any request leaves.
+    if filter is None or isinstance(filter, Filter):
+        return None if filter is None else str(filter)
+    parse_filter(filter)
+    return filter
+
+
+def equality_filter(attribute: str, value: FilterValue) -> Filter:
+    """``attribute eq value``, built with the filter builder (never by joining strings)."""
+    return attr(attribute).eq(value)
 
 
 class BaseScimClient:
@@ -682,10 +686,10 @@ class ListQuery:
         if sort_order is not None and sort_order not in ("ascending", "descending"):
             raise ConfigurationError("sort_order is 'ascending' or 'descending'")
         return cls(
-            filter=None if filter is None else str(filter),
+            filter=_filter_text(filter),
             attributes=_attribute_list(attributes),
             excluded_attributes=_attribute_list(excluded_attributes),
-            sort_by=None if sort_by is None else check_attribute_path(sort_by),
+            sort_by=None if sort_by is None else str(AttrPath.parse(sort_by)),
             sort_order=sort_order,
             use_search=use_search,
         )

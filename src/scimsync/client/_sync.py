@@ -10,7 +10,14 @@ import httpx
 from ..errors import ConfigurationError, NotFoundError
 from ..models import Resource
 from ..retry import RetryPolicy, is_testing
-from ._base import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, BaseScimClient, ListQuery, _version_of
+from ._base import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_TIMEOUT,
+    BaseScimClient,
+    ListQuery,
+    _version_of,
+    equality_filter,
+)
 from ._pagination import Listing, Paginator
 
 if TYPE_CHECKING:
@@ -19,7 +26,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from ..filter import Filter  # type: ignore[import-not-found]  # lands with the filter module
+    from ..filter import Filter, FilterValue
     from ..models import (
         BulkOperation,
         BulkResponse,
@@ -382,6 +389,27 @@ class ScimClient(BaseScimClient):
         return self.list_all(
             resource_type, filter=filter, attributes=attributes, page_size=page_size
         )
+
+    @overload
+    def find_by(
+        self, resource_type: type[R], attribute: str, value: FilterValue
+    ) -> tuple[R, ...]: ...
+    @overload
+    def find_by(
+        self, resource_type: str, attribute: str, value: FilterValue
+    ) -> tuple[dict[str, Any], ...]: ...
+    def find_by(
+        self, resource_type: type[Resource] | str, attribute: str, value: FilterValue
+    ) -> tuple[Any, ...]:
+        """The resources whose ``attribute`` equals ``value`` (``"externalId"``, ``"userName"``).
+
+        The lookup to make after :class:`~scimsync.errors.OutcomeUnknownError`, before
+        creating again. The filter is built with :func:`scimsync.filter.attr`, so any
+        value is safe. Raises :class:`~scimsync.errors.IncompleteListingError` rather
+        than answer from a partial listing.
+        """
+        listing = self.find(resource_type, equality_filter(attribute, value))
+        return listing.require_complete().resources
 
     @overload
     def search(
