@@ -106,7 +106,9 @@ def scim2_server_asgi() -> Iterator[str]:
     """Serve scim2-server's ASGI app with uvicorn in a thread; yield its base URL."""
     import uvicorn
 
-    sock = socket.socket()
+    # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections (else
+    # each answer waits ~40 ms for a delayed ACK).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)  # connections queue here until uvicorn accepts them
     port = sock.getsockname()[1]
@@ -180,6 +182,7 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave without a delayed ACK
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -426,6 +426,30 @@ def test_create_answered_5xx_is_outcome_unknown(target: MockTarget) -> None:
     }
 
 
+def test_outcome_unknown_payload_hides_passwords_at_any_depth(target: MockTarget) -> None:
+    """Passwords in the kept payload are redacted: as attributes and as PATCH values."""
+    target.on("PATCH", "/v2/Users/u-1", scim_error(500))
+    ops = [
+        PatchOperation(
+            op="replace", path="urn:ietf:params:scim:schemas:core:2.0:User:password", value="pw-1"
+        ),
+        PatchOperation(op="replace", value={"password": "pw-2", "title": "x"}),
+    ]
+    with pytest.raises(OutcomeUnknownError) as caught:
+        make_client(target).patch(User, "u-1", ops)
+    expected = [
+        {
+            "op": "replace",
+            "path": "urn:ietf:params:scim:schemas:core:2.0:User:password",
+            "value": "**********",
+        },
+        {"op": "replace", "value": {"password": "**********", "title": "x"}},
+    ]
+    payload = caught.value.payload
+    assert isinstance(payload, dict)
+    assert expected == payload["Operations"]
+
+
 def test_create_with_lost_answer_is_outcome_unknown(target: MockTarget) -> None:
     """A POST whose connection dropped after sending is outcome-unknown, not retried."""
     target.on("POST", "/v2/Users", httpx.ReadTimeout, json_response(201, USER_JSON))

@@ -32,6 +32,9 @@ CONTRACT = {
     ],
     "scimsync.errors": ["ScimSyncError"],
     "scimsync.filter": ["parse_filter", "attr"],
+    "scimsync.client": ["ScimClient", "AsyncScimClient"],
+    "scimsync.auth": ["BearerToken", "OAuth2ClientCredentials"],
+    "scimsync.retry": ["RetryPolicy"],
 }  # fmt: skip
 
 

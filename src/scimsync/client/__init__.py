@@ -11,7 +11,7 @@ Every error is a :class:`~scimsync.errors.ScimSyncError`; see :mod:`scimsync.err
 """
 
 from ._async import AsyncScimClient
-from ._base import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, PreparedCall, RequestDetails
+from ._base import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, RequestDetails
 from ._capabilities import Capabilities
 from ._pagination import Listing, Paginator
 from ._ratelimit import RateLimiter
@@ -24,7 +24,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Listing",
     "Paginator",
-    "PreparedCall",
     "RateLimiter",
     "RequestDetails",
     "ScimClient",
