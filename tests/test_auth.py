@@ -164,6 +164,14 @@ def test_bearer_tokens_that_would_corrupt_the_header_are_refused(token: str) -> 
     assert (token == "") or token not in str(caught.value)
 
 
+def test_any_httpx_auth_works() -> None:
+    """The clients take any httpx.Auth, here HTTP Basic."""
+    idp = IdentityProvider()
+    idp.client(httpx.BasicAuth("svc", "pw")).get(User, "u-1")
+    expected = "Basic " + base64.b64encode(b"svc:pw").decode()
+    assert [expected] == idp.tokens_sent()
+
+
 # -- OAuth2 client credentials --------------------------------------------------------------------
 
 

@@ -53,7 +53,8 @@ class ScimClient(BaseScimClient):
     Give it the base URL (``https://example.com/scim/v2``) and an ``auth``
     (:class:`~scimsync.auth.BearerToken`, :class:`~scimsync.auth.OAuth2ClientCredentials`
     or any :class:`httpx.Auth`), or an ``http`` client you configured yourself
-    (proxies, certificates, HTTP/2); the client closes only what it created.
+    (proxies, certificates, HTTP/2, timeouts); ``timeout`` applies only to the
+    client built here, and the client closes only what it created.
 
     Resources are scimsync models (``User``, ``Group``); other resource types are
     plain ``dict`` objects with their endpoint (``"/Devices"``). Plain ``http://`` is
