@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import socket
 import subprocess
@@ -173,6 +174,10 @@ def main() -> None:
         f"# {args.users} user creates, {args.latency * 1000:.0f} ms server latency, "
         "loopback HTTP/1.1 (uvicorn in a subprocess)"
     )
+    if importlib.util.find_spec("sniffio") is None:
+        # httpcore 1.0 retries a failed `import sniffio` for every async lock it makes
+        # (encode/httpcore#1103); anyio >= 4.11 no longer installs sniffio.
+        print("# sniffio is not installed: httpcore's async pool pays a failed import per request")
     with server(args.latency) as url:
         ours = run_scimsync_sync(url, args.users)
         peer = run_peer_sync(url, args.users)

@@ -135,6 +135,17 @@ def test_a_client_without_base_url_is_a_configuration_error() -> None:
         ScimClient()
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [{"retry": "often"}, {"max_members_per_operation": 0}, {"rate_limiter": None, "base_url": ""}],
+)
+def test_nonsense_settings_are_refused(settings: dict[str, Any]) -> None:
+    """A retry that is not a RetryPolicy, a zero member limit or an empty URL: refused."""
+    settings = {"base_url": BASE, **settings}
+    with pytest.raises(ConfigurationError):
+        ScimClient(**settings)
+
+
 def test_repr_shows_no_secret() -> None:
     """The client's repr names the auth but never the token."""
     client = ScimClient(BASE, auth=BearerToken("s3cr3t-token"))

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from _mock_target import BASE, MockTarget, json_response
 from scimsync import User
 from scimsync.client import Listing, Paginator, ScimClient
-from scimsync.errors import IncompleteListingError, InvalidResponseError
+from scimsync.errors import ConfigurationError, IncompleteListingError, InvalidResponseError
 from scimsync.models import ListResponse
 from scimsync.retry import RetryPolicy
 
@@ -197,6 +197,16 @@ def _feed(pager: Paginator[dict[str, Any]], server: PagedServer) -> list[dict[st
         )
         listed.extend(pager.feed(page))
     return listed
+
+
+@pytest.mark.parametrize("page_size", [0, -5])
+def test_page_size_must_be_positive(page_size: int) -> None:
+    """A page size that could never advance is a configuration error, before any request."""
+    target = MockTarget()
+    client = ScimClient(BASE, http=httpx.Client(transport=target.transport()))
+    with pytest.raises(ConfigurationError):
+        client.list_all(User, page_size=page_size)
+    assert target.requests == []
 
 
 def test_feeding_a_finished_paginator_is_a_bug() -> None:

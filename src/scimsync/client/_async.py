@@ -97,10 +97,14 @@ class AsyncScimClient(BaseScimClient):
         max_members_per_operation: int | None = None,
         on_request: Iterable[Callable[[RequestDetails], None]] = (),
         on_retry: Iterable[Callable[[RetryDetails], None]] = (),
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_concurrency: int | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if max_concurrency is not None and not (
+            isinstance(max_concurrency, int) and max_concurrency >= 1
+        ):
+            raise ConfigurationError("max_concurrency must be an integer, 1 or more")
         if base_url is None:
             if http is None or not str(http.base_url):
                 raise ConfigurationError(
@@ -124,10 +128,6 @@ class AsyncScimClient(BaseScimClient):
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
         self._sleep = sleep
-        if max_concurrency is not None and not (
-            isinstance(max_concurrency, int) and max_concurrency >= 1
-        ):
-            raise ConfigurationError("max_concurrency must be an integer, 1 or more")
         self._concurrency = (
             asyncio.Semaphore(max_concurrency) if max_concurrency is not None else None
         )

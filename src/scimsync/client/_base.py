@@ -336,6 +336,10 @@ class BaseScimClient:
             raise ConfigurationError("the SCIM base URL must not have a query or a fragment")
         if not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy")
+        if max_members_per_operation is not None and not (
+            isinstance(max_members_per_operation, int) and max_members_per_operation >= 1
+        ):
+            raise ConfigurationError("max_members_per_operation must be an integer, 1 or more")
         self.base_url = url
         self._base = str(url).rstrip("/")
         self._auth = auth

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import attrs
 
-from ..errors import IncompleteListingError, InvalidResponseError
+from ..errors import ConfigurationError, IncompleteListingError, InvalidResponseError
 
 if TYPE_CHECKING:
     from ..models import ListResponse
@@ -81,8 +81,8 @@ class Paginator(Generic[T]):
     """
 
     def __init__(self, page_size: int) -> None:
-        if page_size < 1:
-            raise ValueError("page_size must be 1 or more")
+        if not (isinstance(page_size, int) and page_size >= 1):
+            raise ConfigurationError("page_size must be an integer, 1 or more")
         self.start_index = 1
         self.count = page_size
         self.pages = 0
