@@ -243,3 +243,13 @@ async def test_owned_http_client_is_closed() -> None:
     async with AsyncScimClient(BASE) as client:
         http = client._http
     assert True is http.is_closed
+
+
+def test_the_twins_offer_the_same_operations() -> None:
+    """Every public method of ScimClient exists on AsyncScimClient (close is aclose)."""
+    from scimsync.client import ScimClient
+
+    def public(cls: type) -> set[str]:
+        return {name for name in vars(cls) if not name.startswith("_")}
+
+    assert public(ScimClient) - {"close"} == public(AsyncScimClient) - {"aclose"}
