@@ -319,3 +319,79 @@ def test_bad_search_bodies_are_400(http: httpx.Client, body: Any, scim_type: str
     """A search body that is not a SearchRequest answers 400."""
     response = http.post("/Users/.search", json=body)
     assert (400, scim_type) == (response.status_code, response.json()["scimType"])
+
+
+# -- filtering ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('userName eq "ALICE"', ["Alice"]),
+        ('title co "o"', ["carol"]),
+        ('title pr and not (title eq "boss")', ["Alice", "dave"]),
+        ('emails[type eq "work" and value ew "@work.example"]', ["carol"]),
+        (f'{ENTERPRISE}:employeeNumber eq "3"', ["carol"]),
+        ('meta.resourceType eq "User" and userName sw "d"', ["dave"]),
+        ('userName eq "nobody"', []),
+    ],
+)
+def test_filter_selects_matching_users(http: httpx.Client, text: str, expected: list[str]) -> None:
+    """GET /Users?filter= returns exactly the users the filter matches (caseExact honoured)."""
+    body = http.get("/Users", params={"filter": text}).json()
+    assert ([r["userName"] for r in body["Resources"]], body["totalResults"]) == (
+        expected,
+        len(expected),
+    )
+
+
+def test_filter_combines_with_sorting_and_paging(http: httpx.Client) -> None:
+    """totalResults counts every match; the page is cut after sorting."""
+    body = http.get(
+        "/Users",
+        params={"filter": "title pr", "sortBy": "title", "startIndex": 2, "count": 1},
+    ).json()
+    assert (body["totalResults"], body["itemsPerPage"], names_of(body)) == (3, 1, ["carol"])
+
+
+def test_filter_on_the_computed_user_groups(http: httpx.Client) -> None:
+    """groups.value filters on memberships, which the server computes."""
+    bob = http.get("/Users", params={"filter": 'userName eq "bob"'}).json()["Resources"][0]
+    group = http.post(
+        "/Groups",
+        json={"schemas": [GROUP], "displayName": "Team", "members": [{"value": bob["id"]}]},
+    ).json()
+    body = http.get("/Users", params={"filter": f'groups.value eq "{group["id"]}"'}).json()
+    assert names_of(body) == ["bob"]
+    members = http.get("/Groups", params={"filter": f'members.value eq "{bob["id"]}"'}).json()
+    assert [g["displayName"] for g in members["Resources"]] == ["Team"]
+
+
+def test_filter_in_a_search_across_types(http: httpx.Client) -> None:
+    """POST /.search filters users and groups, each with its own schema."""
+    http.post("/Groups", json={"schemas": [GROUP], "displayName": "Alice fans"})
+    body = http.post(
+        "/.search",
+        json={"schemas": [SEARCH], "filter": 'userName sw "a" or displayName sw "a"'},
+    ).json()
+    assert [(r.get("userName"), r.get("displayName")) for r in body["Resources"]] == [
+        ("Alice", None),
+        (None, "Alice fans"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text", ["userName eq", "userName xx 1", "(title pr", 'emails[type eq "w"']
+)
+def test_invalid_filters_are_400_invalid_filter(http: httpx.Client, text: str) -> None:
+    """A filter that does not parse answers 400 invalidFilter, for GET and for POST .search."""
+    response = http.get("/Users", params={"filter": text})
+    search = http.post("/Users/.search", json={"schemas": [SEARCH], "filter": text})
+    assert [(r.status_code, r.json()["scimType"]) for r in (response, search)] == [
+        (400, "invalidFilter")
+    ] * 2
+
+
+def names_of(body: dict[str, Any]) -> list[str]:
+    """The userNames in a ListResponse body."""
+    return [r["userName"] for r in body["Resources"]]

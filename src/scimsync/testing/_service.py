@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl
 
 import attrs
 
+from ..errors import FilterSyntaxError
+from ..filter import parse_filter
 from ..models import (
     BULK_REQUEST_SCHEMA,
     BULK_RESPONSE_SCHEMA,
@@ -34,6 +36,7 @@ from ..models import (
     SearchRequest,
 )
 from ._discovery import (
+    filter_table,
     resource_type_documents,
     schema_documents,
     schema_table,
@@ -640,7 +643,31 @@ class ScimService:
     def _filtered(
         self, candidates: list[tuple[str, Resource]], text: str
     ) -> list[tuple[str, Resource]]:
-        raise ScimRequestError(400, f"filters are not supported yet: {text!r}", "invalidFilter")
+        """The candidates ``text`` matches (RFC 7644 §3.4.2.2), or 400 ``invalidFilter``."""
+        try:
+            parsed = parse_filter(text)
+        except FilterSyntaxError as exc:
+            raise ScimRequestError(400, str(exc), "invalidFilter") from None
+        table = filter_table(self.quirks)
+        predicates = {
+            kind_name: parsed.compile(schema=table, resource_type=kind_name)
+            for kind_name in {kind_name for kind_name, _ in candidates}
+        }
+        # User.groups is computed, not stored: add it only when the filter can name it.
+        with_groups = "groups" in text.lower()
+        return [
+            (kind_name, resource)
+            for kind_name, resource in candidates
+            if predicates[kind_name](
+                self._with_groups(resource) if with_groups and kind_name == USER else resource
+            )
+        ]
+
+    def _with_groups(self, user: Resource) -> Resource:
+        groups = self.store.groups_of(user["id"])
+        if not groups:
+            return user
+        return {**user, "groups": [self._membership("", group_id) for group_id in groups]}
 
     def _drift(self, kind: Kind) -> None:
         """Change the listing under a paging client: remove the first resource or add one."""
