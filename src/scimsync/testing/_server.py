@@ -182,7 +182,10 @@ class ScimTestServer:
 
     def __repr__(self) -> str:
         where = self.url if self._http is not None else "in-process"
-        return f"<ScimTestServer {where}: {len(self.users())} users, {len(self.groups())} groups>"
+        with self._service.lock:
+            users = len(self._service.store.resources[USER])
+            groups = len(self._service.store.resources[GROUP])
+        return f"<ScimTestServer {where}: {users} users, {groups} groups>"
 
     # -- running in-process ------------------------------------------------------------
 
