@@ -24,17 +24,21 @@ from urllib.parse import parse_qsl
 
 import attrs
 
-from ..errors import FilterSyntaxError
+from ..errors import FilterSyntaxError, PatchError
 from ..filter import parse_filter
 from ..models import (
     BULK_REQUEST_SCHEMA,
     BULK_RESPONSE_SCHEMA,
     LIST_RESPONSE_SCHEMA,
+    PATCH_OP_SCHEMA,
     SEARCH_REQUEST_SCHEMA,
     BulkOperation,
     BulkRequest,
+    PatchOp,
+    PatchOperation,
     SearchRequest,
 )
+from ..patch import apply_patch, parse_path
 from ._discovery import (
     filter_table,
     resource_type_documents,
@@ -46,7 +50,16 @@ from ._faults import FaultInjector, FaultKind, Faults
 from ._listing import Paging, Selection, parse_selection, project, sort_resources
 from ._log import LoggedRequest, RequestLog
 from ._store import GROUP, USER, Store
-from ._validation import KIND_BY_NAME, KINDS, Kind, parse_json, read_message, read_resource
+from ._validation import (
+    KIND_BY_NAME,
+    KINDS,
+    Kind,
+    extension_value,
+    parse_json,
+    read_message,
+    read_resource,
+    without_extension_schemas,
+)
 from ._wire import (
     ScimRequestError,
     WireRequest,
@@ -793,9 +806,30 @@ class ScimService:
         return stored
 
     def _patch(self, kind: Kind, resource_id: str, context: _Context) -> WireResponse:
+        """RFC 7644 §3.5.2: apply every operation or none, then check the result like a PUT."""
         if not self.quirks.patch_supported:
             raise ScimRequestError(501, "PATCH is not supported by this service provider")
-        raise ScimRequestError(501, "PATCH is not supported yet")
+        current = self._existing(kind, resource_id)
+        self._check_version(current, context.request.headers.get("if-match"))
+        patch: PatchOp = read_message(parse_json(context.request.body), PatchOp, PATCH_OP_SCHEMA)
+        cap = self.quirks.max_members_per_patch_operation
+        if kind.name == GROUP and cap is not None:
+            _check_member_cap(patch, cap)
+        extensions = self._table.extension_urns(kind.name)
+        operations = [_without_extension_schemas(op, extensions) for op in patch.operations]
+        try:
+            patched = apply_patch(current, operations, schema=self._table, resource_type=kind.name)
+        except PatchError as exc:
+            raise ScimRequestError(exc.status, exc.detail, exc.scim_type) from None
+        try:
+            resource = read_resource(patched, kind, self._table)
+        except ScimRequestError as problem:
+            # The operations applied, but what they made is not a valid resource.
+            raise ScimRequestError(
+                400, f"the patched {kind.name} is invalid: {problem.detail}", "invalidValue"
+            ) from None
+        stored = self._save(kind, current, resource)
+        return self._resource_response(200, kind, stored, context)
 
     def _delete(self, kind: Kind, resource_id: str, context: _Context) -> WireResponse:
         current = self._existing(kind, resource_id)
@@ -949,6 +983,48 @@ class _Listing:
     count: object = None
     attributes: str | None = None
     excluded: str | None = None
+
+
+def _without_extension_schemas(
+    operation: PatchOperation, extensions: tuple[str, ...]
+) -> PatchOperation:
+    """The operation without ``schemas`` inside the extension objects of its value."""
+    value = operation.value
+    if not isinstance(value, dict):
+        return operation
+    if operation.path is None:
+        return attrs.evolve(operation, value=without_extension_schemas(value, extensions))
+    if operation.path.lower() in {urn.lower() for urn in extensions}:
+        return attrs.evolve(operation, value=extension_value(value))
+    return operation
+
+
+def _members_in(operation: PatchOperation) -> int:
+    """How many members a PATCH operation on a group carries."""
+    value = operation.value
+    if operation.path is None:
+        members = value.get("members") if isinstance(value, dict) else None
+        return len(members) if isinstance(members, list) else 0
+    try:
+        path = parse_path(operation.path)
+    except PatchError:
+        return 0  # apply_patch reports the bad path
+    if path.attribute.name.lower() != "members":
+        return 0
+    if isinstance(value, list):
+        return len(value)
+    return 1
+
+
+def _check_member_cap(patch: PatchOp, cap: int) -> None:
+    for index, operation in enumerate(patch.operations):
+        count = _members_in(operation)
+        if count > cap:
+            raise ScimRequestError(
+                413,
+                f"Operations[{index}] carries {count} members; this service provider takes "
+                f"at most {cap} per operation",
+            )
 
 
 def _bulk_result(operation: BulkOperation, problem: ScimRequestError) -> dict[str, Any]:

@@ -107,6 +107,7 @@ def read_resource(data: Any, kind: Kind, table: SchemaTable) -> dict[str, Any]:
         raise ScimRequestError(400, f"a {kind.name} must be a JSON object", "invalidSyntax")
     extensions = table.extension_urns(kind.name)
     check_schemas(data, kind.schema, extensions)
+    data = without_extension_schemas(data, extensions)
     unknown = unknown_attributes(data, kind, table)
     if unknown:
         raise ScimRequestError(
@@ -125,6 +126,25 @@ def read_resource(data: Any, kind: Kind, table: SchemaTable) -> dict[str, Any]:
                 400, f"required attribute {spec.name!r} is missing or empty", "invalidValue"
             )
     return resource
+
+
+def without_extension_schemas(data: dict[str, Any], extensions: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` without a ``schemas`` key inside its extension objects.
+
+    Clients built on scim2-models write the extension's own URN there; it is no
+    attribute of the extension, and dropping it loses nothing.
+    """
+    folded = {urn.lower() for urn in extensions}
+    out = dict(data)
+    for key, value in data.items():
+        if key.lower() in folded and isinstance(value, dict):
+            out[key] = extension_value(value)
+    return out
+
+
+def extension_value(value: dict[str, Any]) -> dict[str, Any]:
+    """An extension object without the ``schemas`` key some clients put in it."""
+    return {k: v for k, v in value.items() if k.lower() != "schemas"}
 
 
 def unknown_attributes(data: Mapping[str, Any], kind: Kind, table: SchemaTable) -> list[str]:
