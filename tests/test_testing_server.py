@@ -739,3 +739,18 @@ async def test_async_clients_create_concurrently_without_losing_writes() -> None
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] * 25 + [409] * 25
     assert len({u.user_name for u in server.users()}) == 25
+
+
+def test_the_testing_kit_stays_off_the_client() -> None:
+    """Layering: the server imports models, codec, schema, filter and patch, never the client."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, scimsync.testing\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('scimsync.client', 'tenacity'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]"
