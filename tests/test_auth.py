@@ -110,8 +110,8 @@ def test_secret_never_shows_its_value() -> None:
     """repr, str, f-strings, %-formatting and containers all print the redaction."""
     secret = Secret("hunter2")
     shown = [repr(secret), str(secret), f"{secret}", f"{secret:>12}", "%s" % secret, str([secret])]  # noqa: UP031
-    assert [text for text in shown if "hunter2" in text] == []
-    assert secret.reveal() == "hunter2"
+    assert [] == [text for text in shown if "hunter2" in text]
+    assert "hunter2" == secret.reveal()
 
 
 def test_secret_compares_by_value_and_is_immutable() -> None:
@@ -142,7 +142,7 @@ def test_bearer_token_sets_the_header() -> None:
     idp = IdentityProvider()
     auth = BearerToken("static-token-1")
     idp.client(auth).get(User, "u-1")
-    assert idp.tokens_sent() == ["Bearer static-token-1"]
+    assert ["Bearer static-token-1"] == idp.tokens_sent()
     assert "static-token-1" not in repr(auth)
 
 
@@ -153,7 +153,7 @@ def test_bearer_token_callable_is_asked_for_every_request() -> None:
     client = idp.client(BearerToken(lambda: next(tokens)))
     client.get(User, "u-1")
     client.get(User, "u-1")
-    assert idp.tokens_sent() == ["Bearer rot-1", "Bearer rot-2"]
+    assert ["Bearer rot-1", "Bearer rot-2"] == idp.tokens_sent()
 
 
 @pytest.mark.parametrize("token", ["", "two words", "line\nbreak", "tök"])
@@ -181,11 +181,11 @@ def test_token_is_fetched_once_and_reused() -> None:
     client = idp.client(oauth(scope=["scim.read", "scim.write"]))
     for _ in range(3):
         client.get(User, "u-1")
-    assert len(idp.token_requests) == 1
+    assert 1 == len(idp.token_requests)
     assert idp.tokens_sent() == ["Bearer tok-1"] * 3
     token_request = idp.token_requests[0]
     form = dict(parse_qsl(token_request.content.decode()))
-    assert form == {"grant_type": "client_credentials", "scope": "scim.read scim.write"}
+    assert {"grant_type": "client_credentials", "scope": "scim.read scim.write"} == form
     expected = base64.b64encode(b"client-1:the-client-secret").decode()
     assert f"Basic {expected}" == token_request.headers["Authorization"]
 
@@ -195,12 +195,12 @@ def test_client_secret_post_puts_credentials_in_the_form() -> None:
     idp = IdentityProvider()
     idp.client(oauth(client_auth="post", extra_params={"audience": "scim"})).get(User, "u-1")
     request = idp.token_requests[0]
-    assert dict(parse_qsl(request.content.decode())) == {
+    assert {
         "grant_type": "client_credentials",
         "audience": "scim",
         "client_id": "client-1",
         "client_secret": "the-client-secret",
-    }
+    } == dict(parse_qsl(request.content.decode()))
     assert None is request.headers.get("Authorization")
 
 
@@ -214,7 +214,7 @@ def test_token_is_refreshed_before_it_expires() -> None:
     client.get(User, "u-1")
     clock.now += 2
     client.get(User, "u-1")
-    assert idp.tokens_sent() == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
+    assert ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"] == idp.tokens_sent()
 
 
 def test_short_lived_tokens_refresh_at_half_life() -> None:
@@ -227,15 +227,15 @@ def test_short_lived_tokens_refresh_at_half_life() -> None:
     client.get(User, "u-1")
     clock.now += 2
     client.get(User, "u-1")
-    assert idp.tokens_sent() == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
+    assert ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"] == idp.tokens_sent()
 
 
 def test_a_401_refreshes_the_token_once() -> None:
     """A token the target refuses is replaced once, and the request succeeds."""
     idp = IdentityProvider(accepted={"tok-2"})
     user = idp.client(oauth()).get(User, "u-1")
-    assert user.id == "u-1"
-    assert idp.tokens_sent() == ["Bearer tok-1", "Bearer tok-2"]
+    assert "u-1" == user.id
+    assert ["Bearer tok-1", "Bearer tok-2"] == idp.tokens_sent()
 
 
 def test_a_second_401_is_unauthorized_without_more_fetches() -> None:
@@ -243,8 +243,8 @@ def test_a_second_401_is_unauthorized_without_more_fetches() -> None:
     idp = IdentityProvider(accepted=set())
     with pytest.raises(UnauthorizedError):
         idp.client(oauth()).create(User(user_name="bjensen"))
-    assert len(idp.token_requests) == 2
-    assert len(idp.scim_requests) == 2
+    assert 2 == len(idp.token_requests)
+    assert 2 == len(idp.scim_requests)
 
 
 def test_concurrent_401s_share_one_refresh() -> None:
@@ -259,18 +259,18 @@ def test_concurrent_401s_share_one_refresh() -> None:
     second = auth.sync_auth_flow(httpx.Request("GET", f"{BASE}/Users/b"))
     request_a = first.send(token_answer(next(first)))
     request_b = next(second)  # the cached token: no token request
-    assert [
+    assert ["Bearer tok-1", "Bearer tok-1"] == [
         request_a.headers["Authorization"],
         request_b.headers["Authorization"],
-    ] == ["Bearer tok-1", "Bearer tok-1"]
+    ]
     refresh = first.send(httpx.Response(401))
     request_a = first.send(token_answer(refresh))
     request_b = second.send(httpx.Response(401))  # already refreshed: straight to the retry
-    assert [
+    assert ["Bearer tok-2", "Bearer tok-2"] == [
         request_a.headers["Authorization"],
         request_b.headers["Authorization"],
-    ] == ["Bearer tok-2", "Bearer tok-2"]
-    assert len(idp.token_requests) == 2
+    ]
+    assert 2 == len(idp.token_requests)
 
 
 @pytest.mark.parametrize(
@@ -306,7 +306,7 @@ def test_token_endpoint_failures_are_clear_and_secret_free(
     message = str(caught.value)
     assert shown in message
     assert "the-client-secret" not in message
-    assert idp.scim_requests == []
+    assert [] == idp.scim_requests
 
 
 def test_token_endpoint_unavailable_is_retried_even_for_a_create() -> None:
@@ -315,9 +315,9 @@ def test_token_endpoint_unavailable_is_retried_even_for_a_create() -> None:
     idp.token_answers.append(httpx.Response(503))
     with no_waits():
         created = idp.client(oauth()).create(User(user_name="bjensen"))
-    assert created.id == "u-1"
-    assert len(idp.token_requests) == 2
-    assert len(idp.scim_requests) == 1
+    assert "u-1" == created.id
+    assert 2 == len(idp.token_requests)
+    assert 1 == len(idp.scim_requests)
 
 
 def test_token_endpoint_errors_are_scim_http_errors_of_the_token_url() -> None:
@@ -364,10 +364,10 @@ def test_oauth_repr_is_redacted() -> None:
     idp.client(auth).get(User, "u-1")
     text = repr(auth)
     assert "client-1" in text
-    assert [s for s in ["the-client-secret", "tok-1"] if s not in text] == [
+    assert [
         "the-client-secret",
         "tok-1",
-    ]
+    ] == [s for s in ["the-client-secret", "tok-1"] if s not in text]
 
 
 # -- async twin -----------------------------------------------------------------------------------
@@ -382,8 +382,8 @@ async def test_async_client_fetches_caches_and_refreshes_on_401() -> None:
     async with client:
         await client.get(User, "u-1")
         await client.get(User, "u-1")
-    assert idp.tokens_sent() == ["Bearer tok-1", "Bearer tok-2", "Bearer tok-2"]
-    assert len(idp.token_requests) == 2
+    assert ["Bearer tok-1", "Bearer tok-2", "Bearer tok-2"] == idp.tokens_sent()
+    assert 2 == len(idp.token_requests)
 
 
 async def test_async_second_401_is_unauthorized() -> None:
@@ -394,7 +394,7 @@ async def test_async_second_401_is_unauthorized() -> None:
     )
     with pytest.raises(UnauthorizedError):
         await client.get(User, "u-1")
-    assert len(idp.token_requests) == 2
+    assert 2 == len(idp.token_requests)
 
 
 def test_token_response_body_is_never_kept_in_errors() -> None:

@@ -64,11 +64,11 @@ def test_token_is_refreshed_before_expiry(scim2_server_with_tokens_url: str) -> 
         client.resource_types()
         clock.now = 59
         client.schemas()
-        assert endpoint.issued == 1
+        assert 1 == endpoint.issued
         clock.now = 61
         client.service_provider_config()
-    assert endpoint.issued == 2
-    assert endpoint.scopes == ["scim", "scim"]
+    assert 2 == endpoint.issued
+    assert ["scim", "scim"] == endpoint.scopes
 
 
 def test_a_refused_token_is_replaced_once(scim2_server_with_tokens_url: str) -> None:
@@ -81,7 +81,7 @@ def test_a_refused_token_is_replaced_once(scim2_server_with_tokens_url: str) -> 
         created = client.create(User(user_name="oauth-refresh-user"))
         assert created.id is not None
         assert created.id == client.get(User, created.id).id
-    assert endpoint.issued == 2
+    assert 2 == endpoint.issued
 
 
 def test_a_second_refusal_is_unauthorized(scim2_server_with_tokens_url: str) -> None:
@@ -93,7 +93,7 @@ def test_a_second_refusal_is_unauthorized(scim2_server_with_tokens_url: str) -> 
         pytest.raises(UnauthorizedError),
     ):
         client.schemas()
-    assert endpoint.issued == 2
+    assert 2 == endpoint.issued
 
 
 def test_wrong_client_secret_stops_before_the_target(scim2_server_with_tokens_url: str) -> None:
@@ -109,7 +109,7 @@ def test_wrong_client_secret_stops_before_the_target(scim2_server_with_tokens_ur
         client.schemas()
     assert "invalid_client" in str(caught.value)
     assert "wrong-secret" not in str(caught.value)
-    assert endpoint.issued == 0
+    assert 0 == endpoint.issued
 
 
 async def test_async_refused_token_is_replaced_once(scim2_server_with_tokens_url: str) -> None:
@@ -122,4 +122,4 @@ async def test_async_refused_token_is_replaced_once(scim2_server_with_tokens_url
             capabilities = await client.capabilities()
             await client.resource_types()
     assert True is capabilities.patch
-    assert endpoint.issued == 2
+    assert 2 == endpoint.issued

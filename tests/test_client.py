@@ -117,7 +117,7 @@ def test_plain_http_to_loopback_is_allowed(url: str) -> None:
 def test_plain_http_elsewhere_needs_the_explicit_opt_in() -> None:
     """``allow_insecure_http=True`` is the only way to plain http off loopback."""
     with ScimClient("http://scim.internal/v2", allow_insecure_http=True) as client:
-        assert str(client.base_url) == "http://scim.internal/v2"
+        assert "http://scim.internal/v2" == str(client.base_url)
 
 
 def test_base_url_is_taken_from_the_callers_http_client(target: MockTarget) -> None:
@@ -164,12 +164,12 @@ def test_create_posts_the_request_form_and_reads_the_answer(target: MockTarget) 
         User(id="ignored", user_name="bjensen", active=True, meta=Meta(version='W/"9"'))
     )
     [request] = target.requests
-    assert json.loads(request.content) == {
+    assert {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": "bjensen",
         "active": True,
-    }
-    assert request.headers["Content-Type"] == "application/scim+json"
+    } == json.loads(request.content)
+    assert "application/scim+json" == request.headers["Content-Type"]
     assert "application/scim+json" in request.headers["Accept"]
     assert (
         User(
@@ -187,8 +187,8 @@ def test_create_of_another_resource_type_uses_dicts_and_the_endpoint(target: Moc
     target.on("POST", "/v2/Devices", json_response(201, {"id": "d-1", "serial": "X"}))
     client = make_client(target)
     created = client.create({"id": "dropped", "serial": "X"}, endpoint="/Devices")
-    assert created == {"id": "d-1", "serial": "X"}
-    assert json.loads(target.requests[0].content) == {"serial": "X"}
+    assert {"id": "d-1", "serial": "X"} == created
+    assert {"serial": "X"} == json.loads(target.requests[0].content)
 
 
 @pytest.mark.parametrize(
@@ -199,7 +199,7 @@ def test_endpoints_must_be_paths_under_the_base_url(target: MockTarget, endpoint
     client = make_client(target)
     with pytest.raises(ConfigurationError):
         client.create({"serial": "X"}, endpoint=endpoint)
-    assert target.requests == []
+    assert [] == target.requests
 
 
 def test_get_quotes_the_id_and_asks_for_attributes(target: MockTarget) -> None:
@@ -207,8 +207,8 @@ def test_get_quotes_the_id_and_asks_for_attributes(target: MockTarget) -> None:
     target.on("GET", "/v2/Users/a%2Fb", json_response(200, USER_JSON))
     client = make_client(target)
     user = client.get(User, "a/b", attributes=["userName", "active"])
-    assert user.id == "u-1"
-    assert target.requests[0].url.params["attributes"] == "userName,active"
+    assert "u-1" == user.id
+    assert "userName,active" == target.requests[0].url.params["attributes"]
 
 
 def test_get_of_a_missing_resource_is_not_found(target: MockTarget) -> None:
@@ -217,8 +217,8 @@ def test_get_of_a_missing_resource_is_not_found(target: MockTarget) -> None:
     client = make_client(target)
     with pytest.raises(NotFoundError) as caught:
         client.get(User, "nope")
-    assert (caught.value.status, caught.value.detail) == (404, "Resource nope not found")
-    assert len(target.requests) == 1
+    assert (404, "Resource nope not found") == (caught.value.status, caught.value.detail)
+    assert 1 == len(target.requests)
 
 
 def test_patch_answered_204_returns_none(target: MockTarget) -> None:
@@ -227,10 +227,10 @@ def test_patch_answered_204_returns_none(target: MockTarget) -> None:
     client = make_client(target)
     result = client.patch(User, "u-1", [PatchOperation(op="replace", path="active", value=False)])
     assert None is result
-    assert json.loads(target.requests[0].content) == {
+    assert {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "active", "value": False}],
-    }
+    } == json.loads(target.requests[0].content)
 
 
 def test_patch_answered_200_returns_the_resource(target: MockTarget) -> None:
@@ -242,15 +242,15 @@ def test_patch_answered_200_returns_the_resource(target: MockTarget) -> None:
     )
     group = client.patch(Group, "g-1", ops, attributes=["id"])
     assert Group(id="g-1", display_name="ops") == group
-    assert json.loads(target.requests[0].content)["Operations"][0]["value"] == [{"value": "u-1"}]
-    assert target.requests[0].url.params["attributes"] == "id"
+    assert [{"value": "u-1"}] == json.loads(target.requests[0].content)["Operations"][0]["value"]
+    assert "id" == target.requests[0].url.params["attributes"]
 
 
 def test_patch_without_operations_is_refused(target: MockTarget) -> None:
     """An empty PATCH is a caller error, caught before sending."""
     with pytest.raises(ConfigurationError):
         make_client(target).patch(User, "u-1", [])
-    assert target.requests == []
+    assert [] == target.requests
 
 
 def test_delete_accepts_any_success(target: MockTarget) -> None:
@@ -260,14 +260,14 @@ def test_delete_accepts_any_success(target: MockTarget) -> None:
     client = make_client(target)
     client.delete(User, "u-1")
     client.delete(User, "u-2")
-    assert len(target.requests) == 2
+    assert 2 == len(target.requests)
 
 
 def test_replace_without_id_is_refused(target: MockTarget) -> None:
     """PUT needs the id of the resource it replaces."""
     with pytest.raises(ResourceValidationError, match="id"):
         make_client(target, etags=False).replace(User(user_name="x"))
-    assert target.requests == []
+    assert [] == target.requests
 
 
 # -- ETags ----------------------------------------------------------------------------------------
@@ -293,8 +293,8 @@ def test_replace_sends_if_match_when_the_target_supports_etags(target: MockTarge
     client.replace(user)
     client.replace(user)
     puts = target.sent("PUT")
-    assert [r.headers.get("If-Match") for r in puts] == ['W/"1"', 'W/"1"']
-    assert len(target.sent("GET")) == 1
+    assert ['W/"1"', 'W/"1"'] == [r.headers.get("If-Match") for r in puts]
+    assert 1 == len(target.sent("GET"))
 
 
 def test_no_if_match_when_the_target_has_no_etags(target: MockTarget) -> None:
@@ -322,7 +322,7 @@ def test_a_stale_version_is_precondition_failed_and_not_retried(target: MockTarg
     client = make_client(target, etags=True)
     with pytest.raises(PreconditionFailedError):
         client.replace(User(id="u-1", user_name="x", meta=Meta(version='W/"1"')))
-    assert len(target.requests) == 1
+    assert 1 == len(target.requests)
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -351,7 +351,7 @@ def test_error_statuses_map_to_the_error_tree_without_retry(
         client.get(User, "u-1")
     assert isinstance(caught.value, ScimHTTPError)
     assert (response.status_code, scim_type) == (caught.value.status, caught.value.scim_type)
-    assert len(target.requests) == 1
+    assert 1 == len(target.requests)
 
 
 @pytest.mark.parametrize(
@@ -398,9 +398,9 @@ def test_get_retries_503_then_succeeds(target: MockTarget) -> None:
     user = make_client(target, recorder, retry=RetryPolicy(initial_wait=1, jitter=0)).get(
         User, "u-1"
     )
-    assert user.id == "u-1"
-    assert len(target.requests) == 3
-    assert recorder.sleeps == [1.0, 2.0]
+    assert "u-1" == user.id
+    assert 3 == len(target.requests)
+    assert [1.0, 2.0] == recorder.sleeps
 
 
 def test_429_waits_for_retry_after(target: MockTarget) -> None:
@@ -409,7 +409,7 @@ def test_429_waits_for_retry_after(target: MockTarget) -> None:
     target.on("GET", "/v2/Users/u-1", limited, json_response(200, USER_JSON))
     recorder = Recorder()
     make_client(target, recorder).get(User, "u-1")
-    assert recorder.sleeps == [7.0]
+    assert [7.0] == recorder.sleeps
 
 
 def test_429_beyond_the_cap_fails_that_request(target: MockTarget) -> None:
@@ -418,8 +418,8 @@ def test_429_beyond_the_cap_fails_that_request(target: MockTarget) -> None:
     recorder = Recorder()
     with pytest.raises(TooManyRequestsError) as caught:
         make_client(target, recorder).get(User, "u-1")
-    assert caught.value.retry_after == 86400.0
-    assert recorder.sleeps == []
+    assert 86400.0 == caught.value.retry_after
+    assert [] == recorder.sleeps
 
 
 def test_create_answered_5xx_is_outcome_unknown(target: MockTarget) -> None:
@@ -427,14 +427,14 @@ def test_create_answered_5xx_is_outcome_unknown(target: MockTarget) -> None:
     target.on("POST", "/v2/Users", scim_error(503))
     with pytest.raises(OutcomeUnknownError) as caught:
         make_client(target).create(User(user_name="bjensen", password="pw-123"))
-    assert len(target.requests) == 1
+    assert 1 == len(target.requests)
     assert ("POST", f"{BASE}/Users") == (caught.value.method, caught.value.url)
     assert isinstance(caught.value.__cause__, ServerError)
-    assert caught.value.payload == {
+    assert {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": "bjensen",
         "password": "**********",
-    }
+    } == caught.value.payload
 
 
 def test_outcome_unknown_payload_hides_passwords_at_any_depth(target: MockTarget) -> None:
@@ -466,22 +466,22 @@ def test_create_with_lost_answer_is_outcome_unknown(target: MockTarget) -> None:
     target.on("POST", "/v2/Users", httpx.ReadTimeout, json_response(201, USER_JSON))
     with pytest.raises(OutcomeUnknownError):
         make_client(target).create(User(user_name="bjensen"))
-    assert len(target.requests) == 1
+    assert 1 == len(target.requests)
 
 
 def test_create_retries_when_nothing_was_sent(target: MockTarget) -> None:
     """A POST that could not connect never reached the target: it is retried."""
     target.on("POST", "/v2/Users", httpx.ConnectError, json_response(201, USER_JSON))
     created = make_client(target).create(User(user_name="bjensen"))
-    assert created.id == "u-1"
-    assert len(target.requests) == 2
+    assert "u-1" == created.id
+    assert 2 == len(target.requests)
 
 
 def test_create_retries_429(target: MockTarget) -> None:
     """429 means "not processed": even a POST is retried."""
     target.on("POST", "/v2/Users", scim_error(429), json_response(201, USER_JSON))
-    assert make_client(target).create(User(user_name="bjensen")).id == "u-1"
-    assert len(target.requests) == 2
+    assert "u-1" == make_client(target).create(User(user_name="bjensen")).id
+    assert 2 == len(target.requests)
 
 
 def test_patch_with_lost_answer_is_outcome_unknown(target: MockTarget) -> None:
@@ -489,7 +489,7 @@ def test_patch_with_lost_answer_is_outcome_unknown(target: MockTarget) -> None:
     target.on("PATCH", "/v2/Groups/g-1", httpx.RemoteProtocolError)
     with pytest.raises(OutcomeUnknownError):
         make_client(target).patch(Group, "g-1", [PatchOperation(op="remove", path="members")])
-    assert len(target.requests) == 1
+    assert 1 == len(target.requests)
 
 
 def test_get_read_timeouts_are_retried_then_raised(target: MockTarget) -> None:
@@ -497,7 +497,7 @@ def test_get_read_timeouts_are_retried_then_raised(target: MockTarget) -> None:
     target.on("GET", "/v2/Users/u-1", httpx.ReadTimeout)
     with pytest.raises(TransportError) as caught:
         make_client(target, retry=RetryPolicy(max_attempts=3, jitter=0)).get(User, "u-1")
-    assert len(target.requests) == 3
+    assert 3 == len(target.requests)
     assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
     assert False is isinstance(caught.value, OutcomeUnknownError)
 
@@ -506,7 +506,7 @@ def test_put_and_delete_retry_like_get(target: MockTarget) -> None:
     """PUT and DELETE are idempotent: a lost answer is retried."""
     target.on("DELETE", "/v2/Users/u-1", httpx.ReadTimeout, httpx.Response(204))
     make_client(target).delete(User, "u-1")
-    assert len(target.requests) == 2
+    assert 2 == len(target.requests)
 
 
 # -- hooks, rate limit ----------------------------------------------------------------------------
@@ -532,10 +532,10 @@ def test_hooks_see_every_attempt_and_every_retry(target: MockTarget) -> None:
         ("GET", url, 2, 503, None),
         ("GET", url, 3, 200, None),
     ] == [(d.method, d.url, d.attempt, d.status, d.error) for d in requests]
-    assert [(d.attempt, d.wait_seconds, d.cause) for d in retries] == [
+    assert [
         (1, 1.0, "ConnectError"),
         (2, 2.0, "HTTP 503"),
-    ]
+    ] == [(d.attempt, d.wait_seconds, d.cause) for d in retries]
 
 
 def test_rate_limiter_spaces_requests(target: MockTarget) -> None:
@@ -545,14 +545,14 @@ def test_rate_limiter_spaces_requests(target: MockTarget) -> None:
     client = make_client(target, recorder, rate_limiter=RateLimiter(1.0))
     for _ in range(3):
         client.get(User, "u-1")
-    assert recorder.sleeps == [1.0, 1.0]
+    assert [1.0, 1.0] == recorder.sleeps
 
 
 def test_rate_limiter_queues_reservations() -> None:
     """Reservations made at one instant wait behind each other; a burst passes at once."""
     limiter = RateLimiter(10.0, burst=2)
-    assert [round(limiter.reserve(0.0), 6) for _ in range(4)] == [0.0, 0.0, 0.1, 0.2]
-    assert limiter.reserve(10.0) == 0.0
+    assert [0.0, 0.0, 0.1, 0.2] == [round(limiter.reserve(0.0), 6) for _ in range(4)]
+    assert 0.0 == limiter.reserve(10.0)
 
 
 @pytest.mark.parametrize("settings", [{"rate": 0.0}, {"rate": 1.0, "burst": 0}])
@@ -582,10 +582,10 @@ def test_followed_redirects_never_carry_authorization_to_another_host() -> None:
         follow_redirects=True,
     )
     client.get(User, "u-1")
-    assert [(r.url.host, r.headers.get("Authorization")) for r in seen] == [
+    assert [
         ("scim.example.com", "Bearer tok-redirect"),
         ("other.example", None),
-    ]
+    ] == [(r.url.host, r.headers.get("Authorization")) for r in seen]
 
 
 # -- listing and search ---------------------------------------------------------------------------
@@ -609,21 +609,21 @@ def test_find_sends_the_filter_and_pages(target: MockTarget) -> None:
     target.on("GET", "/v2/Users", _page([USER_JSON], 1))
     listing = make_client(target).find(User, 'userName eq "bjensen"')
     assert True is listing.complete
-    assert [u.id for u in listing] == ["u-1"]
+    assert ["u-1"] == [u.id for u in listing]
     params = target.requests[0].url.params
-    assert (
+    assert ('userName eq "bjensen"', "1", "100") == (
         params["filter"],
         params["startIndex"],
         params["count"],
-    ) == ('userName eq "bjensen"', "1", "100")
+    )
 
 
 def test_find_by_builds_an_escaped_equality_filter(target: MockTarget) -> None:
     """A lookup value with quotes stays one JSON string literal in the filter."""
     target.on("GET", "/v2/Users", _page([USER_JSON], 1))
     found = make_client(target).find_by(User, "externalId", 'e"1 or userName pr')
-    assert [u.id for u in found] == ["u-1"]
-    assert target.requests[0].url.params["filter"] == r'externalId eq "e\"1 or userName pr"'
+    assert ["u-1"] == [u.id for u in found]
+    assert r'externalId eq "e\"1 or userName pr"' == target.requests[0].url.params["filter"]
 
 
 def test_find_by_refuses_to_answer_from_a_partial_listing(target: MockTarget) -> None:
@@ -639,9 +639,9 @@ def test_filters_are_checked_before_sending(target: MockTarget) -> None:
     client = make_client(target)
     with pytest.raises(FilterSyntaxError):
         client.find(User, 'userName eq "unterminated')
-    assert target.requests == []
+    assert [] == target.requests
     client.list_all(User, filter=attr("emails").where(attr("type").eq("work")))
-    assert target.requests[0].url.params["filter"] == 'emails[type eq "work"]'
+    assert 'emails[type eq "work"]' == target.requests[0].url.params["filter"]
 
 
 def test_search_posts_a_search_request(target: MockTarget) -> None:
@@ -650,15 +650,15 @@ def test_search_posts_a_search_request(target: MockTarget) -> None:
     listing = make_client(target).search(
         User, filter='userName sw "b"', attributes=["userName"], sort_by="userName", page_size=50
     )
-    assert len(listing) == 1
-    assert json.loads(target.requests[0].content) == {
+    assert 1 == len(listing)
+    assert {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
         "filter": 'userName sw "b"',
         "attributes": ["userName"],
         "sortBy": "userName",
         "startIndex": 1,
         "count": 50,
-    }
+    } == json.loads(target.requests[0].content)
 
 
 def test_bulk_sends_models_in_request_form(target: MockTarget) -> None:
@@ -684,9 +684,9 @@ def test_bulk_sends_models_in_request_form(target: MockTarget) -> None:
         ],
         fail_on_errors=1,
     )
-    assert [op.status for op in response.operations] == [201]
+    assert [201] == [op.status for op in response.operations]
     body = json.loads(target.requests[0].content)
-    assert body == {
+    assert {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
         "Operations": [
             {
@@ -700,7 +700,7 @@ def test_bulk_sends_models_in_request_form(target: MockTarget) -> None:
             }
         ],
         "failOnErrors": 1,
-    }
+    } == body
 
 
 def test_bulk_with_lost_answer_is_outcome_unknown(target: MockTarget) -> None:
@@ -731,14 +731,14 @@ def test_capabilities_come_from_the_service_provider_config_once(target: MockTar
     )
     assert expected == client.capabilities()
     assert expected == client.capabilities()
-    assert len(target.requests) == 1
+    assert 1 == len(target.requests)
 
 
 def test_given_capabilities_skip_discovery(target: MockTarget) -> None:
     """Capabilities passed to the constructor are used as they are."""
     given = Capabilities(patch=True)
     assert given == make_client(target, capabilities=given).capabilities()
-    assert target.requests == []
+    assert [] == target.requests
 
 
 @pytest.mark.parametrize("wrapped", [True, False])
@@ -755,10 +755,10 @@ def test_schemas_and_resource_types_read_lists_in_both_shapes(
     target.on("GET", "/v2/ResourceTypes", json_response(200, shaped(types)))
     target.on("GET", "/v2/Schemas", json_response(200, shaped(schemas)))
     client = make_client(target)
-    assert [t.endpoint for t in client.resource_types()] == ["/Users"]
-    assert [s.id for s in client.schemas()] == ["urn:x:User"]
+    assert ["/Users"] == [t.endpoint for t in client.resource_types()]
+    assert ["urn:x:User"] == [s.id for s in client.schemas()]
     client.schemas()
-    assert len(target.requests) == 2
+    assert 2 == len(target.requests)
 
 
 def test_service_provider_config_that_is_not_an_object_is_invalid(target: MockTarget) -> None:

@@ -86,19 +86,19 @@ async def test_crud_round(target: MockTarget) -> None:
         )
         replaced = await client.replace(fetched)
         await client.delete(User, "u-1")
-    assert (created.id, fetched.id, patched, replaced.id) == ("u-1", "u-1", None, "u-1")
-    assert [r.method for r in target.requests] == ["POST", "GET", "PATCH", "PUT", "DELETE"]
-    assert target.sent("PUT")[0].headers["If-Match"] == 'W/"1"'
-    assert (json.loads(target.requests[0].content)) == {
+    assert ("u-1", "u-1", None, "u-1") == (created.id, fetched.id, patched, replaced.id)
+    assert ["POST", "GET", "PATCH", "PUT", "DELETE"] == [r.method for r in target.requests]
+    assert 'W/"1"' == target.sent("PUT")[0].headers["If-Match"]
+    assert {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": "bjensen",
-    }
+    } == json.loads(target.requests[0].content)
 
 
 async def test_dict_resources_with_an_endpoint(target: MockTarget) -> None:
     """Other resource types are dicts at their endpoint, as in the sync client."""
     target.on("GET", "/v2/Devices/d-1", json_response(200, {"id": "d-1"}))
-    assert await make_client(target).get("/Devices", "d-1") == {"id": "d-1"}
+    assert {"id": "d-1"} == await make_client(target).get("/Devices", "d-1")
 
 
 async def test_errors_map_as_in_the_sync_client(target: MockTarget) -> None:
@@ -111,7 +111,7 @@ async def test_errors_map_as_in_the_sync_client(target: MockTarget) -> None:
         await client.get(User, "nope")
     with pytest.raises(ConflictResponseError) as caught:
         await client.create(User(user_name="taken"))
-    assert caught.value.scim_type == "uniqueness"
+    assert "uniqueness" == caught.value.scim_type
     with pytest.raises(InvalidResponseError):
         await client.get(Group, "g")
 
@@ -122,8 +122,8 @@ async def test_get_retries_with_the_async_sleep(target: MockTarget) -> None:
     target.on("GET", "/v2/Users/u-1", scim_error(503), limited, json_response(200, USER_JSON))
     recorder = Recorder()
     client = make_client(target, recorder, retry=RetryPolicy(initial_wait=1, jitter=0))
-    assert (await client.get(User, "u-1")).id == "u-1"
-    assert recorder.sleeps == [1.0, 3.0]
+    assert "u-1" == (await client.get(User, "u-1")).id
+    assert [1.0, 3.0] == recorder.sleeps
 
 
 @pytest.mark.parametrize(
@@ -136,14 +136,14 @@ async def test_create_with_unknown_outcome_is_never_retried(
     target.on("POST", "/v2/Users", answer, json_response(201, USER_JSON))
     with pytest.raises(OutcomeUnknownError):
         await make_client(target).create(User(user_name="bjensen"))
-    assert len(target.requests) == 1
+    assert 1 == len(target.requests)
 
 
 async def test_create_retries_when_it_could_not_connect(target: MockTarget) -> None:
     """ConnectError means nothing was sent: the POST is retried."""
     target.on("POST", "/v2/Users", httpx.ConnectError, json_response(201, USER_JSON))
-    assert (await make_client(target).create(User(user_name="b"))).id == "u-1"
-    assert len(target.requests) == 2
+    assert "u-1" == (await make_client(target).create(User(user_name="b"))).id
+    assert 2 == len(target.requests)
 
 
 async def test_transport_errors_run_out_as_transport_error(target: MockTarget) -> None:
@@ -151,7 +151,7 @@ async def test_transport_errors_run_out_as_transport_error(target: MockTarget) -
     target.on("GET", "/v2/Users/u-1", httpx.ConnectError)
     with pytest.raises(TransportError):
         await make_client(target, retry=RetryPolicy(max_attempts=2, jitter=0)).get(User, "u-1")
-    assert len(target.requests) == 2
+    assert 2 == len(target.requests)
 
 
 async def test_list_all_and_iter_all(target: MockTarget) -> None:
@@ -159,8 +159,8 @@ async def test_list_all_and_iter_all(target: MockTarget) -> None:
     target.on("GET", "/v2/Users", _page(["a", "b"], 5), _page(["c"], 5), _page([], 5))
     client = make_client(target)
     listing = await client.list_all(User, page_size=2)
-    assert ([u.id for u in listing], listing.complete, listing.pages) == (["a", "b", "c"], False, 3)
-    assert [r.url.params["startIndex"] for r in target.requests] == ["1", "3", "4"]
+    assert (["a", "b", "c"], False, 3) == ([u.id for u in listing], listing.complete, listing.pages)
+    assert ["1", "3", "4"] == [r.url.params["startIndex"] for r in target.requests]
 
     target.on("GET", "/v2/Users", _page(["a", "b"], 3), _page(["a", "b"], 3))
     seen: list[str | None] = []
@@ -171,7 +171,7 @@ async def test_list_all_and_iter_all(target: MockTarget) -> None:
 
     with pytest.raises(IncompleteListingError):
         await consume()
-    assert seen == ["a", "b"]
+    assert ["a", "b"] == seen
 
 
 async def test_find_and_search(target: MockTarget) -> None:
@@ -181,9 +181,9 @@ async def test_find_and_search(target: MockTarget) -> None:
     client = make_client(target)
     found = await client.find_by(User, "externalId", "e-1")
     searched = await client.search(Group, filter='displayName eq "ops"')
-    assert ([u.id for u in found], [g.id for g in searched]) == (["a"], ["g"])
-    assert target.requests[0].url.params["filter"] == 'externalId eq "e-1"'
-    assert json.loads(target.requests[1].content)["filter"] == 'displayName eq "ops"'
+    assert (["a"], ["g"]) == ([u.id for u in found], [g.id for g in searched])
+    assert 'externalId eq "e-1"' == target.requests[0].url.params["filter"]
+    assert 'displayName eq "ops"' == json.loads(target.requests[1].content)["filter"]
 
 
 async def test_discovery_is_cached(target: MockTarget) -> None:
@@ -196,7 +196,7 @@ async def test_discovery_is_cached(target: MockTarget) -> None:
     client = make_client(target)
     assert Capabilities(patch=True) == await client.capabilities()
     await client.service_provider_config()
-    assert len(target.requests) == 1
+    assert 1 == len(target.requests)
 
 
 async def test_max_concurrency_caps_requests_in_flight() -> None:
@@ -217,7 +217,7 @@ async def test_max_concurrency_caps_requests_in_flight() -> None:
         BASE, http=httpx.AsyncClient(transport=httpx.MockTransport(handler)), max_concurrency=4
     )
     await asyncio.gather(*(client.create(User(user_name=f"u{i}")) for i in range(20)))
-    assert peak == 4
+    assert 4 == peak
 
 
 async def test_max_concurrency_must_be_positive() -> None:
@@ -234,8 +234,8 @@ async def test_rate_limiter_and_hooks(target: MockTarget) -> None:
     client = make_client(target, recorder, rate_limiter=RateLimiter(2.0), on_request=[seen.append])
     for _ in range(3):
         await client.get(User, "u-1")
-    assert recorder.sleeps == [0.5, 0.5]
-    assert [d.status for d in seen] == [200, 200, 200]
+    assert [0.5, 0.5] == recorder.sleeps
+    assert [200, 200, 200] == [d.status for d in seen]
 
 
 async def test_owned_http_client_is_closed() -> None:

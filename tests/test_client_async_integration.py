@@ -71,10 +71,10 @@ async def test_concurrent_creates_then_a_whole_listing(scim2_asgi_url: str) -> N
         ids = await asyncio.gather(*(create(i) for i in range(60)))
         listing = await client.list_all(User, filter=f'userName sw "{prefix}"', page_size=25)
 
-    assert len(set(ids)) == 60
-    assert (listing.complete, len(listing), listing.pages) == (True, 60, 3)
+    assert 60 == len(set(ids))
+    assert (True, 60, 3) == (listing.complete, len(listing), listing.pages)
     assert set(ids) == {u.id for u in listing}
-    assert len([d for d in started if d.method == "POST" and d.status == 201]) == 60
+    assert 60 == len([d for d in started if d.method == "POST" and d.status == 201])
     assert True is (in_flight_peak > 1)
 
 
@@ -83,5 +83,5 @@ async def test_discovery(scim2_asgi_url: str) -> None:
     async with AsyncScimClient(scim2_asgi_url) as client:
         capabilities = await client.capabilities()
         types = await client.resource_types()
-    assert (capabilities.patch, capabilities.filter) == (True, True)
+    assert (True, True) == (capabilities.patch, capabilities.filter)
     assert {"User", "Group"} == {t.name for t in types}

@@ -55,9 +55,9 @@ def test_lost_create_answer_is_outcome_unknown_and_the_lookup_finds_it() -> None
             caught.value.payload
         )
         found = client.find_by(User, "externalId", "e-1")
-    assert [u.user_name for u in found] == ["bjensen"]
-    assert len(store.users) == 1
-    assert len([r for r in server.requests if r.method == "POST"]) == 1
+    assert ["bjensen"] == [u.user_name for u in found]
+    assert 1 == len(store.users)
+    assert 1 == len([r for r in server.requests if r.method == "POST"])
 
 
 def test_lost_patch_answer_is_outcome_unknown() -> None:
@@ -68,7 +68,7 @@ def test_lost_patch_answer_is_outcome_unknown() -> None:
         pytest.raises(OutcomeUnknownError),
     ):
         client.patch(Group, "g-1", [PatchOperation(op="remove", path="members")])
-    assert len(server.requests) == 1
+    assert 1 == len(server.requests)
 
 
 def test_dropped_get_is_retried() -> None:
@@ -82,7 +82,7 @@ def test_dropped_get_is_retried() -> None:
         ScimClient(f"{server.url}/v2") as client,
     ):
         user = client.get(User, "u-1")
-    assert (user.id, len(server.requests)) == ("u-1", 2)
+    assert ("u-1", 2) == (user.id, len(server.requests))
 
 
 def test_429_and_html_502_are_waited_out() -> None:
@@ -101,8 +101,8 @@ def test_429_and_html_502_are_waited_out() -> None:
             f"{server.url}/v2", retry=RetryPolicy(initial_wait=1, jitter=0), sleep=sleeps.append
         ) as client,
     ):
-        assert client.get(User, "u-1").id == "u-1"
-    assert sleeps == [2.0, 2.0]
+        assert "u-1" == client.get(User, "u-1").id
+    assert [2.0, 2.0] == sleeps
 
 
 def test_html_502_that_persists_is_a_server_error_with_an_excerpt() -> None:
@@ -116,7 +116,7 @@ def test_html_502_that_persists_is_a_server_error_with_an_excerpt() -> None:
     ):
         client.get(User, "u-1")
     assert "502 Bad Gateway" in caught.value.body_excerpt
-    assert len(server.requests) == 2
+    assert 2 == len(server.requests)
 
 
 async def test_short_pages_over_http_are_flagged() -> None:
@@ -131,4 +131,4 @@ async def test_short_pages_over_http_are_flagged() -> None:
             with pytest.raises(IncompleteListingError):
                 async for _ in client.iter_all(User, page_size=2):
                     pass
-    assert (listing.complete, len(listing)) == (False, 2)
+    assert (False, 2) == (listing.complete, len(listing))

@@ -50,13 +50,13 @@ def test_user_lifecycle(client: ScimClient, prefix: str) -> None:
         attributes=["title", "displayName"],
     )
     assert patched is not None
-    assert (patched.display_name, patched.title) == ("Babs", "Guide")
+    assert ("Babs", "Guide") == (patched.display_name, patched.title)
 
     current = client.get(User, created.id)
     replaced = client.replace(
         User(id=current.id, user_name=f"{prefix}bjensen", nick_name="B", meta=current.meta)
     )
-    assert (replaced.nick_name, replaced.display_name) == ("B", None)
+    assert ("B", None) == (replaced.nick_name, replaced.display_name)
 
     client.delete(User, created.id)
     with pytest.raises(NotFoundError):
@@ -77,7 +77,7 @@ def test_duplicate_user_name_is_a_uniqueness_conflict(client: ScimClient, prefix
     client.create(User(user_name=f"{prefix}dup"))
     with pytest.raises(ConflictResponseError) as caught:
         client.create(User(user_name=f"{prefix}dup"))
-    assert caught.value.scim_type == "uniqueness"
+    assert "uniqueness" == caught.value.scim_type
 
 
 def test_paging_filters_and_search(client: ScimClient, prefix: str) -> None:
@@ -88,7 +88,7 @@ def test_paging_filters_and_search(client: ScimClient, prefix: str) -> None:
     listed = client.list_all(User, filter=f'userName sw "{prefix}"', page_size=7)
     searched = client.search(User, filter=f'userName sw "{prefix}"', page_size=7)
     for listing in (listed, searched):
-        assert (listing.complete, listing.total_results, listing.pages) == (True, 25, 4)
+        assert (True, 25, 4) == (listing.complete, listing.total_results, listing.pages)
         assert names == {u.user_name for u in listing}
     streamed = {
         u.user_name for u in client.iter_all(User, filter=f'userName sw "{prefix}"', page_size=10)
@@ -144,13 +144,13 @@ def test_bulk_creates(client: ScimClient, prefix: str) -> None:
             )
         ]
     )
-    assert [op.status for op in response.operations] == [201]
-    assert len(client.find(User, f'userName eq "{prefix}bulk"')) == 1
+    assert [201] == [op.status for op in response.operations]
+    assert 1 == len(client.find(User, f'userName eq "{prefix}bulk"'))
 
 
 def test_discovery(client: ScimClient) -> None:
     """The target's capabilities, schemas and resource types are read and cached."""
     capabilities = client.capabilities()
-    assert (capabilities.patch, capabilities.bulk, capabilities.etag) == (True, True, True)
+    assert (True, True, True) == (capabilities.patch, capabilities.bulk, capabilities.etag)
     assert {"/Users", "/Groups"} == {t.endpoint for t in client.resource_types()}
     assert User.schema_urn in {s.id for s in client.schemas()}

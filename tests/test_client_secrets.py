@@ -114,9 +114,9 @@ def test_a_full_exchange_shows_no_secret(
     captured = capsys.readouterr()
     logged = "\n".join(f"{record.getMessage()} {record.args!r}" for record in caplog.records)
     everything = "\n".join([logged, captured.out, captured.err, *seen, *errors])
-    assert _leaks(everything) == []
+    assert [] == _leaks(everything)
     # The exchange did happen: a refused token was replaced, a retry was logged.
-    assert target.tokens.issued == 2
+    assert 2 == target.tokens.issued
     assert True is ("retrying POST" in logged)
     assert True is ("status=429" in captured.out)
 
@@ -134,4 +134,4 @@ async def test_an_async_exchange_shows_no_secret(caplog: pytest.LogCaptureFixtur
             with pytest.raises(OutcomeUnknownError) as lost:
                 await client.patch(User, "u-1", [PatchOperation(op="remove", path="title")])
     logged = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
-    assert _leaks("\n".join([logged, *seen, _chain(lost.value), repr(auth)])) == []
+    assert [] == _leaks("\n".join([logged, *seen, _chain(lost.value), repr(auth)]))

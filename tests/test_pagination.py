@@ -83,8 +83,8 @@ def test_server_page_cap_and_echoed_items_per_page() -> None:
     """A server capping pages at 20 and echoing count=100 is still listed whole."""
     server = PagedServer(_ids(45), max_page=20, echo_count=True)
     listing = _client(server).list_all(User, page_size=100)
-    assert (listing.complete, len(listing), listing.pages) == (True, 45, 3)
-    assert [start for start, _ in server.requests] == [1, 21, 41]
+    assert (True, 45, 3) == (listing.complete, len(listing), listing.pages)
+    assert [1, 21, 41] == [start for start, _ in server.requests]
 
 
 def test_duplicates_across_pages_are_dropped() -> None:
@@ -99,7 +99,7 @@ def test_a_server_ignoring_start_index_gives_an_incomplete_listing() -> None:
     """The same first page again stops the listing, reported as incomplete."""
     server = PagedServer(_ids(50), max_page=20, ignore_start_index=True)
     listing = _client(server).list_all(User, page_size=20)
-    assert (listing.complete, len(listing), listing.pages) == (False, 20, 2)
+    assert (False, 20, 2) == (listing.complete, len(listing), listing.pages)
     assert "held only resources already listed after 20 of 50" in (listing.problem or "")
 
 
@@ -107,7 +107,7 @@ def test_a_server_announcing_more_than_it_has_gives_an_incomplete_listing() -> N
     """totalResults above what the pages hold ends at an empty page: incomplete."""
     server = PagedServer(_ids(12), max_page=5, extra_total=3)
     listing = _client(server).list_all(User, page_size=5)
-    assert (listing.complete, len(listing), listing.total_results) == (False, 12, 15)
+    assert (False, 12, 15) == (listing.complete, len(listing), listing.total_results)
     assert "empty" in (listing.problem or "")
 
 
@@ -115,7 +115,7 @@ def test_past_the_end_restarting_never_loops() -> None:
     """A server answering pages past the end with the first page again is stopped."""
     server = PagedServer(_ids(12), max_page=5, extra_total=1, restart_past_end=True)
     listing = _client(server).list_all(User, page_size=5)
-    assert (listing.complete, len(listing), listing.pages) == (False, 12, 4)
+    assert (False, 12, 4) == (listing.complete, len(listing), listing.pages)
 
 
 def test_deletions_during_the_listing_make_it_incomplete() -> None:
@@ -124,7 +124,7 @@ def test_deletions_during_the_listing_make_it_incomplete() -> None:
     listing = _client(server).list_all(User, page_size=10)
     # ids 10-14 slid onto page 1 after it was read: the count adds up, yet they were missed.
     assert False is listing.complete
-    assert listing.total_results == 25
+    assert 25 == listing.total_results
     assert "totalResults went from 30 to 25" in (listing.problem or "")
 
 
@@ -138,8 +138,8 @@ def test_iter_all_raises_after_the_last_resource_of_an_incomplete_listing() -> N
 
     with pytest.raises(IncompleteListingError) as caught:
         consume()
-    assert len(seen) == 20
-    assert (caught.value.listed, caught.value.total_results) == (20, 50)
+    assert 20 == len(seen)
+    assert (20, 50) == (caught.value.listed, caught.value.total_results)
 
 
 def test_iter_all_of_a_whole_listing_ends_quietly() -> None:
@@ -163,7 +163,7 @@ def test_an_empty_target_is_a_complete_empty_listing() -> None:
     target.on("GET", "/v2/Users", json_response(200, {"totalResults": 0}))
     client = ScimClient(BASE, http=httpx.Client(transport=target.transport()))
     listing = client.list_all(User)
-    assert (listing.complete, len(listing), listing.pages) == (True, 0, 1)
+    assert (True, 0, 1) == (listing.complete, len(listing), listing.pages)
 
 
 @pytest.mark.parametrize(
@@ -206,7 +206,7 @@ def test_page_size_must_be_positive(page_size: int) -> None:
     client = ScimClient(BASE, http=httpx.Client(transport=target.transport()))
     with pytest.raises(ConfigurationError):
         client.list_all(User, page_size=page_size)
-    assert target.requests == []
+    assert [] == target.requests
 
 
 def test_feeding_a_finished_paginator_is_a_bug() -> None:

@@ -102,7 +102,7 @@ def test_never_makes_one_attempt() -> None:
     clock = FakeClock()
     with pytest.raises(ServerError):
         _run(RetryPolicy.never(), [ServerError(503)], clock)
-    assert clock.sleeps == []
+    assert [] == clock.sleeps
 
 
 # -- what retries ---------------------------------------------------------------------------------
@@ -147,7 +147,7 @@ def test_retry_after_beyond_the_cap_fails_the_request() -> None:
     policy = RetryPolicy(max_retry_after=60)
     with pytest.raises(TooManyRequestsError):
         _run(policy, [_too_many(3600)], clock)
-    assert clock.sleeps == []
+    assert [] == clock.sleeps
 
 
 # -- waits and stops ------------------------------------------------------------------------------
@@ -156,8 +156,8 @@ def test_retry_after_beyond_the_cap_fails_the_request() -> None:
 def test_retry_after_is_the_wait() -> None:
     """The wait after a 429 with Retry-After is exactly what the server asked for."""
     clock = FakeClock()
-    assert _run(RetryPolicy(), [_too_many(7), _too_many(2)], clock) == 3
-    assert clock.sleeps == [7.0, 2.0]
+    assert 3 == _run(RetryPolicy(), [_too_many(7), _too_many(2)], clock)
+    assert [7.0, 2.0] == clock.sleeps
 
 
 def test_backoff_grows_and_is_capped() -> None:
@@ -166,8 +166,8 @@ def test_backoff_grows_and_is_capped() -> None:
     policy = RetryPolicy(
         max_attempts=6, initial_wait=1, multiplier=2, max_wait=5, jitter=0, max_total_seconds=999
     )
-    assert _run(policy, [ServerError(503)] * 5, clock) == 6
-    assert clock.sleeps == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert 6 == _run(policy, [ServerError(503)] * 5, clock)
+    assert [1.0, 2.0, 4.0, 5.0, 5.0] == clock.sleeps
 
 
 @given(
@@ -194,8 +194,8 @@ def test_attempts_stop_at_max_attempts() -> None:
     policy = RetryPolicy(max_attempts=3, jitter=0)
     with pytest.raises(ServerError) as caught:
         _run(policy, [ServerError(503), ServerError(502), ServerError(504)], clock)
-    assert caught.value.status == 504
-    assert len(clock.sleeps) == 2
+    assert 504 == caught.value.status
+    assert 2 == len(clock.sleeps)
 
 
 def test_no_retry_starts_that_would_end_past_the_total_budget() -> None:
@@ -204,7 +204,7 @@ def test_no_retry_starts_that_would_end_past_the_total_budget() -> None:
     policy = RetryPolicy(max_attempts=10, max_total_seconds=10)
     with pytest.raises(TooManyRequestsError):
         _run(policy, [_too_many(6), _too_many(6)], clock)
-    assert clock.sleeps == [6.0]
+    assert [6.0] == clock.sleeps
 
 
 def test_on_retry_hook_receives_frozen_details() -> None:
@@ -237,16 +237,16 @@ def test_testing_switch_removes_every_wait() -> None:
     assert False is is_testing()
     with no_waits():
         assert True is is_testing()
-        assert _run(RetryPolicy(), [_too_many(30), ServerError(503)], clock) == 3
+        assert 3 == _run(RetryPolicy(), [_too_many(30), ServerError(503)], clock)
     assert False is is_testing()
-    assert clock.sleeps == [0.0, 0.0]
+    assert [0.0, 0.0] == clock.sleeps
 
 
 def test_set_testing_is_a_plain_switch() -> None:
     """``set_testing`` turns the switch on and off."""
     set_testing(True)
     try:
-        assert RetryPolicy().backoff(5) == 0.0
+        assert 0.0 == RetryPolicy().backoff(5)
     finally:
         set_testing(False)
     assert False is is_testing()
@@ -268,8 +268,8 @@ async def test_async_retrying_waits_with_the_given_sleep() -> None:
             attempts += 1
             if attempts == 1:
                 raise _too_many(4)
-    assert attempts == 2
-    assert clock.sleeps == [4.0]
+    assert 2 == attempts
+    assert [4.0] == clock.sleeps
 
 
 def test_retrying_is_a_tenacity_object() -> None:
