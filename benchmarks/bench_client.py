@@ -1,15 +1,15 @@
 """Create users over loopback HTTP with 20 ms of server latency: scimsync vs scim2-client.
 
-Three runs against the same server, in the same process:
+Three runs against the same ScimTestServer, in the same process:
 
 - ``ScimClient``, one create after the other;
 - scim2-client's ``SyncSCIMClient`` (the peer), one create after the other;
 - ``AsyncScimClient`` with 16 creates in flight (``max_concurrency=16``).
 
-The server is a small ASGI app under uvicorn in a subprocess (so it does not share
-the client's interpreter): it answers ``POST /v2/Users`` after ``--latency`` seconds
-with the user and a fresh id, like a SCIM target that takes 20 ms per create.
-Prints requests per second and the ratios (goals: sync >= the peer, async at
+The server is scimsync's ``ScimTestServer`` over HTTP/1.1 in a subprocess (so it does
+not share the clients' interpreter), with a latency fault on every request: each
+answer comes ``--latency`` seconds late, like a SCIM target that takes 20 ms per
+create. Prints requests per second and the ratios (goals: sync >= the peer, async at
 concurrency 16 >= 10x sync). A second, short run without latency shows each
 client's own cost per request.
 
@@ -22,88 +22,37 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
-import json
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from _common import machine, print_rows
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
-
-Scope = dict[str, Any]
-
-
-def make_app(latency: float) -> Callable[..., Awaitable[None]]:
-    """An ASGI app creating users at ``POST /v2/Users`` after ``latency`` seconds."""
-
-    async def app(scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        if scope["method"] == "POST" and scope["path"] == "/v2/Users":
-            user = json.loads(body)
-            user_id = uuid.uuid4().hex
-            user.update(
-                id=user_id,
-                meta={
-                    "resourceType": "User",
-                    "location": f"http://127.0.0.1/v2/Users/{user_id}",
-                    "version": 'W/"1"',
-                },
-            )
-            status, payload = 201, json.dumps(user).encode()
-        else:
-            status, payload = 404, b'{"status": "404"}'
-        await asyncio.sleep(latency)
-        headers = [
-            (b"content-type", b"application/scim+json"),
-            (b"content-length", str(len(payload)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
-
-    return app
-
-
-def serve(latency: float) -> None:
-    """Server mode: bind a loopback port, print it, serve until killed."""
-    import uvicorn
-
-    # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections; without
-    # it every answer waits ~40 ms for the client's delayed ACK (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    print(sock.getsockname()[1], flush=True)
-    config = uvicorn.Config(make_app(latency), log_level="error", lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
+    from collections.abc import Iterator
 
 
 @contextlib.contextmanager
 def server(latency: float) -> Iterator[str]:
-    """Run the server in a subprocess; yield its SCIM base URL."""
+    """Run ScimTestServer in a subprocess, every answer ``latency`` s late; yield its URL."""
+    command = [sys.executable, "-m", "scimsync.testing", "--port", "0", "--no-auth"]
+    if latency > 0:
+        command += ["--faults-rate", "1", "--faults-kinds", "latency"]
+        command += ["--faults-latency", str(latency)]
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--latency", str(latency)],
-        stdout=subprocess.PIPE,
-        text=True,
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     try:
         assert process.stdout is not None
-        port = int(process.stdout.readline())
-        yield f"http://127.0.0.1:{port}/v2"
+        banner = process.stdout.readline()  # "Serving SCIM 2.0 at <url>" once listening
+        yield banner.rsplit(" ", 1)[-1].strip()
     finally:
         process.terminate()
         process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def run_scimsync_sync(url: str, users: int) -> float:
@@ -111,11 +60,13 @@ def run_scimsync_sync(url: str, users: int) -> float:
     from scimsync import User
     from scimsync.client import ScimClient
 
+    run = uuid.uuid4().hex[:8]  # the server keeps userNames unique
+
     with ScimClient(url) as client:
-        client.create(User(user_name="warm-up-sync"))
+        client.create(User(user_name=f"{run}-warm-up"))
         start = time.perf_counter()
         for i in range(users):
-            client.create(User(user_name=f"sync-{i}", active=True))
+            client.create(User(user_name=f"{run}-{i}", active=True))
         return time.perf_counter() - start
 
 
@@ -126,15 +77,17 @@ def run_peer_sync(url: str, users: int) -> float:
     from scim2_models import ResourceType, ScimProvider
     from scim2_models import User as PeerUser
 
+    run = uuid.uuid4().hex[:8]
+
     provider = ScimProvider(
         models=[PeerUser], resource_types=[ResourceType.from_resource(PeerUser)]
     )
     with httpx2.Client(base_url=url) as http:
         client = SyncSCIMClient(http, provider=provider)
-        client.create(PeerUser(user_name="warm-up-peer"))
+        client.create(PeerUser(user_name=f"{run}-warm-up"))
         start = time.perf_counter()
         for i in range(users):
-            client.create(PeerUser(user_name=f"peer-{i}", active=True))
+            client.create(PeerUser(user_name=f"{run}-{i}", active=True))
         return time.perf_counter() - start
 
 
@@ -143,12 +96,14 @@ def run_scimsync_async(url: str, users: int, concurrency: int) -> float:
     from scimsync import User
     from scimsync.client import AsyncScimClient
 
+    run = uuid.uuid4().hex[:8]
+
     async def main() -> float:
         async with AsyncScimClient(url, max_concurrency=concurrency) as client:
-            await client.create(User(user_name="warm-up-async"))
+            await client.create(User(user_name=f"{run}-warm-up"))
             start = time.perf_counter()
             await asyncio.gather(
-                *(client.create(User(user_name=f"async-{i}", active=True)) for i in range(users))
+                *(client.create(User(user_name=f"{run}-{i}", active=True)) for i in range(users))
             )
             return time.perf_counter() - start
 
@@ -163,16 +118,12 @@ def main() -> None:
     parser.add_argument(
         "--overhead-users", type=int, default=1000, help="creates of the 0 ms latency run"
     )
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.latency)
-        return
 
     print(f"# {machine()}")
     print(
         f"# {args.users} user creates, {args.latency * 1000:.0f} ms server latency, "
-        "loopback HTTP/1.1 (uvicorn in a subprocess)"
+        "ScimTestServer over loopback HTTP/1.1 in a subprocess"
     )
     if importlib.util.find_spec("sniffio") is None:
         # httpcore 1.0 retries a failed `import sniffio` for every async lock it makes

@@ -437,6 +437,15 @@ def test_create_answered_5xx_is_outcome_unknown(target: MockTarget) -> None:
     } == caught.value.payload
 
 
+def test_patch_answered_501_is_a_plain_server_error(target: MockTarget) -> None:
+    """501 Not Implemented (no PATCH support) applied nothing: ServerError, not unknown."""
+    target.on("PATCH", "/v2/Users/u-1", scim_error(501))
+    with pytest.raises(ServerError) as caught:
+        make_client(target).patch(User, "u-1", [PatchOperation(op="remove", path="title")])
+    assert False is isinstance(caught.value, OutcomeUnknownError)
+    assert 501 == caught.value.status
+
+
 def test_outcome_unknown_payload_hides_passwords_at_any_depth(target: MockTarget) -> None:
     """Passwords in the kept payload are redacted: as attributes and as PATCH values."""
     target.on("PATCH", "/v2/Users/u-1", scim_error(500))

@@ -87,6 +87,10 @@ _NOT_SENT = (
     httpx.ProxyError,
 )
 
+# 5xx answers that say the request was refused as a whole, so nothing was applied:
+# 501 Not Implemented (a target without PATCH), 505 HTTP Version Not Supported.
+_REFUSED_5XX = frozenset({501, 505})
+
 _REDACTED = "**********"
 
 
@@ -205,7 +209,7 @@ class PreparedCall(Generic[T]):
         )
         if isinstance(error, (TooManyRequestsError, ServerError)):
             error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if isinstance(error, ServerError) and not self.idempotent:
+        if isinstance(error, ServerError) and not self.idempotent and status not in _REFUSED_5XX:
             return self.outcome_unknown(f"answered {status}", cause=error)
         return error
 
