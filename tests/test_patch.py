@@ -639,3 +639,13 @@ def test_a_patched_model_must_still_be_valid() -> None:
             resource_type="Unknown",
         )
     assert "active" in caught.value.detail
+
+
+def test_module_examples_run() -> None:
+    """The examples in the module documentation are true."""
+    import doctest
+
+    import scimsync.patch
+
+    result = doctest.testmod(scimsync.patch)
+    assert (result.failed, result.attempted > 0) == (0, True)
