@@ -343,13 +343,3 @@ def test_nodes_refuse_bad_parts() -> None:
         attr("a").one_of([])
     with pytest.raises(ValueError, match="at least two"):
         And((attr("a").pr(),))
-
-
-def test_module_examples_run() -> None:
-    """The examples in the module documentation are true."""
-    import doctest
-
-    import scimsync.filter
-
-    result = doctest.testmod(scimsync.filter)
-    assert (result.failed, result.attempted > 0) == (0, True)
