@@ -27,7 +27,7 @@ The tree, split by the phase that failed::
     │   ├── TooManyRequestsError      429
     │   └── ServerError               5xx
     └── InvalidResponseError          an answer that is not what SCIM promises (HTML, bad shape)
-        └── IncompleteListingError    a listing that ended short of its totalResults
+        └── IncompleteListingError    a listing not known to be whole (short, or shifted)
 
 Errors keep what helps a person fix the problem (attribute paths, the SCIM ``scimType``,
 an excerpt of the offending payload) and never a secret: request headers are not kept.
@@ -268,7 +268,8 @@ class InvalidResponseError(ScimSyncError):
 
 
 class IncompleteListingError(InvalidResponseError):
-    """A listing that ended before reaching its ``totalResults``.
+    """A listing not known to be whole: it ended short of its ``totalResults``, or
+    ``totalResults`` changed while it ran (pages shift, a resource can slip by).
 
     What was listed is not the whole truth: nothing missing from it may be read as
     deleted. ``listed`` is how many distinct resources came back, ``total_results``
