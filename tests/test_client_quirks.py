@@ -72,7 +72,6 @@ def connect(
         ScimClient(
             server.in_process_url,
             http=http,
-            allow_insecure_http=True,  # the in-process host; nothing leaves the process
             retry=RetryPolicy.never(),
             on_request=[on_request] if on_request else (),
             **options,
