@@ -34,6 +34,9 @@ CONTRACT = {
     "scimsync.filter": ["parse_filter", "attr"],
     "scimsync.patch": ["diff", "apply_patch"],
     "scimsync.engine": ["plan", "Policy", "Plan"],
+    "scimsync.client": ["ScimClient", "AsyncScimClient"],
+    "scimsync.auth": ["BearerToken", "OAuth2ClientCredentials"],
+    "scimsync.retry": ["RetryPolicy"],
 }  # fmt: skip
 
 
