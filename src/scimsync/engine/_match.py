@@ -1,6 +1,6 @@
 """Matching: which target account is the one a source record means, or none, or a conflict.
 
-The rules, in order, for each source record (sorted by source key):
+The rules, in order, for each source record:
 
 1. A link remembered in the state wins, when its account is still listed.
 2. Otherwise the policy's match keys are tried in order; values compare per the
@@ -17,25 +17,34 @@ The rules, in order, for each source record (sorted by source key):
 Accounts whose identity a conflict leaves uncertain are *protected*: never
 deprovisioned, never removed from a group. (An account ``taken`` by another source key
 is not uncertain: it is that key's.)
+
+Speed: a sync of 100,000 users spends most of its matching time on records linked in
+the state whose keys all agree. Those are found column by column, with ``map`` over
+C-level callables, and skip the record-by-record rules above (which they would pass).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, is_not, ne, not_
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..models import ENTERPRISE_USER_SCHEMA, Resource, scim_name
 from ..schema import split_urn
+from ._state import Ledger
 from ._values import Conflict, Link, Placeholder, Skip
 
 if TYPE_CHECKING:
     from ._policy import Policy
-    from ._state import Ledger
 
+
+_KEY = attrgetter("key")
+_ID = attrgetter("id")
+_EXTRA = attrgetter("extra")
 
 Matched = tuple[str, Any, Resource, str, bool]
 """A source key, its record, the account it is applied to, the key that matched it
@@ -47,19 +56,82 @@ there is one per user, and they are the hot path."""
 class Matching:
     """The outcome of matching one resource type."""
 
-    matched: list[Matched] = attrs.Factory(list)
-    creates: list[Any] = attrs.Factory(list)  # DesiredUser / DesiredGroup, sorted by key
+    ledger: Ledger
+    # Records linked in the state to a listed account their keys agree with, and those
+    # accounts: most records, kept as two plain lists (see the module docstring).
+    linked_records: list[Any] = attrs.Factory(list)
+    linked_accounts: list[Any] = attrs.Factory(list)
+    matched: list[Matched] = attrs.Factory(list)  # every other matched record
+    creates: list[Any] = attrs.Factory(list)  # DesiredUser / DesiredGroup records
     gone_links: dict[str, str] = attrs.Factory(dict)  # key -> linked id no longer listed
     conflicts: list[Conflict] = attrs.Factory(list)
     skipped: list[Skip] = attrs.Factory(list)
     links: list[Link] = attrs.Factory(list)
-    ids: dict[str, str] = attrs.Factory(dict)  # source key -> account id or placeholder
-    known_keys: set[str] = attrs.Factory(set)  # every source key of this resource type
-    unresolved: set[str] = attrs.Factory(set)  # source keys in a conflict or unknowable
+    ids: dict[str, str] = attrs.Factory(dict)  # the same for the others, and creates
+    # Source keys in a conflict or unknowable: every other source key is in all_ids().
+    unresolved: set[str] = attrs.Factory(set)
     protected: set[str] = attrs.Factory(set)  # account ids never to take anything from
     claimed: set[str] = attrs.Factory(set)  # account ids some record stands for
-    owned: set[str] = attrs.Factory(set)  # listed account ids scimsync owns
-    linked_key: dict[str, str] = attrs.Factory(dict)  # account id -> linked source key
+    listed: Mapping[str, Resource] = attrs.Factory(dict)  # account id -> account
+    newly_owned: set[str] = attrs.Factory(set)  # owned by policy or this plan, not the state
+    _linked_key: dict[str, str] | None = None
+    _all_ids: dict[str, str] | None = None
+
+    def id_of(self, key: str) -> str | None:
+        """The account id (or placeholder) source key ``key`` resolves to, if any."""
+        return self.all_ids().get(key)
+
+    def all_ids(self) -> dict[str, str]:
+        """Source key -> account id or placeholder, for every resolved record."""
+        if self._all_ids is None:
+            self._all_ids = dict(
+                zip(
+                    map(_KEY, self.linked_records),
+                    map(_ID, self.linked_accounts),
+                    strict=True,
+                )
+            )
+            self._all_ids.update(self.ids)
+        return self._all_ids
+
+    def all_matched(self) -> list[Matched]:
+        """Every matched record as a :data:`Matched` tuple, linked ones first."""
+        linked = [
+            (record.key, record, account, "link", False)
+            for record, account in zip(self.linked_records, self.linked_accounts, strict=True)
+        ]
+        return [*linked, *self.matched]
+
+    def owns(self, account_id: str) -> bool:
+        """True when scimsync owns the listed account ``account_id``."""
+        return account_id in self.ledger.owned or account_id in self.newly_owned
+
+    def owned_count(self) -> int:
+        """How many listed accounts scimsync owns (for the percentage guard)."""
+        from_state = self.ledger.owned & self.listed.keys()
+        return len(from_state) + len(self.newly_owned - from_state)
+
+    def unclaimed_owned(self) -> list[str]:
+        """Owned, listed accounts no source record stands for: deprovisioning candidates."""
+        candidates = self.ledger.owned - self.claimed
+        candidates |= self.newly_owned - self.claimed
+        listed = self.listed
+        return sorted(i for i in candidates if i in listed)
+
+    def linked_key(self, account_id: str) -> str | None:
+        """The source key the state links ``account_id`` to, if any."""
+        if self._linked_key is None:
+            links = self.ledger.links
+            self._linked_key = dict(zip(links.values(), links.keys(), strict=True))
+        return self._linked_key.get(account_id)
+
+    def labels(self) -> dict[str, str]:
+        """Account id (or placeholder) -> source key, to show members by known names."""
+        links = self.ledger.links
+        labels = dict(zip(links.values(), links.keys(), strict=True))
+        ids = self.all_ids()
+        labels.update(zip(ids.values(), ids.keys(), strict=True))
+        return labels
 
 
 def key_values(
@@ -69,17 +141,16 @@ def key_values(
 
     Case-insensitive attributes (per the schema's ``caseExact``) are case-folded, so
     values that match are equal strings. One pass per key over all resources: this is
-    the hot loop of matching.
+    the hot loop of matching, written with ``map`` over C-level callables.
     """
     spec = policy.schema.resolve(resource_type, path)
     fold = spec is not None and not spec.case_exact
     urn, rest = split_urn(path, policy.schema.extension_urns(resource_type))
     head, _, sub = rest.partition(".")
     field = _field_for(head) if _is_core(urn) and not sub else None
-    # map() with C-level callables where possible: this runs once per key and resource.
-    if field is not None and not any(map(_EXTRA, resources)):
-        raw: list[Any] = list(map(attrgetter(field), resources))
-    else:
+    raw: list[Any] = list(map(attrgetter(field), resources)) if field is not None else []
+    if field is None or (None in raw and any(map(_EXTRA, resources))):
+        # Nested, extension or undeclared attributes: read one by one.
         read = _raw_reader(urn, rest)
         raw = [read(resource) for resource in resources]
     kinds = set(map(type, raw))
@@ -88,10 +159,6 @@ def key_values(
     if fold:
         return [v.casefold() if type(v) is str else None for v in raw]
     return [v if type(v) is str else None for v in raw]
-
-
-_EXTRA = attrgetter("extra")
-_KEY = attrgetter("key")
 
 
 def _is_core(urn: str | None) -> bool:
@@ -164,7 +231,7 @@ class _Index:
 
     __slots__ = ("duplicates", "first")
 
-    def __init__(self, ids: Sequence[str], values: Sequence[str | None]) -> None:
+    def __init__(self, ids: Sequence[str], values: list[str | None]) -> None:
         first: dict[str, str] = dict(zip(values, ids, strict=True))  # type: ignore[arg-type]
         first.pop(None, None)  # type: ignore[call-overload]
         duplicates: dict[str, list[str]] = {}
@@ -193,43 +260,41 @@ class _Index:
 def match(
     resource_type: str,
     desired: Sequence[Any],
-    accounts: Sequence[Resource],
+    accounts: Mapping[str, Resource],
     ledger: Ledger,
     policy: Policy,
     *,
     listing_complete: bool,
 ) -> Matching:
-    """Match source records (``DesiredUser``/``DesiredGroup``) to listed ``accounts``."""
-    out = Matching()
+    """Match source records (``DesiredUser``/``DesiredGroup``) to ``accounts`` (by id)."""
+    out = Matching(ledger=ledger, listed=accounts)
+    by_id = out.listed
     paths = policy.match_keys if resource_type == "User" else policy.group_match_keys
     attr = "user" if resource_type == "User" else "group"
-    account_ids: list[str] = list(map(attrgetter("id"), accounts))
+    account_ids = list(by_id)
+    listed = list(by_id.values())
     indexes = [
-        _Index(account_ids, key_values(resource_type, path, policy, accounts)) for path in paths
+        _Index(account_ids, key_values(resource_type, path, policy, listed)) for path in paths
     ]
-    by_id = dict(zip(account_ids, accounts, strict=True))
     links = ledger.links
-    out.linked_key = dict(zip(links.values(), links.keys(), strict=True))
 
-    records = sorted(desired, key=_KEY)
+    # In the order given: every outcome is sorted where the plan is built, so nothing
+    # here depends on the order of the source.
+    records = list(desired)
     keys: list[str] = list(map(_KEY, records))
-    out.known_keys = set(keys)
     resources = list(map(attrgetter(attr), records))
     columns = [key_values(resource_type, path, policy, resources) for path in paths]
 
-    def lookups(row: tuple[str | None, ...]) -> list[tuple[str, list[str]]]:
+    def lookups(position: int) -> list[tuple[str, list[str]]]:
         return [
             (path, index.find(value))
-            for path, index, value in zip(paths, indexes, row, strict=True)
-            if value is not None
+            for path, index, column in zip(paths, indexes, columns, strict=True)
+            if (value := column[position]) is not None
         ]
 
-    def row(position: int) -> tuple[str | None, ...]:
-        return tuple(column[position] for column in columns)
-
     def candidates(position: int) -> set[str]:
-        ids = {i for _, found in lookups(row(position)) for i in found}
-        linked = links.get(records[position].key)
+        ids = {i for _, found in lookups(position) for i in found}
+        linked = links.get(keys[position])
         if linked is not None and linked in by_id:
             ids.add(linked)
         return ids
@@ -254,27 +319,27 @@ def match(
         records, keys, paths=paths, columns=columns, refuse=refuse, candidates=candidates
     )
 
-    # Pass 1: which account each record points at.
+    # The common case first: linked to a listed account that no key value contradicts.
+    linked_ids: list[str | None] = list(map(links.get, keys))
+    linked_accounts: list[Resource | None] = list(map(by_id.get, linked_ids))  # type: ignore[arg-type]
+    consistent = _linked_and_consistent(linked_ids, linked_accounts, columns, indexes)
+    for position in refused:
+        consistent[position] = False
+    fast_ids: list[str] = list(compress(linked_ids, consistent))  # type: ignore[arg-type]
+    fast_set = set(fast_ids)
+    if len(fast_set) != len(fast_ids):  # a state linking two keys to one id
+        consistent = [False] * len(records)
+        fast_set = set()
+
+    # Then the rest, record by record.
     tentative: list[tuple[Any, str, str]] = []
     claims: defaultdict[str, list[str]] = defaultdict(list)
-    linked_ids: list[str | None] = list(map(links.get, keys))
-    # The common case, kept fast: linked to a listed account no key value contradicts.
-    # Links are one to one, so these accounts are claimed by no other record.
-    consistent = _linked_and_consistent(linked_ids, by_id, columns, indexes)
-    fast = [p for p, good in enumerate(consistent) if good and p not in refused]
-    fast_ids: list[str] = [linked_ids[p] for p in fast]  # type: ignore[misc]
-    if len(set(fast_ids)) != len(fast_ids):  # a state linking two keys to one id
-        fast, fast_ids = [], []
-    slow = set(range(len(records))) - set(fast) - refused if fast else None
-    for position, record in enumerate(records):
-        if slow is not None and position not in slow:
-            continue
+    for position in compress(range(len(records)), map(not_, consistent)):
         if position in refused:
             continue
-        key = record.key
+        record, key, linked = records[position], keys[position], linked_ids[position]
         account_id: str | None = None
         how = ""
-        linked = linked_ids[position]
         if linked is not None:
             if linked in by_id:
                 account_id, how = linked, "link"
@@ -292,7 +357,7 @@ def match(
                 continue
             else:
                 out.gone_links[key] = linked
-        found = lookups(row(position))
+        found = lookups(position)
         if account_id is None:
             ambiguous = False
             for path, ids in found:
@@ -323,7 +388,7 @@ def match(
                 f"matched by {how}, but {' and '.join(disagreeing)} point at another account",
             )
             continue
-        owner = out.linked_key.get(account_id)
+        owner = out.linked_key(account_id)
         if how != "link" and owner is not None and owner != key:
             # The account's identity is certain (the owner's): it is not protected, and
             # is deprovisioned if its owner left the source.
@@ -335,13 +400,15 @@ def match(
                 protect=False,
             )
             continue
+        if account_id in fast_set:  # never expected: links are one to one
+            fast_set.discard(account_id)
+            other = linked_ids.index(account_id)
+            consistent[other] = False
+            claims[account_id].append(keys[other])
+            tentative.append((records[other], account_id, "link"))
         claims[account_id].append(key)
         tentative.append((record, account_id, how))
 
-    for position, account_id in zip(fast, fast_ids, strict=True):
-        if account_id in claims:  # never expected: then it is shared, and refused below
-            claims[account_id].append(records[position].key)
-            tentative.append((records[position], account_id, "link"))
     shared = {account_id for account_id, keys in claims.items() if len(keys) > 1}
     for account_id in sorted(shared):
         refuse(
@@ -351,33 +418,24 @@ def match(
             f"{len(claims[account_id])} source records match the same account",
         )
 
-    # Pass 2: ownership and adoption.
+    # Ownership and adoption. Linked accounts are owned; the rest may be adopted.
+    out.linked_records = list(compress(records, consistent))
+    out.linked_accounts = list(compress(linked_accounts, consistent))
+    out.claimed = fast_set
     prefix = policy.external_id_prefix
-    owned = out.owned
-    owned.update(ledger.owned & by_id.keys())
     if prefix is not None:
-        owned.update(
-            account.id  # type: ignore[misc]
-            for account in accounts
+        out.newly_owned.update(
+            account_id
+            for account_id, account in by_id.items()
             if account.external_id is not None and account.external_id.startswith(prefix)
         )
-    fast_records = [records[p] for p, i in zip(fast, fast_ids, strict=True) if i not in claims]
-    fast_ids = [i for i in fast_ids if i not in claims]
-    out.matched.extend(
-        (record.key, record, by_id[account_id], "link", False)
-        for record, account_id in zip(fast_records, fast_ids, strict=True)
-    )
-    out.ids.update(zip([record.key for record in fast_records], fast_ids, strict=True))
-    owned.update(fast_ids)
-    out.claimed.update(fast_ids)
     for record, account_id, how in tentative:
         if account_id in shared:
             continue
         key = record.key
         account = by_id[account_id]
-        if how == "link" or account_id in owned:
-            adopted = False
-        else:
+        adopted = False
+        if how != "link" and not out.owns(account_id):
             resource = getattr(record, attr)
             managed = resource.external_id is not None and (
                 resource.external_id == account.external_id
@@ -405,7 +463,7 @@ def match(
                     "set policy.adopt to 'adopt' to take it over or 'ignore' to leave it",
                 )
                 continue
-        owned.add(account_id)
+            out.newly_owned.add(account_id)
         out.claimed.add(account_id)
         out.ids[key] = account_id
         out.matched.append((key, record, account, how, adopted))
@@ -435,26 +493,27 @@ def match(
 
 
 def _linked_and_consistent(
-    linked_ids: Sequence[str | None],
-    by_id: Mapping[str, Resource],
-    columns: Sequence[Sequence[str | None]],
+    linked_ids: list[str | None],
+    linked_accounts: list[Resource | None],
+    columns: Sequence[list[str | None]],
     indexes: Sequence[_Index],
 ) -> list[bool]:
     """For each record: linked to a listed account that no key value contradicts.
 
-    Column by column, so the usual case costs a few list comprehensions.
+    A key agrees when its value finds the linked account or finds none, and no two
+    accounts hold it. Column by column, with C-level ``map``: only the records whose
+    value finds something else are looked at one by one.
     """
-    ok = [linked is not None and linked in by_id for linked in linked_ids]
+    ok = list(map(is_not, linked_accounts, repeat(None)))
+    positions = range(len(linked_ids))
     for column, index in zip(columns, indexes, strict=True):
-        # None for None: no key is None.
         hits: list[str | None] = list(map(index.first.get, column))  # type: ignore[arg-type]
-        ok = [
-            good and (hit is None or hit == linked)
-            for good, hit, linked in zip(ok, hits, linked_ids, strict=True)
-        ]
-        duplicates = index.duplicates
-        if duplicates:
-            ok = [good and value not in duplicates for good, value in zip(ok, column, strict=True)]
+        for position in compress(positions, map(ne, hits, linked_ids)):
+            if hits[position] is not None:
+                ok[position] = False
+        if index.duplicates:
+            for position in compress(positions, map(index.duplicates.__contains__, column)):
+                ok[position] = False
     return ok
 
 

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..codec import to_scim
 from ..errors import ConfigurationError
 from ..models import DesiredState, Group, Member, PatchOperation, Resource, TargetState, User
+from ..patch._diff import _unchanged_check
 from ._changes import (
     add_members_patch,
     attribute_patch,
@@ -108,13 +111,28 @@ def _check_arguments(
         raise ConfigurationError("cannot plan: " + "; ".join(problems))
 
 
-def _listed(resources: Iterable[Any]) -> list[Any]:
-    # A listing may repeat a resource (page drift): one id is one resource.
-    seen: dict[str, Any] = {}
-    for resource in resources:
-        if resource.id is not None and resource.id not in seen:
-            seen[resource.id] = resource
-    return sorted(seen.values(), key=lambda r: r.id)
+def _listed(resources: Sequence[Any]) -> dict[str, Any]:
+    """The listed resources by id. A listing may repeat one (page drift): one id, one
+    resource, and when the copies differ the choice must not depend on their order."""
+    ids = list(map(_ID, resources))
+    by_id = dict(zip(ids, resources, strict=True))
+    by_id.pop(None, None)
+    if len(by_id) != len(ids) - ids.count(None):
+        copies: dict[str, list[Any]] = {}
+        for resource in resources:
+            if resource.id is not None:
+                copies.setdefault(resource.id, []).append(resource)
+        for resource_id, versions in copies.items():
+            if len(versions) > 1:
+                by_id[resource_id] = min(versions, key=_canonical_text)
+    return by_id
+
+
+_ID = attrgetter("id")
+
+
+def _canonical_text(resource: Resource) -> str:
+    return json.dumps(to_scim(resource), sort_keys=True, default=str)
 
 
 def _order(op: Operation) -> tuple[int, str, str]:
@@ -154,8 +172,8 @@ class _Cycle:
         self.state = state
         self.now = now
         self.put = policy.update_method == "put"
-        self.actual_users: list[User] = _listed(actual.users)
-        self.actual_groups: list[Group] = _listed(actual.groups)
+        self.actual_users: dict[str, User] = _listed(actual.users)
+        self.actual_groups: dict[str, Group] = _listed(actual.groups)
         complete = actual.complete
         self.users = match(
             "User", desired.users, self.actual_users, state.users, policy, listing_complete=complete
@@ -257,48 +275,67 @@ class _Cycle:
             )
 
     def user_updates(self) -> Iterable[Operation]:
-        deactivated_by_us = self.state.users.deactivated_at
-        for key, record, found, matched_by, adopted in self.users.matched:
-            account: User = found  # type: ignore[assignment]
-            wanted: User = record.user
-            # Back in the source: active again, unless the mapping says otherwise, and
-            # only if scimsync deactivated it when the mapping leaves `active` alone.
-            reactivate = account.active is False and (
-                wanted.active is True or (wanted.active is None and account.id in deactivated_by_us)
-            )
-            if reactivate and wanted.active is None:
-                wanted = attrs.evolve(wanted, active=True)
-            patch, changes = attribute_patch(account, wanted, "User", self.policy)
-            if not patch:
+        users = self.users
+        unchanged = _unchanged_check(User, self.policy.schema, "User", None)
+        for record, account in zip(users.linked_records, users.linked_accounts, strict=True):
+            # The hot path of a sync: most linked users are active and unchanged, which
+            # diff's own first check tells without building anything.
+            wanted = record.user
+            if (
+                account.active is not False
+                and type(wanted) is User
+                and type(account) is User
+                and unchanged(account, wanted)
+            ):
                 continue
-            after = overlay(account, wanted)
-            if reactivate:
-                others = [c for c in changes if c.path != "active"]
-                reason = "back in source" + (f"; {summarise(others)}" if others else "")
-            else:
-                reason = summarise(changes)
-            if adopted:
-                reason = f"matched by {matched_by}, adopted; {reason}"
-            yield self.write(
-                "reactivate" if reactivate else "update",
-                account,
-                key=key,
-                reason=reason,
-                patch=patch,
-                after=after,
-                changes=changes,
-            )
+            op = self.user_update(record.key, record.user, account, "link", adopted=False)
+            if op is not None:
+                yield op
+        for key, record, account, matched_by, adopted in users.matched:
+            op = self.user_update(key, record.user, account, matched_by, adopted=adopted)
+            if op is not None:
+                yield op
+
+    def user_update(
+        self, key: str, wanted: User, account: Any, matched_by: str, *, adopted: bool
+    ) -> Operation | None:
+        """The update (or reactivation) ``account`` needs, or None: the hot path."""
+        # Back in the source: active again, unless the mapping says otherwise, and
+        # only if scimsync deactivated it when the mapping leaves `active` alone.
+        reactivate = account.active is False and (
+            wanted.active is True
+            or (wanted.active is None and account.id in self.state.users.deactivated_at)
+        )
+        if reactivate and wanted.active is None:
+            wanted = attrs.evolve(wanted, active=True)
+        patch, changes = attribute_patch(account, wanted, "User", self.policy)
+        if not patch:
+            return None
+        if reactivate:
+            others = [c for c in changes if c.path != "active"]
+            reason = "back in source" + (f"; {summarise(others)}" if others else "")
+        else:
+            reason = summarise(changes)
+        if adopted:
+            reason = f"matched by {matched_by}, adopted; {reason}"
+        return self.write(
+            "reactivate" if reactivate else "update",
+            account,
+            key=key,
+            reason=reason,
+            patch=patch,
+            after=overlay(account, wanted),
+            changes=changes,
+        )
 
     def user_deprovisions(self) -> Iterable[Operation]:
         policy = self.policy
         if policy.deprovision == "none":
             return
         users = self.users
-        for account in self.actual_users:
-            target_id: str = account.id  # type: ignore[assignment]
-            if target_id not in users.owned or target_id in users.claimed:
-                continue
-            key = users.linked_key.get(target_id)
+        for target_id in users.unclaimed_owned():
+            account = self.actual_users[target_id]
+            key = users.linked_key(target_id)
             if policy.deprovision == "delete" and not policy.delete_after_days:
                 yield _delete(account, key, "not in source")
             elif account.active is not False:
@@ -353,10 +390,10 @@ class _Cycle:
         out: dict[str, str] = {}
         unknown: set[str] = set()
         for key in record.member_keys:
-            member_id = users.ids.get(key)
+            member_id = users.id_of(key)
             if member_id is not None:
                 out.setdefault(member_id, key)
-            elif key not in users.unresolved and key not in users.known_keys:
+            elif key not in users.unresolved:
                 unknown.add(key)
         if unknown:
             shown = ", ".join(_quoted(k) for k in sorted(unknown)[:5])
@@ -372,10 +409,10 @@ class _Cycle:
 
     def group_changes(self) -> Iterable[Operation]:
         yield from self.group_creates()
-        group_ids = {group.id for group in self.actual_groups}
+        group_ids = self.actual_groups.keys()
         protected = self.users.protected
         labels: dict[str, str] = {}
-        for key, record, found, matched_by, adopted in self.groups.matched:
+        for key, record, found, matched_by, adopted in self.groups.all_matched():
             account: Group = found  # type: ignore[assignment]
             current = without_members(account)
             wanted = without_members(record.group)
@@ -405,7 +442,7 @@ class _Cycle:
                 )
             adoption = f"matched by {matched_by}, adopted; " if adopted else ""
             if (to_add or to_remove) and not labels:
-                labels = self.member_labels()
+                labels = self.users.labels()
             if self.put:
                 yield from self.put_group(
                     key,
@@ -432,12 +469,6 @@ class _Cycle:
             yield from self.member_operations(
                 "remove_members", account.id or "", key, to_remove, labels
             )
-
-    def member_labels(self) -> dict[str, str]:
-        """Account id -> source key, to show members by the names people know."""
-        labels = dict(self.users.linked_key)
-        labels.update((target, key) for key, target in self.users.ids.items())
-        return labels
 
     def group_creates(self) -> Iterable[Operation]:
         for record in self.groups.creates:
@@ -541,10 +572,9 @@ class _Cycle:
         if self.policy.group_deprovision != "delete":
             return
         groups = self.groups
-        for account in self.actual_groups:
-            target_id: str = account.id  # type: ignore[assignment]
-            if target_id in groups.owned and target_id not in groups.claimed:
-                yield _delete(account, groups.linked_key.get(target_id), "not in source")
+        for target_id in groups.unclaimed_owned():
+            account = self.actual_groups[target_id]
+            yield _delete(account, groups.linked_key(target_id), "not in source")
 
     # -- guards -------------------------------------------------------------------------
 
@@ -607,10 +637,10 @@ class _Cycle:
         over = []
         for resource_type, matching in (("User", self.users), ("Group", self.groups)):
             count = deprovisions[resource_type]
-            owned = len(matching.owned)
-            noun = "users" if resource_type == "User" else "groups"
             if not count:
                 continue
+            owned = matching.owned_count()
+            noun = "users" if resource_type == "User" else "groups"
             if policy.max_deprovisions is not None and count > policy.max_deprovisions:
                 limit = policy.max_deprovisions
                 over.append(f"{count} {noun} to deprovision, over max_deprovisions {limit}")

@@ -212,7 +212,8 @@ def _unchanged_check(
         else:
             namespace[f"_f{index}"] = field
             check = f"_f{index}.covers(b, v)"
-        lines.append(f"        if v != b and not {check}:")
+        # `not v == b`: attrs classes have a C-level __eq__ slot but a Python __ne__.
+        lines.append(f"        if not v == b and not {check}:")
         lines.append("            return False")
     names = {f.name for f in attrs.fields(cls)}
     for container in ("extra", "extensions"):
