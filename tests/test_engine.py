@@ -732,6 +732,52 @@ def test_a_username_case_change_alone_creates_nothing_and_deactivates_nothing() 
     assert list(result.conflicts) == []
 
 
+def test_the_primary_email_moving_is_two_small_replaces_and_then_settles() -> None:
+    """The primary flag moves from the work to the home address: one request, two
+    filtered replaces (no list rewrite), and once applied nothing more to do."""
+    actual = TargetState(
+        users=[
+            held(
+                "a1",
+                "e1@example.com",
+                external_id="e1",
+                emails=[
+                    Email(value="a@example.com", type="work", primary=True),
+                    Email(value="b@example.com", type="home"),
+                ],
+            )
+        ]
+    )
+    desired = DesiredState(
+        users=[
+            want(
+                "e1",
+                emails=[
+                    Email(value="a@example.com", type="work", primary=False),
+                    Email(value="b@example.com", type="home", primary=True),
+                ],
+            )
+        ]
+    )
+    result = plan(desired, actual, PERMISSIVE, linked(e1="a1"), NOW)
+    (op,) = result.operations
+    assert (
+        PatchOperation(
+            op="replace",
+            path='emails[type eq "work" and value eq "a@example.com"].primary',
+            value=False,
+        ),
+        PatchOperation(
+            op="replace",
+            path='emails[type eq "home" and value eq "b@example.com"].primary',
+            value=True,
+        ),
+    ) == op.patch
+    assert "emails changed" == op.reason
+    again = plan(desired, simulate(result, actual), PERMISSIVE, linked(e1="a1"), NOW)
+    assert [] == kinds(again)
+
+
 def test_a_user_removed_while_the_source_is_empty_is_held() -> None:
     """One leaver plus an empty source read: nothing is deactivated, the reason is stated."""
     accounts, state = _owned_accounts(1)
