@@ -225,6 +225,22 @@ def test_only_owned_accounts_are_deprovisioned(
     assert expected == kinds(result)
 
 
+def test_an_account_owned_by_prefix_and_still_in_the_source_is_kept() -> None:
+    """Ownership by externalId prefix makes accounts candidates, never targets, while
+    their record is in the source (linked or matched)."""
+    result = run(
+        [want("e1"), want("e2")],
+        [
+            held("a1", "e1@example.com", external_id="e1", active=True),
+            held("a2", "e2@example.com", external_id="e2", active=True),
+            held("a3", "e3@example.com", external_id="e3", active=True),
+        ],
+        policy=attrs.evolve(PERMISSIVE, external_id_prefix="e"),
+        state=linked(e1="a1"),
+    )
+    assert [("deactivate", "User", "a3")] == kinds(result)
+
+
 def test_deactivation_is_a_single_replace_of_active() -> None:
     """The default deprovisioning: one PATCH operation, ``active`` to false."""
     result = run(

@@ -48,7 +48,7 @@ def attribute_patch(
         if type(change.old) is str
         and type(change.new) is str
         and change.old.casefold() == change.new.casefold()
-        and not schema.case_exact(resource_type, change.path)
+        and not schema.case_exact(resource_type, attribute_path(change.path))
     }
     if case_only:
         ops = [op for op in ops if op.path not in case_only]
@@ -124,16 +124,23 @@ def describe_resource(resource: Resource, resource_type: str, policy: Policy) ->
     )
 
 
+def attribute_path(path: str) -> str:
+    """A PATCH path without its value filter: ``emails[type eq "work"].value`` is
+    ``emails.value``, what the schema table resolves."""
+    bracket = path.find("[")
+    if bracket == -1:
+        return path
+    close = path.rfind("]")
+    return path[:bracket] + (path[close + 1 :] if close != -1 else "")
+
+
 def is_sensitive(path: str, resource_type: str, policy: Policy) -> bool:
     """True when values at ``path`` must not be shown (writeOnly, never returned, or named).
 
     A value filter counts as its attribute: ``emails[type eq "work"].value`` is
     ``emails.value``.
     """
-    bracket = path.find("[")
-    if bracket != -1:
-        close = path.rfind("]")
-        path = path[:bracket] + (path[close + 1 :] if close != -1 else "")
+    path = attribute_path(path)
     folded = path.lower()
     if any(
         folded == p.lower() or folded.startswith(p.lower() + ".") for p in policy.sensitive_paths

@@ -68,31 +68,26 @@ class Matching:
     skipped: list[Skip] = attrs.Factory(list)
     links: list[Link] = attrs.Factory(list)
     ids: dict[str, str] = attrs.Factory(dict)  # the same for the others, and creates
-    # Source keys in a conflict or unknowable: every other source key is in all_ids().
+    # Source keys in a conflict or unknowable: every other source key resolves (id_of).
     unresolved: set[str] = attrs.Factory(set)
     protected: set[str] = attrs.Factory(set)  # account ids never to take anything from
-    claimed: set[str] = attrs.Factory(set)  # account ids some record stands for
+    linked_claimed: set[str] = attrs.Factory(set)  # the accounts of linked_records
+    claimed: set[str] = attrs.Factory(set)  # other accounts some record stands for
     listed: Mapping[str, Resource] = attrs.Factory(dict)  # account id -> account
     newly_owned: set[str] = attrs.Factory(set)  # owned by policy or this plan, not the state
     _linked_key: dict[str, str] | None = None
-    _all_ids: dict[str, str] | None = None
+    _created_key: dict[str, str] | None = None
 
     def id_of(self, key: str) -> str | None:
         """The account id (or placeholder) source key ``key`` resolves to, if any."""
-        return self.all_ids().get(key)
-
-    def all_ids(self) -> dict[str, str]:
-        """Source key -> account id or placeholder, for every resolved record."""
-        if self._all_ids is None:
-            self._all_ids = dict(
-                zip(
-                    map(_KEY, self.linked_records),
-                    map(_ID, self.linked_accounts),
-                    strict=True,
-                )
-            )
-            self._all_ids.update(self.ids)
-        return self._all_ids
+        found = self.ids.get(key)
+        if found is None and key not in self.unresolved:
+            linked = self.ledger.links.get(key)
+            # Only a linked record's own account: a stale link (a key that left the
+            # source) resolves to nothing.
+            if linked in self.linked_claimed:
+                return linked
+        return found
 
     def all_matched(self) -> list[Matched]:
         """Every matched record as a :data:`Matched` tuple, linked ones first."""
@@ -113,10 +108,10 @@ class Matching:
 
     def unclaimed_owned(self) -> list[str]:
         """Owned, listed accounts no source record stands for: deprovisioning candidates."""
-        candidates = self.ledger.owned - self.claimed
-        candidates |= self.newly_owned - self.claimed
-        listed = self.listed
-        return sorted(i for i in candidates if i in listed)
+        candidates = self.ledger.owned - self.linked_claimed
+        candidates |= self.newly_owned - self.linked_claimed
+        claimed, listed = self.claimed, self.listed
+        return sorted(i for i in candidates if i in listed and i not in claimed)
 
     def linked_key(self, account_id: str) -> str | None:
         """The source key the state links ``account_id`` to, if any."""
@@ -125,13 +120,11 @@ class Matching:
             self._linked_key = dict(zip(links.values(), links.keys(), strict=True))
         return self._linked_key.get(account_id)
 
-    def labels(self) -> dict[str, str]:
-        """Account id (or placeholder) -> source key, to show members by known names."""
-        links = self.ledger.links
-        labels = dict(zip(links.values(), links.keys(), strict=True))
-        ids = self.all_ids()
-        labels.update(zip(ids.values(), ids.keys(), strict=True))
-        return labels
+    def label(self, account_id: str) -> str:
+        """The source key people know ``account_id`` (or a placeholder) by, else the id."""
+        if self._created_key is None:
+            self._created_key = dict(zip(self.ids.values(), self.ids.keys(), strict=True))
+        return self._created_key.get(account_id) or self.linked_key(account_id) or account_id
 
 
 def key_values(
@@ -421,7 +414,7 @@ def match(
     # Ownership and adoption. Linked accounts are owned; the rest may be adopted.
     out.linked_records = list(compress(records, consistent))
     out.linked_accounts = list(compress(linked_accounts, consistent))
-    out.claimed = fast_set
+    out.linked_claimed = fast_set
     prefix = policy.external_id_prefix
     if prefix is not None:
         out.newly_owned.update(

@@ -411,7 +411,6 @@ class _Cycle:
         yield from self.group_creates()
         group_ids = self.actual_groups.keys()
         protected = self.users.protected
-        labels: dict[str, str] = {}
         for key, record, found, matched_by, adopted in self.groups.all_matched():
             account: Group = found  # type: ignore[assignment]
             current = without_members(account)
@@ -441,8 +440,6 @@ class _Cycle:
                     m for m in present - members.keys() if m not in protected and m not in group_ids
                 )
             adoption = f"matched by {matched_by}, adopted; " if adopted else ""
-            if (to_add or to_remove) and not labels:
-                labels = self.users.labels()
             if self.put:
                 yield from self.put_group(
                     key,
@@ -465,10 +462,8 @@ class _Cycle:
                     after=overlay(current, wanted),
                     changes=changes,
                 )
-            yield from self.member_operations("add_members", account.id or "", key, to_add, labels)
-            yield from self.member_operations(
-                "remove_members", account.id or "", key, to_remove, labels
-            )
+            yield from self.member_operations("add_members", account.id or "", key, to_add)
+            yield from self.member_operations("remove_members", account.id or "", key, to_remove)
 
     def group_creates(self) -> Iterable[Operation]:
         for record in self.groups.creates:
@@ -491,7 +486,7 @@ class _Cycle:
             )
             if not self.put:
                 yield from self.member_operations(
-                    "add_members", placeholder, record.key, sorted(members), members
+                    "add_members", placeholder, record.key, sorted(members)
                 )
 
     def member_operations(
@@ -500,12 +495,11 @@ class _Cycle:
         group_id: str,
         group_key: str,
         member_ids: Sequence[str],
-        labels: dict[str, str],
     ) -> Iterable[Operation]:
         """Membership changes in chunks of ``max_members_per_operation``."""
         adding = kind == "add_members"
         for chunk in chunks(member_ids, self.policy.max_members_per_operation):
-            shown = [labels.get(m, m) for m in chunk]
+            shown = [self.users.label(m) for m in chunk]
             yield Operation(
                 kind=kind,
                 resource_type="Group",

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import attrs
 
 from ..codec import to_scim
-from ..models import Group, Member, PatchOperation, User
+from ..models import Group, PatchOperation, User
 from ..models._base import to_tuple_or_empty
 
 __all__ = [
@@ -37,7 +37,7 @@ OperationKind = Literal[
 ]
 """What an :class:`Operation` does. Group membership changes have kinds of their own."""
 
-#: Every operation kind, in the order a plan applies them (within a resource type).
+#: Every operation kind, in the order summaries and reviews count them.
 OPERATION_KINDS: tuple[str, ...] = (
     "create",
     "update",
@@ -256,11 +256,6 @@ def _substitute(value: Any, ids: Mapping[str, str]) -> Any:
     if isinstance(value, dict):
         return {key: _substitute(item, ids) for key, item in value.items()}
     return value
-
-
-def member_of(target_id: str) -> Member:
-    """A group member referring to the account ``target_id`` (an id or a placeholder)."""
-    return Member(value=target_id)
 
 
 @attrs.frozen(kw_only=True)
