@@ -369,6 +369,26 @@ def test_a_create_carries_the_whole_user_and_create_only_values() -> None:
     assert op.reason == "not on the target"
 
 
+def test_a_create_the_target_would_refuse_is_skipped_with_its_reason() -> None:
+    """No userName (required by the schema): no doomed POST, no placeholder for groups."""
+    result = run(
+        [DesiredUser(key="e1", user=User(external_id="e1", title="Lead")), want("e2")],
+        [],
+        groups=[
+            DesiredGroup(
+                key="g1", group=Group(external_id="g1", display_name="G"), member_keys=["e1", "e2"]
+            )
+        ],
+    )
+    e2 = str(Placeholder(resource_type="User", key="e2"))
+    assert ["e2", "g1", "g1"] == [op.source_key for op in result.operations]
+    assert (e2,) == result.operations[2].members
+    assert [("e1", "cannot be created: required userName missing")] == [
+        (s.source_key, s.reason) for s in result.skipped
+    ]
+    assert ["e2", "g1"] == [link.source_key for link in result.links]
+
+
 def test_one_changed_attribute_is_one_patch_operation() -> None:
     """Minimal writes: a title change is one replace of title, nothing else."""
     result = run(

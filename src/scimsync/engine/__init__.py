@@ -1,17 +1,30 @@
 """The reconciliation engine: desired state + target state + policy → a :class:`Plan`.
 
-Pure: no I/O, no clock, no randomness (the rules are at the top of
-``scimsync/engine/_planner.py``). Use it as::
+Pure: no I/O, no clock, no randomness (the rules are stated at the top of
+``scimsync/engine/_planner.py``). What the source wants, what the target holds, and
+the policy go in; a plan comes out, to review and to hand to an executor::
 
-    from scimsync.engine import Policy, plan
+    >>> from scimsync import User
+    >>> from scimsync.engine import Policy, plan
+    >>> from scimsync.models import DesiredState, DesiredUser, TargetState
+    >>> ann = User(external_id="e1", user_name="ann@example.com", title="Lead")
+    >>> desired = DesiredState(users=[DesiredUser(key="e1", user=ann)])
+    >>> actual = TargetState(
+    ...     users=[User(id="a1", external_id="e1", user_name="ann@example.com", title="Guide")]
+    ... )
+    >>> result = plan(desired, actual, Policy())
+    >>> print(result.render(), end="")
+    Plan: 1 to update.
+    <BLANKLINE>
+      ~ update User "e1" (id a1)  # title changed
+          title : "Guide" → "Lead"
+    >>> [(o.op, o.path, o.value) for o in result.operations[0].patch]
+    [('replace', 'title', 'Lead')]
 
-    result = plan(desired, actual, Policy(adopt="adopt"), state=previous, now=now)
-    print(result.render())
-    if not result.blocked:
-        ...  # hand result.operations to an executor
-
-:func:`simulate` applies a plan to a target state in memory, and
-:meth:`SyncState.after` computes the state the next cycle starts from.
+In a running sync, pass what the last cycle left (``state``) and the time (``now``),
+apply ``result.operations`` unless ``result.blocked``, then keep
+``state.after(result, created_ids)`` for the next cycle. :func:`simulate` applies a
+plan to a target state in memory.
 """
 
 from ._plan import Plan

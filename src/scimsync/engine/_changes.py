@@ -22,6 +22,7 @@ from ._values import Change
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ..schema import SchemaTable
     from ._policy import Policy
 
 R = TypeVar("R", bound=Resource)
@@ -132,6 +133,24 @@ def attribute_path(path: str) -> str:
         return path
     close = path.rfind("]")
     return path[:bracket] + (path[close + 1 :] if close != -1 else "")
+
+
+def missing_required(resource: Resource, resource_type: str, schema: SchemaTable) -> list[str]:
+    """The required attributes (per the schema) that ``resource`` leaves unset."""
+    data = _folded(to_scim(resource, request=True))
+    missing = []
+    for urn, spec in schema.attributes(resource_type):
+        if spec.required and not spec.read_only:
+            container = data if urn is None else _folded(data.get(urn.lower()))
+            if container.get(spec.name.lower()) in (None, "", [], {}):
+                missing.append(spec.name if urn is None else f"{urn}:{spec.name}")
+    return missing
+
+
+def _folded(data: object) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        return {}
+    return {str(key).lower(): value for key, value in data.items()}
 
 
 def is_sensitive(path: str, resource_type: str, policy: Policy) -> bool:

@@ -38,6 +38,7 @@ from ._changes import (
     attribute_patch,
     chunks,
     describe_resource,
+    missing_required,
     overlay,
     remove_members_patch,
     summarise,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from ..models import DesiredGroup
+    from ._match import Matching
 
 __all__ = ["plan"]
 
@@ -86,6 +88,9 @@ def plan(
     first cycle) and ``now`` the time, a timezone-aware value, needed only for
     ``delete_after_days`` and to date deactivations in the next state. Pure and
     deterministic (see the rules at the top of this module).
+
+    Group membership comes from each desired group's ``member_keys`` (source keys of
+    desired users); a desired group's own ``members`` are not read.
 
     Raises :class:`~scimsync.errors.ConfigurationError` for arguments of the wrong kind.
     """
@@ -187,6 +192,35 @@ class _Cycle:
             listing_complete=complete,
         )
         self.skipped: list[Skip] = [*self.users.skipped, *self.groups.skipped]
+        self.refuse_incomplete_creates(self.users, "User")
+        self.refuse_incomplete_creates(self.groups, "Group")
+
+    def refuse_incomplete_creates(self, matching: Matching, resource_type: str) -> None:
+        """Leave out creates the target would refuse: a required attribute is missing."""
+        attr = "user" if resource_type == "User" else "group"
+        keep = []
+        for record in matching.creates:
+            missing = missing_required(getattr(record, attr), resource_type, self.policy.schema)
+            if not missing:
+                keep.append(record)
+                continue
+            self.skipped.append(
+                Skip(
+                    resource_type=resource_type,
+                    source_key=record.key,
+                    reason=f"cannot be created: required {', '.join(missing)} missing",
+                )
+            )
+            del matching.ids[record.key]
+            matching.unresolved.add(record.key)
+        if len(keep) != len(matching.creates):
+            kept = {record.key for record in keep}
+            matching.links = [
+                link
+                for link in matching.links
+                if link.matched_by != "create" or link.source_key in kept
+            ]
+            matching.creates = keep
 
     def plan(self) -> Plan:
         operations = [
