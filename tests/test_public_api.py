@@ -14,9 +14,11 @@ import scimsync
 
 def _public_modules() -> list[str]:
     names = ["scimsync"]
-    for info in pkgutil.walk_packages(scimsync.__path__, "scimsync."):
-        if not any(part.startswith("_") for part in info.name.split(".")):
-            names.append(info.name)
+    names.extend(
+        info.name
+        for info in pkgutil.walk_packages(scimsync.__path__, "scimsync.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+    )
     return sorted(names)
 
 

@@ -362,7 +362,14 @@ def _hook_for(conv: cattrs.Converter, hint: Any) -> Callable[[Any, Any], Any]:
         return _structure_int
     if hint is datetime:
         return _structure_datetime
+    if _is_attrs(hint) and hint in _PLANNING:
+        # A recursive model (SchemaAttribute.subAttributes): look the hook up when called.
+        return conv.structure
     return conv.get_structure_hook(hint)
+
+
+# Classes whose hooks are being generated right now, to break recursion.
+_PLANNING: set[Any] = set()
 
 
 # -- unstructuring ----------------------------------------------------------------------------
@@ -433,7 +440,10 @@ def _unstructure_expr(
     if origin in (Mapping, dict) or hint in (dict, Mapping):
         return f"dict({var})"
     hook_name = f"_h{index}_{len(namespace)}"
-    namespace[hook_name] = conv.get_unstructure_hook(hint)
+    if _is_attrs(hint) and hint in _PLANNING:
+        namespace[hook_name] = conv.unstructure  # recursive model: dispatch when called
+    else:
+        namespace[hook_name] = conv.get_unstructure_hook(hint)
     return f"{hook_name}({var})"
 
 
@@ -460,6 +470,14 @@ def _is_attrs(hint: Any) -> bool:
     return isinstance(cls, type) and attrs.has(cls)
 
 
+def _planning(hint: Any, build: Callable[[], T]) -> T:
+    _PLANNING.add(hint)
+    try:
+        return build()
+    finally:
+        _PLANNING.discard(hint)
+
+
 def make_converter() -> cattrs.Converter:
     """Build a converter with scimsync's SCIM rules (see the module docstring).
 
@@ -472,9 +490,11 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(datetime, _unstructure_datetime)
     conv.register_structure_hook_factory(
-        _is_attrs, lambda hint: _StructurePlan(conv, hint).structure
+        _is_attrs, lambda hint: _planning(hint, lambda: _StructurePlan(conv, hint).structure)
     )
-    conv.register_unstructure_hook_factory(_is_attrs, lambda hint: _unstructure_plan(conv, hint))
+    conv.register_unstructure_hook_factory(
+        _is_attrs, lambda hint: _planning(hint, lambda: _unstructure_plan(conv, hint))
+    )
     return conv
 
 

@@ -244,7 +244,7 @@ def _resolve_cached(table: SchemaTable, resource_type: str, path: str) -> Attrib
     rtype = table.resource_types.get(resource_type)
     urn, rest = split_urn(path, rtype.extensions if rtype else ())
     if urn is not None:
-        schema = table.schemas.get(urn)
+        schema = table.schemas.get(urn.lower())
         if schema is None:
             return None
         if not rest:

@@ -58,14 +58,16 @@ def scim_name(python_name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def to_tuple(values: Iterable[T] | None) -> tuple[T, ...] | None:
+# The converters take Iterable[Any]: mypy's attrs plugin cannot specialise a generic
+# converter per field, and lists must be accepted wherever tuples are stored.
+def to_tuple(values: Iterable[Any] | None) -> tuple[Any, ...] | None:
     """Store a multi-valued attribute as a tuple, keeping ``None`` (unset) apart from ``()``."""
     if values is None or type(values) is tuple:
         return values
     return tuple(values)
 
 
-def to_tuple_or_empty(values: Iterable[T] | None) -> tuple[T, ...]:
+def to_tuple_or_empty(values: Iterable[Any] | None) -> tuple[Any, ...]:
     """Store a list as a tuple, ``None`` becoming ``()``."""
     if type(values) is tuple:
         return values
