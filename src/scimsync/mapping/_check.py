@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -11,6 +10,8 @@ from ..errors import ConfigurationError
 from ._rules import _Const
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ..schema import AttributeSpec, SchemaTable
     from ._mapping import Entry, Mapping
 
@@ -87,9 +88,7 @@ def check_mapping(
         for entry in (*managed, *create_only):
             problems.extend(_check_entry(schema, resource_type, entry))
         implied = ("displayname",) if resource_type == "Group" and mapping.groups is None else ()
-        problems.extend(
-            _check_required(schema, resource_type, (*managed, *create_only), implied)
-        )
+        problems.extend(_check_required(schema, resource_type, (*managed, *create_only), implied))
     problems.extend(_check_fields(mapping, source, fields))
     problems.sort(key=lambda problem: not problem.blocking)
     return MappingCheck(problems=tuple(problems))
@@ -146,7 +145,9 @@ def _check_entry(schema: SchemaTable, resource_type: str, entry: Entry) -> list[
     return found
 
 
-def _check_mutability(entry: Entry, top: AttributeSpec, spec: AttributeSpec) -> list[MappingProblem]:
+def _check_mutability(
+    entry: Entry, top: AttributeSpec, spec: AttributeSpec
+) -> list[MappingProblem]:
     label = entry.label
     for attribute in (top, spec):
         if attribute.read_only:
@@ -220,12 +221,16 @@ def _check_type(entry: Entry, top: AttributeSpec, spec: AttributeSpec) -> list[M
             f"{rule!r} gives text, and {spec.name!r} is a {spec.type}: the target may refuse it",
             blocking=False,
         )
-    if isinstance(rule, _Const) and spec.canonical_values and spec.type in _TEXT_TYPES:
-        if rule.value not in spec.canonical_values:
-            return problem(
-                f"{rule.value!r} is not among the target's values {list(spec.canonical_values)}",
-                blocking=False,
-            )
+    if (
+        isinstance(rule, _Const)
+        and spec.canonical_values
+        and spec.type in _TEXT_TYPES
+        and rule.value not in spec.canonical_values
+    ):
+        return problem(
+            f"{rule.value!r} is not among the target's values {list(spec.canonical_values)}",
+            blocking=False,
+        )
     return []
 
 
@@ -270,15 +275,14 @@ def _check_required(
         top = schema.resolve(resource_type, attribute if not urn else f"{urn}:{attribute}")
         if top is None:
             continue
-        for sub in top.sub_attributes.values():
-            if sub.required and not sub.read_only and sub.name.lower() not in subs:
-                problems.append(
-                    MappingProblem(
-                        entry=entry.label,
-                        message=f"{top.name}.{sub.name} is required by the target and"
-                        " nothing maps it",
-                    )
-                )
+        problems.extend(
+            MappingProblem(
+                entry=entry.label,
+                message=f"{top.name}.{sub.name} is required by the target and nothing maps it",
+            )
+            for sub in top.sub_attributes.values()
+            if sub.required and not sub.read_only and sub.name.lower() not in subs
+        )
     return problems
 
 
@@ -293,7 +297,8 @@ def _check_fields(
         fields = read_fields()
     if source is not None:
         excluded.update(
-            value for value in (getattr(source, "key", None), getattr(source, "members", None))
+            value
+            for value in (getattr(source, "key", None), getattr(source, "members", None))
             if isinstance(value, str)
         )
     if fields is None:
@@ -303,13 +308,11 @@ def _check_fields(
     rules = [(e.label, e.rule) for e in mapping.entries]
     if mapping.member_of is not None:
         rules.append(("member_of", mapping.member_of))
-    for label, rule in rules:
-        for name in sorted(rule.reads - available):
-            problems.append(
-                MappingProblem(
-                    entry=label, message=f"reads source field {name!r}, which the source lacks"
-                )
-            )
+    problems.extend(
+        MappingProblem(entry=label, message=f"reads source field {name!r}, which the source lacks")
+        for label, rule in rules
+        for name in sorted(rule.reads - available)
+    )
     unread = sorted(available - mapping.reads - excluded)
     if unread:
         opaque = any(rule.opaque for _, rule in rules) or mapping.scope is not None

@@ -14,15 +14,15 @@ from ..models import DesiredGroup, DesiredState, DesiredUser, Group, User
 from ..schema import CORE_SCHEMAS
 from ..sources._records import IssueCode, Record, RecordIssue
 from ._paths import TargetPath, multi_valued, parse_target
-from ._rules import InvalidRecordValue, Rule, RuleLike, _Key, to_rule
+from ._rules import InvalidRecordValueError, Rule, RuleLike, _Key, to_rule
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from ..schema import SchemaTable
     from ..sources._protocol import AsyncSource, Source, SourceItem
     from ..sources._records import RecordKind
     from ._check import MappingCheck
-    from ..schema import SchemaTable
 
 __all__ = ["Mapping", "MappingResult", "Preview", "PreviewItem"]
 
@@ -143,7 +143,8 @@ class PreviewItem:
             create_only = to_scim(self.desired.create_only, request=True)
             create_only.pop("schemas", None)
             data["on create only"] = create_only
-        return _masked(data)
+        masked: dict[str, Any] = _masked(data)
+        return masked
 
     def __str__(self) -> str:
         where = self.record.where() if self.record is not None else "record"
@@ -299,9 +300,7 @@ class Mapping:
         """
         return self._map_items(_items(source), _source_fields(source))
 
-    async def amap(
-        self, source: AsyncSource | Source | Iterable[SourceItem]
-    ) -> MappingResult:
+    async def amap(self, source: AsyncSource | Source | Iterable[SourceItem]) -> MappingResult:
         """Like :meth:`map`, for async sources too; a sync source is read in a thread."""
         items: Any = _items(source)
         if not hasattr(items, "__anext__"):
@@ -333,11 +332,12 @@ class Mapping:
         source_fields = _source_fields(records)
         builder = _Builder(self, source_fields)
         taken: list[Any] = []
-        for index, item in enumerate(items, 1):
+        for index, raw in enumerate(items, 1):
             if len(taken) >= limit:
                 break
-            if not isinstance(item, (Record, RecordIssue)):
-                item = _record_from_mapping(item, index)
+            item = (
+                raw if isinstance(raw, (Record, RecordIssue)) else _record_from_mapping(raw, index)
+            )
             taken.append(item)
             builder.add(item)
         result = builder.finish()
@@ -363,13 +363,10 @@ class Mapping:
         if not in_scope:
             return PreviewItem(record=item, in_scope=False, desired=None)
         desired: DesiredUser | DesiredGroup | None = None
-        if item.key is not None:
-            found = (
-                (u for u in result.desired.users if u.key == item.key)
-                if item.kind == "user"
-                else (g for g in result.desired.groups if g.key == item.key)
-            )
-            desired = next(found, None)
+        if item.key is not None and item.kind == "user":
+            desired = next((u for u in result.desired.users if u.key == item.key), None)
+        elif item.key is not None:
+            desired = next((g for g in result.desired.groups if g.key == item.key), None)
         return PreviewItem(
             record=item, in_scope=True, desired=desired, issues=issues, unread_fields=unread
         )
@@ -388,8 +385,10 @@ class Mapping:
         immutable only under ``create_only``); every required attribute must be
         mapped. Given the ``source`` (one with a ``fields()`` method, such as
         :class:`~scimsync.sources.CsvSource`) or its field names (``fields``), every
-        field a rule reads must exist, and the fields no rule reads are listed. Returns every problem with the mapping line it comes from;
-        a blocking one means the mapping must not be used to write.
+        field a rule reads must exist, and the fields no rule reads are listed.
+
+        Returns every problem with the mapping line it comes from; a blocking one
+        means the mapping must not be used to write.
         """
         from ._check import check_mapping
 
@@ -497,7 +496,7 @@ def _build(entries: tuple[Entry, ...], record: Record) -> dict[str, Any] | Recor
     for entry in entries:
         try:
             value = entry.rule(record)
-        except InvalidRecordValue as exc:
+        except InvalidRecordValueError as exc:
             return _issue(record, IssueCode.INVALID_VALUE, f"{entry.label}: {exc}")
         except Exception as exc:
             reason = f"{entry.label}: {entry.rule!r} raised {type(exc).__name__}: {exc}"
@@ -518,7 +517,9 @@ def _build(entries: tuple[Entry, ...], record: Record) -> dict[str, Any] | Recor
     return data
 
 
-def _prune_empty_elements(entries: tuple[Entry, ...], data: dict[str, Any], wholes: set[str]) -> None:
+def _prune_empty_elements(
+    entries: tuple[Entry, ...], data: dict[str, Any], wholes: set[str]
+) -> None:
     # An element made by filtered paths holding only its conditions (and maybe
     # "primary") carries nothing: a work email flagged primary but with no address.
     for entry in entries:
@@ -555,7 +556,10 @@ def _structure(data: dict[str, Any], cls: type[Any], record: Record) -> Any:
 
 
 def _compile(
-    section: str, rules: cabc.Mapping[str, RuleLike], cls: type[User] | type[Group], *,
+    section: str,
+    rules: cabc.Mapping[str, RuleLike],
+    cls: type[User] | type[Group],
+    *,
     default_external_id: bool,
 ) -> tuple[Entry, ...]:
     resource_type = cls.resource_type_name
@@ -731,7 +735,9 @@ class _Builder:
             value = rule(record)
         except Exception as exc:
             self._problem(
-                record, IssueCode.MAPPING_FAILED, f"member_of: {rule!r} raised {type(exc).__name__}: {exc}"
+                record,
+                IssueCode.MAPPING_FAILED,
+                f"member_of: {rule!r} raised {type(exc).__name__}: {exc}",
             )
             return
         for group_key in value if isinstance(value, list) else (value,):

@@ -37,11 +37,11 @@ __all__ = [
     "to_rule",
 ]
 
-RuleLike = Union["Rule", str, Callable[["Record"], Any], bool, int, float, None]  # noqa: UP007
+RuleLike = Union["Rule", str, Callable[["Record"], Any], bool, int, float, None]
 """What a mapping entry may hold: a rule, a field name (a copy), a callable, a constant."""
 
 
-class InvalidRecordValue(Exception):
+class InvalidRecordValueError(Exception):
     """A value of a record that a rule cannot use (reported as ``INVALID_VALUE``)."""
 
 
@@ -217,7 +217,7 @@ class _Text(_Composite):
 
     def _apply(self, value: Any) -> Any:
         if not isinstance(value, str):
-            raise InvalidRecordValue(f"{self.method}() needs text, got {value!r}")
+            raise InvalidRecordValueError(f"{self.method}() needs text, got {value!r}")
         result = getattr(value, self.method)()
         return None if result == "" else result
 
@@ -237,9 +237,11 @@ class _Join(_Composite):
         pieces: list[str] = []
         for part in self.parts:
             value = part(record)
-            for item in value if isinstance(value, list) else (value,):
-                if not _is_empty(item):
-                    pieces.append(item if isinstance(item, str) else str(item))
+            pieces.extend(
+                item if isinstance(item, str) else str(item)
+                for item in (value if isinstance(value, list) else (value,))
+                if not _is_empty(item)
+            )
         return self.separator.join(pieces) if pieces else None
 
 
@@ -261,7 +263,7 @@ class _Split(_Composite):
         if isinstance(value, list):
             return value
         if not isinstance(value, str):
-            raise InvalidRecordValue(f"split() needs text, got {value!r}")
+            raise InvalidRecordValueError(f"split() needs text, got {value!r}")
         return [p for p in (piece.strip() for piece in value.split(self.separator)) if p]
 
 
@@ -322,7 +324,7 @@ class _Template(_Composite):
             try:
                 out.append(format(value, spec))
             except (ValueError, TypeError) as exc:
-                raise InvalidRecordValue(f"{self!r}: {exc}") from None
+                raise InvalidRecordValueError(f"{self!r}: {exc}") from None
         return "".join(out)
 
 
@@ -353,7 +355,7 @@ class _Boolean(_Composite):
             return True
         if word in self.false:
             return False
-        raise InvalidRecordValue(
+        raise InvalidRecordValueError(
             f"{value!r} is neither true ({', '.join(sorted(self.true))}) "
             f"nor false ({', '.join(sorted(self.false))})"
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
@@ -12,6 +11,8 @@ from ._records import IssueCode, Record, RecordIssue, RecordKind
 from ._text import ends_with_newline, split_values, undecodable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
     from ._protocol import SourceItem
 
 __all__ = ["CsvSource"]
@@ -109,9 +110,7 @@ class CsvSource:
     # -- internals ----------------------------------------------------------------------
 
     def _open(self) -> Any:
-        return open(  # noqa: SIM115 - closed by the caller's with-block
-            self.path, encoding=self.encoding, errors="surrogateescape", newline=""
-        )
+        return open(self.path, encoding=self.encoding, errors="surrogateescape", newline="")
 
     def _reader(self, stream: Any) -> Any:
         return csv.reader(stream, delimiter=self.delimiter, quotechar=self.quotechar)
@@ -206,7 +205,7 @@ class CsvSource:
                     )
                     continue
             if all_named:
-                attributes: dict[str, Any] = dict(zip(columns, row))
+                attributes: dict[str, Any] = dict(zip(columns, row, strict=False))
             else:
                 stray = next((i for i in range(width) if not columns[i] and row[i].strip()), None)
                 if stray is not None:
@@ -236,7 +235,8 @@ class CsvSource:
         if held is not None:
             if not ends_with_newline(self.path):
                 held = self._malformed(
-                    held.reason + " (the last line is cut short: was the file still being written?)",
+                    held.reason
+                    + " (the last line is cut short: was the file still being written?)",
                     held.line or line,
                 )
             yield held

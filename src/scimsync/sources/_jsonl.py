@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
@@ -12,12 +11,14 @@ from ._records import IssueCode, Record, RecordIssue, RecordKind
 from ._text import ends_with_newline, undecodable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ._protocol import SourceItem
 
 __all__ = ["JsonLinesSource"]
 
 
-class _DuplicateName(ValueError):
+class _DuplicateNameError(ValueError):
     pass
 
 
@@ -29,7 +30,7 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for name, _ in pairs:
             if name in seen:
-                raise _DuplicateName(f"the object names {name!r} twice")
+                raise _DuplicateNameError(f"the object names {name!r} twice")
             seen.add(name)
     return obj
 
@@ -103,7 +104,7 @@ class JsonLinesSource:
         decode = json.JSONDecoder(object_pairs_hook=_unique_pairs).decode
         held: RecordIssue | None = None  # a bad line, held to tell a cut-off last line
         number = 0
-        for number, text in enumerate(stream, 1):  # noqa: B007 - the last number is used below
+        for number, text in enumerate(stream, 1):
             if held is not None:
                 yield held
                 held = None
@@ -116,7 +117,7 @@ class JsonLinesSource:
             if reason is None:
                 try:
                     obj = decode(text)
-                except _DuplicateName as exc:
+                except _DuplicateNameError as exc:
                     reason = str(exc)
                 except ValueError as exc:
                     held = RecordIssue(

@@ -50,9 +50,7 @@ class MemorySource:
         yield from self._records(self.users, "user")
         yield from self._records(self.groups, "group")
 
-    def _records(
-        self, items: list[Mapping[str, Any] | Record], kind: RecordKind
-    ) -> Iterator[SourceItem]:
+    def _records(self, items: list[Any], kind: RecordKind) -> Iterator[SourceItem]:
         origin = f"{self.name} {kind}s"
         for position, item in enumerate(items, 1):
             if isinstance(item, Record):
