@@ -674,6 +674,8 @@ class _Builder:
         self.memberships: dict[str, list[str]] = {}
         self.issues: list[RecordIssue] = []
         self.troubled_users: set[str] = set()
+        # Users the source holds but nobody can name (no key, or the read stopped).
+        self.unnamed_users = False
         self.out_of_scope_users: set[str] = set()
         self.fields_seen: set[str] = set()
         self.records = 0
@@ -685,8 +687,8 @@ class _Builder:
             self.issues.append(item)
             if item.code is IssueCode.READ_INCOMPLETE:
                 self.read_complete = False
-            if item.key is not None and item.kind == "user":
-                self.troubled_users.add(item.key)
+            if item.kind == "user":
+                self._troubled(item.key)
             return
         mapping = self.mapping
         self.records += 1
@@ -715,7 +717,7 @@ class _Builder:
             where.append((item.line, item.origin))
             self.duplicates.add((item.kind, key))
             if item.kind == "user":
-                self.troubled_users.add(key)
+                self._troubled(key)
             return
         self.seen[(item.kind, key)] = [(item.line, item.origin)]
         if item.kind == "group":
@@ -749,8 +751,14 @@ class _Builder:
 
     def _problem(self, record: Record, code: IssueCode, reason: str) -> None:
         self.issues.append(_issue(record, code, reason))
-        if record.key is not None and record.kind == "user":
-            self.troubled_users.add(record.key)
+        if record.kind == "user":
+            self._troubled(record.key)
+
+    def _troubled(self, key: str | None) -> None:
+        if key is None:
+            self.unnamed_users = True
+        else:
+            self.troubled_users.add(key)
 
     def finish(self) -> MappingResult:
         for kind, key in sorted(self.duplicates):
@@ -806,6 +814,10 @@ class _Builder:
         return tuple(groups)
 
     def _members(self, group_key: str, keys: Iterable[str]) -> tuple[str, ...]:
+        # An unknown member may be one of the users nobody could name (a row without
+        # key, records after a failed read): then it is kept, so that no membership is
+        # removed on a guess; otherwise it is left out. Reported either way.
+        keep_unknown = self.unnamed_users or not self.read_complete
         kept: dict[str, None] = {}
         unknown: list[str] = []
         for key in keys:
@@ -815,17 +827,22 @@ class _Builder:
                 kept[key] = None
             elif key in self.out_of_scope_users:
                 continue  # left out on purpose
-            elif self.read_complete:
-                unknown.append(key)
             else:
-                kept[key] = None  # the user may be among the records not read
+                unknown.append(key)
+                if keep_unknown:
+                    kept[key] = None
         if unknown:
             listed = ", ".join(map(repr, unknown[:_LISTED]))
             more = f" and {len(unknown) - _LISTED} more" if len(unknown) > _LISTED else ""
+            what = (
+                "kept, as some users of the source could not be identified"
+                if keep_unknown
+                else "left out"
+            )
             self.issues.append(
                 RecordIssue(
                     code=IssueCode.UNKNOWN_MEMBER,
-                    reason=f"members {listed}{more} are not users of the source: left out",
+                    reason=f"members {listed}{more} are not users of the source: {what}",
                     key=group_key,
                     kind="group",
                 )

@@ -124,9 +124,14 @@ class CsvSource:
             origin=self.name,
         )
 
-    def _malformed(self, reason: str, line: int) -> RecordIssue:
+    def _malformed(self, reason: str, line: int, key: str | None = None) -> RecordIssue:
         return RecordIssue(
-            code=IssueCode.MALFORMED, reason=reason, line=line, kind=self.kind, origin=self.name
+            code=IssueCode.MALFORMED,
+            reason=reason,
+            key=key,
+            line=line,
+            kind=self.kind,
+            origin=self.name,
         )
 
     def _read_header(self, reader: Any) -> tuple[list[str] | None, int, str | None]:
@@ -187,7 +192,10 @@ class CsvSource:
             if len(row) != width:
                 if not any(value.strip() for value in row):
                     continue  # a blank line
-                held = self._malformed(f"{len(row)} fields where the header has {width}", start)
+                known = row[key_index].strip() if len(row) > key_index else ""
+                held = self._malformed(
+                    f"{len(row)} fields where the header has {width}", start, known or None
+                )
                 continue
             key = row[key_index].strip()
             if not key and not any(value.strip() for value in row):
@@ -224,6 +232,7 @@ class CsvSource:
             members: tuple[str, ...] = ()
             if members_index is not None:
                 members = tuple(split_values(row[members_index], members_separator))
+                attributes[columns[members_index]] = list(members)
             yield Record(
                 key=key or None,
                 attributes=attributes,

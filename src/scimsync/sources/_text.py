@@ -19,7 +19,8 @@ def undecodable(values: list[str], encoding: str) -> str | None:
         found = _UNDECODABLE.search(value)
         if found is not None:
             byte = ord(found.group()) - 0xDC00
-            return f"byte 0x{byte:02x} is not valid {encoding}"
+            shown = encoding[:-4] if encoding.lower().endswith("-sig") else encoding
+            return f"byte 0x{byte:02x} is not valid {shown}"
     return None
 
 
