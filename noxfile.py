@@ -10,7 +10,7 @@ import subprocess
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.error_on_missing_interpreters = False
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -53,6 +53,15 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the library and the tests."""
     session.install("-e", ".[test]", "mypy>=1.11")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation strictly: any warning fails the build."""
+    session.install("-e", ".[docs]")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html"
+    )
 
 
 @nox.session

@@ -31,6 +31,7 @@ CONTRACT = {
         "Member", "Meta", "to_scim", "from_scim",
     ],
     "scimsync.errors": ["ScimSyncError"],
+    "scimsync.filter": ["parse_filter", "attr"],
 }  # fmt: skip
 
 
@@ -73,7 +74,10 @@ def test_version_comes_from_package_metadata() -> None:
     assert scimsync.__version__ == version("scimsync")
 
 
-@pytest.mark.parametrize("module_name", ["scimsync", "scimsync.models", "scimsync.codec"])
+@pytest.mark.parametrize(
+    "module_name",
+    ["scimsync", "scimsync.models", "scimsync.codec", "scimsync.filter"],
+)
 def test_core_imports_neither_httpx_nor_tenacity(module_name: str) -> None:
     """Importing the core loads no HTTP or retry machinery (checked in a fresh process)."""
     code = (
