@@ -329,7 +329,8 @@ class Mapping:
         fields that no rule reads.
         """
         items: Iterable[Any] = _items(records)
-        source_fields = _source_fields(records)
+        # Plain dicts are keyed by their "id", which is then no unread field.
+        source_fields = _source_fields(records) | {"id"}
         builder = _Builder(self, source_fields)
         taken: list[Any] = []
         for index, raw in enumerate(items, 1):

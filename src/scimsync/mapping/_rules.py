@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any
 
 from ..errors import ConfigurationError
 from ..schema import split_urn
-
-if TYPE_CHECKING:
-    from ..sources import Record
+from ..sources._records import Record
 
 __all__ = [
     "Rule",
@@ -36,9 +34,6 @@ __all__ = [
     "upper",
     "to_rule",
 ]
-
-RuleLike = Union["Rule", str, Callable[["Record"], Any], bool, int, float, None]
-"""What a mapping entry may hold: a rule, a field name (a copy), a callable, a constant."""
 
 
 class InvalidRecordValueError(Exception):
@@ -66,6 +61,10 @@ class Rule:
     def opaque(self) -> bool:
         """True when the rule runs a callable, whose reads and result are unknown."""
         return False
+
+
+RuleLike = Rule | str | Callable[[Record], Any] | bool | int | float | None
+"""What a mapping entry may hold: a rule, a field name (a copy), a callable, a constant."""
 
 
 def _is_empty(value: Any) -> bool:

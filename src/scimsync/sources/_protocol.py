@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._records import Record, RecordIssue
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncSource", "CombinedSource", "Source", "SourceItem"]
 
-SourceItem = Union[Record, RecordIssue]  # noqa: UP007 - a runtime alias on Python 3.10
+SourceItem = Record | RecordIssue
 """What a source yields: a record, or an issue about a record it could not read."""
 
 

@@ -13,7 +13,7 @@ from ..models._base import EMPTY, to_tuple_or_empty
 __all__ = ["IssueCode", "Record", "RecordIssue", "RecordKind"]
 
 RecordKind = Literal["user", "group"]
-"""Whether a record describes a user or a group."""
+RecordKind.__doc__ = "Whether a record describes a user or a group: ``'user'`` or ``'group'``."
 
 
 def _repr_attributes(value: Mapping[str, Any]) -> str:

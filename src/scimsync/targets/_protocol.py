@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Generic, Protocol, TypeVar, Union, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -21,10 +21,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-UserChange = Union[Sequence[PatchOperation], User]  # noqa: UP007 - a runtime alias on 3.10
+UserChange = Sequence[PatchOperation] | User
 """An update of a user: PATCH operations, or a user holding the attributes to set."""
 
-GroupChange = Union[Sequence[PatchOperation], Group]  # noqa: UP007
+GroupChange = Sequence[PatchOperation] | Group
 """An update of a group: PATCH operations, or a group holding the attributes to set."""
 
 
