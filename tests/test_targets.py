@@ -314,18 +314,17 @@ def test_blocking_target_runs_every_operation_synchronously() -> None:
 def test_blocking_target_keeps_one_event_loop_across_calls() -> None:
     """Every call runs on the same loop, so an HTTP client's pool survives between calls."""
 
-    class LoopSpy(MemoryTarget):
-        loops: list[asyncio.AbstractEventLoop] = []
+    loops: list[asyncio.AbstractEventLoop] = []
 
+    class LoopSpy(MemoryTarget):
         async def list_users(self) -> Listing[User]:
-            self.loops.append(asyncio.get_running_loop())
+            loops.append(asyncio.get_running_loop())
             return await super().list_users()
 
-    spy = LoopSpy()
-    with BlockingTarget(spy) as target:
+    with BlockingTarget(LoopSpy()) as target:
         target.list_users()
         target.list_users()
-    assert len(set(map(id, spy.loops))) == 1
+    assert len(set(map(id, loops))) == 1
 
 
 def test_blocking_target_can_be_shared_by_threads() -> None:
