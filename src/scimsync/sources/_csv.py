@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ._records import IssueCode, Record, RecordIssue, RecordKind
-from ._text import ends_with_newline, split_values, undecodable
+from ._text import ends_with_newline, has_undecodable, split_values, undecodable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -172,11 +172,68 @@ class CsvSource:
         all_named = len(named) == width
         # A malformed row is held back one row, to tell a cut-off last line apart.
         held: RecordIssue | None = None
-
+        # The for-loop is the fast path; a csv.Error (a field over the size limit, a
+        # NUL byte) leaves it, is reported for its row, and the loop resumes after it.
         while True:
             try:
-                row = next(reader)
-            except StopIteration:
+                for row in reader:
+                    start, line = line, reader.line_num + 1
+                    if held is not None:
+                        yield held
+                        held = None
+                    if len(row) != width:
+                        if not any(value.strip() for value in row):
+                            continue  # a blank line
+                        known = row[key_index].strip() if len(row) > key_index else ""
+                        held = self._malformed(
+                            f"{len(row)} fields where the header has {width}", start, known or None
+                        )
+                        continue
+                    key = row[key_index].strip()
+                    if not key and not any(value.strip() for value in row):
+                        continue  # a row of empty fields, as spreadsheets export blank lines
+                    if not all(map(str.isascii, row)) and has_undecodable("".join(row)):
+                        yield RecordIssue(
+                            code=IssueCode.MALFORMED,
+                            reason=undecodable(row, encoding) or "undecodable bytes",
+                            key=key or None,
+                            line=start,
+                            kind=kind,
+                            origin=origin,
+                        )
+                        continue
+                    if all_named:
+                        attributes: dict[str, Any] = dict(zip(columns, row, strict=False))
+                    else:
+                        stray = next(
+                            (i for i in range(width) if not columns[i] and row[i].strip()), None
+                        )
+                        if stray is not None:
+                            yield RecordIssue(
+                                code=IssueCode.MALFORMED,
+                                reason=f"a value in column {stray + 1}, which has no name in"
+                                " the header",
+                                key=key or None,
+                                line=start,
+                                kind=kind,
+                                origin=origin,
+                            )
+                            continue
+                        attributes = {columns[i]: row[i] for i in named}
+                    for name, separator in splits:
+                        attributes[name] = split_values(attributes[name], separator)
+                    members: tuple[str, ...] = ()
+                    if members_index is not None:
+                        members = tuple(split_values(row[members_index], members_separator))
+                        attributes[columns[members_index]] = list(members)
+                    yield Record(
+                        key=key or None,
+                        attributes=attributes,
+                        kind=kind,
+                        members=members,
+                        line=start,
+                        origin=origin,
+                    )
                 break
             except csv.Error as exc:
                 if held is not None:
@@ -184,63 +241,6 @@ class CsvSource:
                     held = None
                 yield self._malformed(f"not valid CSV: {exc}", line)
                 line = reader.line_num + 1
-                continue
-            start, line = line, reader.line_num + 1
-            if held is not None:
-                yield held
-                held = None
-            if len(row) != width:
-                if not any(value.strip() for value in row):
-                    continue  # a blank line
-                known = row[key_index].strip() if len(row) > key_index else ""
-                held = self._malformed(
-                    f"{len(row)} fields where the header has {width}", start, known or None
-                )
-                continue
-            key = row[key_index].strip()
-            if not key and not any(value.strip() for value in row):
-                continue  # a row of empty fields, as spreadsheets export blank lines
-            if not all(map(str.isascii, row)):
-                problem = undecodable(row, encoding)
-                if problem is not None:
-                    yield RecordIssue(
-                        code=IssueCode.MALFORMED,
-                        reason=problem,
-                        key=key or None,
-                        line=start,
-                        kind=kind,
-                        origin=origin,
-                    )
-                    continue
-            if all_named:
-                attributes: dict[str, Any] = dict(zip(columns, row, strict=False))
-            else:
-                stray = next((i for i in range(width) if not columns[i] and row[i].strip()), None)
-                if stray is not None:
-                    yield RecordIssue(
-                        code=IssueCode.MALFORMED,
-                        reason=f"a value in column {stray + 1}, which has no name in the header",
-                        key=key or None,
-                        line=start,
-                        kind=kind,
-                        origin=origin,
-                    )
-                    continue
-                attributes = {columns[i]: row[i] for i in named}
-            for name, separator in splits:
-                attributes[name] = split_values(attributes[name], separator)
-            members: tuple[str, ...] = ()
-            if members_index is not None:
-                members = tuple(split_values(row[members_index], members_separator))
-                attributes[columns[members_index]] = list(members)
-            yield Record(
-                key=key or None,
-                attributes=attributes,
-                kind=kind,
-                members=members,
-                line=start,
-                origin=origin,
-            )
         if held is not None:
             if not ends_with_newline(self.path):
                 held = self._malformed(

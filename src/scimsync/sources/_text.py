@@ -10,6 +10,9 @@ import re
 # can be reported on its own and every other record still flows.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
+#: True (a match) when the text holds an undecodable byte.
+has_undecodable = _UNDECODABLE.search
+
 
 def undecodable(values: list[str], encoding: str) -> str | None:
     """Describe the first undecodable byte in ``values``, or None when there is none."""
@@ -26,7 +29,7 @@ def undecodable(values: list[str], encoding: str) -> str | None:
 
 def split_values(value: str, separator: str) -> list[str]:
     """Split a multi-valued field, dropping blanks: ``"a; b;;"`` gives ``["a", "b"]``."""
-    return [part for part in (piece.strip() for piece in value.split(separator)) if part]
+    return [part for part in map(str.strip, value.split(separator)) if part]
 
 
 def ends_with_newline(path: str | os.PathLike[str]) -> bool:
