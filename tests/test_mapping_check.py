@@ -228,3 +228,16 @@ def _user_schema_with(attribute: dict[str, Any]) -> SchemaTable:
         if document["id"] == USER:
             document["attributes"] = [*document["attributes"], attribute]
     return SchemaTable.from_scim(documents)
+
+
+def test_dotted_fields_are_satisfied_by_their_top_level_field() -> None:
+    """``name.givenName`` reads from a nested ``name`` field: a source with ``name`` has it."""
+    mapping = Mapping(users={"userName": "userName", "name.givenName": "name.givenName"})
+    assert mapping.check(fields=["userName", "name"]).problems == ()
+    assert messages(mapping.check(fields=["userName"])) == [
+        (
+            "users['name.givenName']",
+            "reads source field 'name.givenName', which the source lacks",
+            True,
+        )
+    ]

@@ -76,7 +76,7 @@ def test_version_comes_from_package_metadata() -> None:
 
 @pytest.mark.parametrize(
     "module_name",
-    ["scimsync", "scimsync.models", "scimsync.codec", "scimsync.filter"],
+    ["scimsync", "scimsync.models", "scimsync.codec", "scimsync.filter", "scimsync.mapping"],
 )
 def test_core_imports_neither_httpx_nor_tenacity(module_name: str) -> None:
     """Importing the core loads no HTTP or retry machinery (checked in a fresh process)."""

@@ -311,7 +311,7 @@ def _check_fields(
     problems.extend(
         MappingProblem(entry=label, message=f"reads source field {name!r}, which the source lacks")
         for label, rule in rules
-        for name in sorted(rule.reads - available)
+        for name in sorted({max(need, key=len) for need in rule.needs if not need & available})
     )
     unread = sorted(available - mapping.reads - excluded)
     if unread:

@@ -62,6 +62,12 @@ class Rule:
         """True when the rule runs a callable, whose reads and result are unknown."""
         return False
 
+    @property
+    def needs(self) -> tuple[frozenset[str], ...]:
+        """The fields the rule reads, each as the names that would do (a dotted name can
+        be a flat field or a path into a nested one)."""
+        return ()
+
 
 RuleLike = Rule | str | Callable[[Record], Any] | bool | int | float | None
 """What a mapping entry may hold: a rule, a field name (a copy), a callable, a constant."""
@@ -95,7 +101,12 @@ class _Field(Rule):
 
     @property
     def reads(self) -> frozenset[str]:
-        return frozenset({self.name if self.steps is None else self.steps[0]})
+        # A flat field may hold dots or colons too: both readings count as read.
+        return frozenset({self.name} if self.steps is None else {self.name, self.steps[0]})
+
+    @property
+    def needs(self) -> tuple[frozenset[str], ...]:
+        return (self.reads,)
 
 
 def _field_steps(name: str) -> tuple[str, ...] | None:
@@ -191,6 +202,10 @@ class _Composite(Rule):
     @property
     def opaque(self) -> bool:
         return any(part.opaque for part in self.parts)
+
+    @property
+    def needs(self) -> tuple[frozenset[str], ...]:
+        return tuple(need for part in self.parts for need in part.needs)
 
 
 class _Text(_Composite):
