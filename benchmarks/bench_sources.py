@@ -5,14 +5,16 @@ CSV: the file is written to a temporary directory first (8 columns, a multi-valu
 run: ``csv.reader`` alone (the floor: no dicts, no checks), ``csv.DictReader`` plus
 the split of ``groups`` (what a hand-written reader does), and ``CsvSource`` (dicts,
 the split, record objects, per-row checks for field counts, blank rows and bad bytes,
-line numbers). Peak memory is the growth of the process' maximum RSS during the read:
-flat, whatever the number of rows.
+line numbers). Memory: the growth of the process' peak RSS during the big read, and
+the peak traced allocation (tracemalloc) while reading the first ``--memory-rows``
+rows; both stay flat whatever the number of rows, since rows are never accumulated.
 
 Mapping: ``Mapping.map`` over the first records (copies, lower, template, boolean,
 an enterprise attribute, membership), next to a hand-written loop building the same
 users with ``from_scim``.
 
     python benchmarks/bench_sources.py [--rows 1000000] [--map-rows 100000]
+                                       [--memory-rows 100000]
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from _common import machine, print_rows, timed
+from _common import machine, peak_memory, print_rows, timed
 
 from scimsync import User, from_scim
 from scimsync.mapping import Mapping, boolean, lower, template
@@ -90,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--map-rows", type=int, default=100_000)
+    parser.add_argument("--memory-rows", type=int, default=100_000)
     args = parser.parse_args()
     rows = args.rows
 
@@ -119,6 +122,21 @@ def main() -> None:
         t_dict, n_dict, grow_dict = rss_growth(read_dictreader)
         t_reader, n_reader, _ = rss_growth(read_reader)
         assert n_ours == n_dict == n_reader == rows, (n_ours, n_dict, n_reader)
+
+        small = Path(directory) / "small.csv"
+        write_file(small, args.memory_rows)
+        small_size = os.path.getsize(small)
+
+        def read_small_ours() -> int:
+            source = CsvSource(small, key="employee_id", multi_valued={"groups": ";"})
+            return sum(1 for _ in source.read())
+
+        def read_small_dictreader() -> int:
+            with small.open(encoding="utf-8-sig", newline="") as stream:
+                return sum(1 for _ in csv.DictReader(stream))
+
+        traced_ours = peak_memory(read_small_ours)
+        traced_dict = peak_memory(read_small_dictreader)
 
         mapping = Mapping(
             users={
@@ -187,9 +205,16 @@ def main() -> None:
                 f"{t_ours / t_reader:.2f}x the peer's time",
             ),
             (
-                f"peak RSS growth while reading (MB; file {size / mb:.0f} MB)",
+                f"peak RSS growth reading {rows} rows (MB; file {size / mb:.0f} MB)",
                 f"{grow_ours / mb:.1f}",
                 f"{grow_dict / mb:.1f}",
+                "",
+            ),
+            (
+                f"peak traced memory reading {args.memory_rows} rows"
+                f" (KB; file {small_size / 1e3:,.0f} KB)",
+                f"{traced_ours / 1e3:.0f}",
+                f"{traced_dict / 1e3:.0f}",
                 "",
             ),
         ],

@@ -670,8 +670,14 @@ class _Builder:
         self.users: dict[str, DesiredUser] = {}
         self.group_records: dict[str, tuple[Record, DesiredGroup | None]] = {}
         # key -> (line, origin) of every keyed record in scope, to report duplicates.
-        self.seen: dict[tuple[RecordKind, str], list[tuple[int | None, str | None]]] = {}
-        self.duplicates: set[tuple[RecordKind, str]] = set()
+        # Where each keyed record in scope came from, per kind; every place of a
+        # duplicated key, to report each occurrence with the others.
+        self.seen: dict[RecordKind, dict[str, tuple[int | None, str | None]]] = {
+            "user": {},
+            "group": {},
+        }
+        self.duplicate_places: dict[tuple[RecordKind, str], list[tuple[int | None, str | None]]]
+        self.duplicate_places = {}
         self.memberships: dict[str, list[str]] = {}
         self.issues: list[RecordIssue] = []
         self.troubled_users: set[str] = set()
@@ -713,14 +719,15 @@ class _Builder:
         if key is None:
             self._problem(item, IssueCode.NO_KEY, "the record has no key")
             return
-        where = self.seen.get((item.kind, key))
-        if where is not None:
-            where.append((item.line, item.origin))
-            self.duplicates.add((item.kind, key))
+        seen = self.seen[item.kind]
+        first = seen.get(key)
+        if first is not None:
+            places = self.duplicate_places.setdefault((item.kind, key), [first])
+            places.append((item.line, item.origin))
             if item.kind == "user":
                 self._troubled(key)
             return
-        self.seen[(item.kind, key)] = [(item.line, item.origin)]
+        seen[key] = (item.line, item.origin)
         if item.kind == "group":
             self.group_records[key] = (item, None)
             return
@@ -762,8 +769,8 @@ class _Builder:
             self.troubled_users.add(key)
 
     def finish(self) -> MappingResult:
-        for kind, key in sorted(self.duplicates):
-            places = self.seen[(kind, key)]
+        for kind, key in sorted(self.duplicate_places):
+            places = self.duplicate_places[(kind, key)]
             for index, (line, origin) in enumerate(places):
                 others = [_place(*p) for i, p in enumerate(places) if i != index]
                 self.issues.append(
@@ -798,7 +805,7 @@ class _Builder:
         mapping = self.mapping
         groups: list[DesiredGroup] = []
         for key, (record, _) in self.group_records.items():
-            if ("group", key) in self.duplicates:
+            if ("group", key) in self.duplicate_places:
                 continue
             members = self._members(key, (*record.members, *self.memberships.pop(key, ())))
             desired = mapping.map_group(record, members)
@@ -807,7 +814,7 @@ class _Builder:
             else:
                 groups.append(desired)
         for key in sorted(self.memberships):
-            if ("group", key) in self.duplicates:
+            if ("group", key) in self.duplicate_places:
                 continue
             members = self._members(key, self.memberships[key])
             group = Group(display_name=key, external_id=key)
