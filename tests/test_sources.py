@@ -198,6 +198,19 @@ def test_csv_values_in_a_column_without_a_name_are_reported(tmp_path: Path) -> N
     assert "column 3" in issue.reason
 
 
+def test_csv_an_unclosed_quote_is_reported_and_reading_resumes(tmp_path: Path) -> None:
+    """An unclosed quote swallowing past the field limit is one MALFORMED issue; rows after
+    the swallowed part are read again."""
+    path = tmp_path / "unclosed.csv"
+    lines = ["id,name", '1,"unclosed', *(f"{i},name{i}" for i in range(2, 12_000))]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = list(CsvSource(path, key="id").read())
+    [issue] = issues(items)
+    assert (issue.code, issue.line) == (IssueCode.MALFORMED, 2)
+    assert "unclosed quote" in issue.reason
+    assert records(items)[-1].key == "11999"
+
+
 def test_csv_header_given_for_a_file_without_one(tmp_path: Path) -> None:
     """``header=`` names the columns of a headerless file; line 1 is then a record."""
     path = tmp_path / "bare.csv"

@@ -239,7 +239,10 @@ class CsvSource:
                 if held is not None:
                     yield held
                     held = None
-                yield self._malformed(f"not valid CSV: {exc}", line)
+                hint = ""
+                if "field larger than field limit" in str(exc):
+                    hint = " (an unclosed quote? the rows it swallowed are not read)"
+                yield self._malformed(f"not valid CSV: {exc}{hint}", line)
                 line = reader.line_num + 1
         if held is not None:
             if not ends_with_newline(self.path):
