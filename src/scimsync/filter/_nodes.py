@@ -242,6 +242,18 @@ def _compiled(node: Filter, resource_type: str | None, schema: SchemaTable) -> P
     return node._predicate(_eval.Context.root(schema, resource_type))
 
 
+@functools.lru_cache(maxsize=1024)
+def compile_value_filter(
+    node: Filter, path: AttrPath, resource_type: str | None, schema: SchemaTable
+) -> Predicate:
+    """The predicate testing one value of the attribute ``path`` against ``node``.
+
+    What ``path[node]`` applies to each value; PATCH uses it to pick the values a
+    value filter selects.
+    """
+    return node._predicate(_eval.Context.root(schema, resource_type).within(path))
+
+
 @attrs.frozen(cache_hash=True, repr=False)
 class Comparison(Filter):
     """``path op value``: one of the operators of :data:`COMPARISON_OPERATORS`."""

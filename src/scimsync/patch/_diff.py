@@ -1,0 +1,398 @@
+"""The smallest PATCH turning one resource into another: :func:`diff`.
+
+Only attributes ``new`` sets (not None) are compared: what a desired state leaves unset
+is not managed. readOnly attributes are never sent, and neither are writeOnly or
+``returned: never`` ones (a password cannot be read back, so comparing it would
+update it forever). Values compare exactly; values of multi-valued complex attributes
+are matched by identity (see :mod:`scimsync.patch._identity`), so a changed member
+list costs one ``add`` of the new members and one ``remove`` of the old ones, each
+addressed by a value filter, never the whole list.
+
+The walk is shared with :func:`changed_attributes`, which tells the same story one
+attribute at a time, as a person reviewing a plan wants to read it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import attrs
+
+from ..codec import converter
+from ..errors import FilterSyntaxError
+from ..filter import AttrPath, Filter, or_
+from ..filter._eval import format_datetime, lookup
+from ..models import ENTERPRISE_USER_SCHEMA, PatchOperation, Resource, User, scim_name
+from ..schema import CORE_SCHEMAS, AttributeSpec, SchemaTable
+from ._identity import identity, identity_fields, identity_filter
+from ._path import Path
+
+__all__ = ["AttributeChange", "changed_attributes", "diff"]
+
+
+class AttributeChange(NamedTuple):
+    """One changed attribute: its PATCH path, the old and the new value (SCIM JSON).
+
+    A value added to a multi-valued attribute has ``old`` None; a removed one has
+    ``new`` None; the path of either names the value by identity
+    (``members[value eq "2819c223"]``).
+    """
+
+    path: str
+    old: Any
+    new: Any
+
+
+# -- what changed -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Set:
+    """A whole attribute gets a new value (``path`` None: a key no path can name)."""
+
+    key: str
+    path: AttrPath | None
+    old: Any
+    new: Any
+
+
+@attrs.frozen
+class _Complex:
+    """Sub-attributes of a single-valued complex attribute change."""
+
+    path: AttrPath
+    changed: dict[str, tuple[Any, Any]]  # sub-attribute -> (old, new)
+    was_empty: bool
+
+
+@attrs.frozen
+class _Multi:
+    """Values of a multi-valued complex attribute are removed, changed, added."""
+
+    path: AttrPath
+    removed: list[tuple[Filter, Any]]
+    changed: list[tuple[Filter, str, Any, Any]]  # (identity filter, sub-attribute, old, new)
+    added: list[tuple[Filter, Any]]
+
+
+_Change = _Set | _Complex | _Multi
+
+
+@attrs.frozen
+class _Field:
+    name: str  # Python field name
+    scim: str  # SCIM attribute name
+    spec: AttributeSpec | None
+    extension: str | None  # the URN when the field holds an extension (User.enterprise)
+
+
+@functools.lru_cache(maxsize=64)
+def _fields(
+    cls: type, schema: SchemaTable, resource_type: str | None, prefix: str | None
+) -> tuple[_Field, ...]:
+    """The fields of ``cls`` that a diff compares, in declaration order."""
+    out = []
+    for field in attrs.fields(cls):
+        if field.name in ("extensions", "extra"):
+            continue
+        if issubclass(cls, User) and field.name == "enterprise":
+            out.append(_Field(field.name, ENTERPRISE_USER_SCHEMA, None, ENTERPRISE_USER_SCHEMA))
+            continue
+        name = scim_name(field.name)
+        spec = _spec(schema, resource_type, f"{prefix}:{name}" if prefix else name)
+        if spec is not None and (spec.read_only or spec.write_only):
+            continue
+        out.append(_Field(field.name, name, spec, None))
+    return tuple(out)
+
+
+def _spec(schema: SchemaTable, resource_type: str | None, path: str) -> AttributeSpec | None:
+    return schema.resolve(resource_type, path) if resource_type else None
+
+
+def _json(value: Any) -> Any:
+    """A model value as SCIM JSON (what a PATCH carries)."""
+    if value is None or type(value) in (str, bool, int, float):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _json(item) for key, item in value.items()}
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if attrs.has(type(value)):
+        return _json(converter.unstructure(value))
+    return value
+
+
+class _Walk:
+    def __init__(self, schema: SchemaTable, resource_type: str | None) -> None:
+        self.schema = schema
+        self.resource_type = resource_type
+        self.changes: list[_Change] = []
+
+    def model(self, old: Any, new: Any, prefix: str | None) -> None:
+        """Compare two models of one class, attribute by attribute."""
+        cls: Any = type(new)  # classes are hashable; typeshed's type[Any] says otherwise
+        for field in _fields(cls, self.schema, self.resource_type, prefix):
+            value = getattr(new, field.name)
+            if value is None:
+                continue
+            before = getattr(old, field.name) if old is not None else None
+            if value == before:  # the cheap check: most attributes are unchanged
+                continue
+            if field.extension is not None:
+                self.extension(field.extension, before, value)
+            else:
+                self.attribute(prefix, field.scim, field.spec, _json(before), _json(value))
+        extra = getattr(new, "extra", None)
+        if extra:
+            self.mapping(prefix, getattr(old, "extra", None) or {}, extra)
+        if isinstance(new, Resource) and new.extensions:
+            for urn, value in new.extensions.items():
+                before = old.extension(urn) if old is not None else None
+                if value is not None and value != before:
+                    self.extension(urn, before, value)
+
+    def extension(self, urn: str, old: Any, new: Any) -> None:
+        if attrs.has(type(new)) and (old is None or type(old) is type(new)):
+            self.model(old, new, urn)
+        else:
+            before = _json(old)
+            self.mapping(urn, before if isinstance(before, dict) else {}, _json(new))
+
+    def mapping(self, prefix: str | None, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+        """Compare attributes held as JSON (``extra``, extensions without a model)."""
+        for key, value in new.items():
+            before = lookup(old, key, key.lower())
+            if value is None or value == before:
+                continue
+            spec = _spec(self.schema, self.resource_type, f"{prefix}:{key}" if prefix else key)
+            if spec is not None and (spec.read_only or spec.write_only):
+                continue
+            self.attribute(prefix, key, spec, _json(before), _json(value))
+
+    def attribute(
+        self, prefix: str | None, name: str, spec: AttributeSpec | None, old: Any, new: Any
+    ) -> None:
+        """Compare one attribute's JSON values and record what changed."""
+        if old == new:
+            return
+        try:
+            path = AttrPath(name, urn=prefix)
+        except FilterSyntaxError:  # a key no path can name: replace it through the value
+            self.changes.append(
+                _Set(name if prefix is None else f"{prefix}:{name}", None, old, new)
+            )
+            return
+        fields = identity_fields(spec) if spec is not None and spec.multi_valued else ()
+        if fields and isinstance(new, list) and isinstance(old, (list, type(None))):
+            change = self.values(path, spec, fields, old or [], new)
+            if change is not None:
+                if change.removed or change.changed or change.added:
+                    self.changes.append(change)
+                return
+        if isinstance(new, dict) and (spec is None or (spec.complex and not spec.multi_valued)):
+            self.complex(path, spec, old if isinstance(old, dict) else None, new)
+            return
+        self.changes.append(_Set(str(path), path, old, new))
+
+    def complex(
+        self, path: AttrPath, spec: AttributeSpec | None, old: dict[str, Any] | None, new: Any
+    ) -> None:
+        changed = _changed_subs(spec, old or {}, new)
+        if not changed:
+            return
+        if not all(_is_name(sub) for sub in changed):
+            self.changes.append(_Set(str(path), path, old, new))
+            return
+        self.changes.append(_Complex(path, changed, not old))
+
+    def values(
+        self,
+        path: AttrPath,
+        spec: AttributeSpec | None,
+        fields: tuple[AttributeSpec, ...],
+        old: list[Any],
+        new: list[Any],
+    ) -> _Multi | None:
+        """Match values by identity; None when some value has none (compare whole lists)."""
+        old_by: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for element in old:
+            key = identity(fields, element)
+            if key is None:
+                return None
+            old_by.setdefault(key, []).append(element)
+        new_by: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for element in new:
+            key = identity(fields, element)
+            if key is None:
+                return None
+            new_by.setdefault(key, _writable(spec, element))
+        removed, changed, added = [], [], []
+        for key, elements in old_by.items():
+            # A value listed twice is removed and added back once.
+            if key not in new_by or len(elements) > 1:
+                removed.append((identity_filter(fields, elements[0]), elements[0]))
+        for key, element in new_by.items():
+            before = old_by.get(key)
+            if before is None or len(before) > 1:
+                added.append((identity_filter(fields, element), element))
+                continue
+            selector = identity_filter(fields, before[0])
+            for sub, (was, now) in _changed_subs(spec, before[0], element).items():
+                changed.append((selector, sub, was, now))
+        return _Multi(path, removed, changed, added)
+
+
+def _is_name(text: str) -> bool:
+    try:
+        AttrPath(text)
+    except FilterSyntaxError:
+        return False
+    return True
+
+
+def _writable(spec: AttributeSpec | None, element: Any) -> Any:
+    """A value without the sub-attributes a client may not send."""
+    if spec is None or not isinstance(element, dict):
+        return element
+    out = {}
+    for key, value in element.items():
+        sub = spec.sub(key)
+        if value is not None and not (sub is not None and (sub.read_only or sub.write_only)):
+            out[key] = value
+    return out
+
+
+def _changed_subs(
+    spec: AttributeSpec | None, old: dict[str, Any], new: dict[str, Any]
+) -> dict[str, tuple[Any, Any]]:
+    changed: dict[str, tuple[Any, Any]] = {}
+    for sub_name, value in new.items():
+        if value is None:
+            continue
+        sub = spec.sub(sub_name) if spec is not None else None
+        if sub is not None and (sub.read_only or sub.write_only):
+            continue
+        before = lookup(old, sub_name, sub_name.lower())
+        if before != value:
+            changed[sub.name if sub is not None else sub_name] = (before, value)
+    return changed
+
+
+def _walk(old: Any, new: Any, schema: SchemaTable) -> list[_Change]:
+    if type(old) is not type(new):
+        raise TypeError(
+            f"diff compares two resources of one type, got {type(old).__name__} "
+            f"and {type(new).__name__}"
+        )
+    if not isinstance(new, Resource):
+        raise TypeError(f"diff compares SCIM models (User, Group), got {type(new).__name__}")
+    walk = _Walk(schema, type(new).resource_type_name or None)
+    walk.model(old, new, None)
+    return walk.changes
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def _chunks(items: list[Any], size: int | None) -> list[list[Any]]:
+    if not items:
+        return []
+    if size is None:
+        return [items]
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def diff(
+    old: Resource,
+    new: Resource,
+    *,
+    schema: SchemaTable = CORE_SCHEMAS,
+    max_members_per_operation: int | None = None,
+) -> list[PatchOperation]:
+    """The PATCH operations turning ``old`` into ``new`` for the attributes ``new`` sets.
+
+    ``old`` is what the target holds, ``new`` what it should hold (both ``User`` or
+    both ``Group``). Attributes ``new`` leaves as None are not compared; readOnly
+    attributes and writeOnly / ``returned: never`` ones (a password) are never emitted.
+    A changed single-valued attribute is one operation (``replace``, or ``add`` when
+    ``old`` has no value). Values of multi-valued complex attributes are matched by
+    identity (members by ``value``, emails by ``type`` and ``value``): removed ones go
+    in one ``remove`` with a value filter (``members[value eq "a" or value eq "b"]``),
+    changed sub-attributes are ``replace`` operations on a filtered path, new ones one
+    ``add``. ``max_members_per_operation`` caps how many values one ``add`` or
+    ``remove`` carries (targets commonly accept 100 or fewer per operation).
+
+    The output is deterministic: attributes in schema order, then removals, changes
+    and additions in the order of the values. ``diff(x, x) == []``, and
+    ``apply_patch(old, diff(old, new))`` agrees with ``new`` on every attribute ``new``
+    sets.
+    """
+    if max_members_per_operation is not None and max_members_per_operation < 1:
+        raise ValueError("max_members_per_operation must be at least 1")
+    operations: list[PatchOperation] = []
+    for change in _walk(old, new, schema):
+        if isinstance(change, _Set):
+            if change.path is None:
+                operations.append(PatchOperation(op="replace", value={change.key: change.new}))
+            else:
+                op = "add" if change.old is None else "replace"
+                operations.append(PatchOperation(op=op, path=change.key, value=change.new))
+        elif isinstance(change, _Complex):
+            if change.was_empty:
+                value = {sub: now for sub, (_, now) in change.changed.items()}
+                operations.append(PatchOperation(op="add", path=str(change.path), value=value))
+            elif len(change.changed) == 1:
+                ((sub, (_, now)),) = change.changed.items()
+                path = AttrPath(change.path.name, sub=sub, urn=change.path.urn)
+                operations.append(PatchOperation(op="replace", path=str(path), value=now))
+            else:
+                value = {sub: now for sub, (_, now) in change.changed.items()}
+                operations.append(PatchOperation(op="replace", path=str(change.path), value=value))
+        else:
+            for chunk in _chunks(change.removed, max_members_per_operation):
+                selector = or_(*(f for f, _ in chunk))
+                operations.append(
+                    PatchOperation(op="remove", path=str(Path(change.path, selector)))
+                )
+            operations.extend(
+                PatchOperation(op="replace", path=str(Path(change.path, selector, sub)), value=now)
+                for selector, sub, _, now in change.changed
+            )
+            operations.extend(
+                PatchOperation(op="add", path=str(change.path), value=[e for _, e in chunk])
+                for chunk in _chunks(change.added, max_members_per_operation)
+            )
+    return operations
+
+
+def changed_attributes(
+    old: Resource, new: Resource, *, schema: SchemaTable = CORE_SCHEMAS
+) -> list[AttributeChange]:
+    """What :func:`diff` would change, one attribute (or one value) at a time.
+
+    For showing a plan: ``[AttributeChange("title", "Guide", "Lead"),
+    AttributeChange('members[value eq "42"]', None, {"value": "42"})]``. Same rules and
+    order as :func:`diff`; values are SCIM JSON.
+    """
+    out: list[AttributeChange] = []
+    for change in _walk(old, new, schema):
+        if isinstance(change, _Set):
+            out.append(AttributeChange(change.key, change.old, change.new))
+        elif isinstance(change, _Complex):
+            for sub, (was, now) in change.changed.items():
+                path = AttrPath(change.path.name, sub=sub, urn=change.path.urn)
+                out.append(AttributeChange(str(path), was, now))
+        else:
+            for selector, element in change.removed:
+                out.append(AttributeChange(str(Path(change.path, selector)), element, None))
+            for selector, sub, was, now in change.changed:
+                out.append(AttributeChange(str(Path(change.path, selector, sub)), was, now))
+            for selector, element in change.added:
+                out.append(AttributeChange(str(Path(change.path, selector)), None, element))
+    return out
