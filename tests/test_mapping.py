@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scimsync import EnterpriseUser, Name, Role, User
+from scimsync import Address, Email, EnterpriseUser, Name, PhoneNumber, Role, User
 from scimsync.errors import ConfigurationError
 from scimsync.mapping import (
     Mapping,
@@ -253,6 +253,83 @@ def test_create_only_can_supply_a_required_attribute() -> None:
     assert desired.create_only.user_name == "a"  # type: ignore[union-attr]
 
 
+# -- filtered targets -------------------------------------------------------------------------
+
+
+def test_filtered_targets_build_one_element_per_filter() -> None:
+    """``emails[type eq "work"].value`` and the home one make two elements, each complete."""
+    mapping = Mapping(
+        users={
+            "userName": "m",
+            'emails[type eq "work"].value': lower("work"),
+            'emails[type eq "work"].primary': True,
+            'emails[type eq "home"].value': "home",
+            'phoneNumbers[type eq "work" and primary eq true].value': "phone",
+            'addresses[type eq "work"].locality': "city",
+        }
+    )
+    user = one_user(mapping, m="a", work="A@X.org", home="a@home.org", phone="+33 1", city="Paris")
+    assert user.emails == (
+        Email(value="a@x.org", type="work", primary=True),
+        Email(value="a@home.org", type="home"),
+    )
+    assert user.phone_numbers == (PhoneNumber(value="+33 1", type="work", primary=True),)
+    assert user.addresses == (Address(locality="Paris", type="work"),)
+
+
+def test_a_filtered_element_with_nothing_in_it_is_left_out() -> None:
+    """No work email: no ``{"type": "work", "primary": true}`` shell; no emails at all."""
+    mapping = Mapping(
+        users={
+            "userName": "m",
+            'emails[type eq "work"].value': "work",
+            'emails[type eq "work"].primary': True,
+            'emails[type eq "home"].value': "home",
+        }
+    )
+    assert one_user(mapping, m="a", work="", home="h@x.org").emails == (
+        Email(value="h@x.org", type="home"),
+    )
+    assert one_user(mapping, m="a", work="", home="").emails is None
+
+
+def test_filtered_targets_on_an_extension_and_whole_elements() -> None:
+    """A URN-qualified filtered path, and a filtered path taking a whole object."""
+    mapping = Mapping(
+        users={
+            "userName": "m",
+            f'{BADGE}:codes[kind eq "door"].value': "door",
+            'ims[type eq "chat"]': lambda r: {"value": r["chat"], "display": "Chat"},
+        }
+    )
+    user = one_user(mapping, m="a", door="D-7", chat="@ann")
+    assert dict(user.extensions) == {BADGE: {"codes": [{"kind": "door", "value": "D-7"}]}}
+    assert [(i.value, i.type, i.display) for i in user.ims or ()] == [("@ann", "chat", "Chat")]
+
+
+def test_names_are_spelled_as_the_schema_spells_them() -> None:
+    """``USERNAME`` and ``Emails[Type eq "work"].Value`` land where ``userName`` and
+    ``emails[type eq "work"].value`` do."""
+    mapping = Mapping(users={"USERNAME": "m", 'Emails[Type eq "work"].Value': "w"})
+    user = one_user(mapping, m="a", w="a@x.org")
+    assert (user.user_name, user.emails) == ("a", (Email(value="a@x.org", type="work"),))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        'emails[type co "work"].value',
+        'emails[type eq "work" or type eq "home"].value',
+        'emails[not (type eq "work")].value',
+        "emails[type pr].value",
+    ],
+)
+def test_a_filter_that_cannot_name_one_element_is_refused(path: str) -> None:
+    """Only ``sub eq value`` conditions joined by ``and`` say which element to create."""
+    with pytest.raises(ConfigurationError, match="can only hold"):
+        Mapping(users={"userName": "m", path: "x"})
+
+
 # -- configuration errors -----------------------------------------------------------------
 
 
@@ -267,6 +344,11 @@ def test_create_only_can_supply_a_required_attribute() -> None:
         ({"name.given.name": "a"}, {}, "is not an attribute path"),
         ({"1name": "a"}, {}, "is not an attribute path"),
         ({"": "a"}, {}, "non-empty string"),
+        ({'emails[type eq "work"]': "a", 'emails[type eq "work"].value': "b"}, {}, "same"),
+        ({'emails[type eq "work"].value': "a", 'emails[TYPE eq "work"].Value': "b"}, {}, "same"),
+        ({"emails": "a", 'emails[type eq "work"].value': "b"}, {}, "write the same attribute"),
+        ({"emails.value": "a", 'emails[type eq "work"].value': "b"}, {}, "same attribute"),
+        ({'emails[type eq "work"': "a"}, {}, "is not an attribute path"),
     ],
 )
 def test_bad_mappings_are_refused_when_made(

@@ -241,3 +241,49 @@ def test_dotted_fields_are_satisfied_by_their_top_level_field() -> None:
             True,
         )
     ]
+
+
+def test_filtered_targets_are_checked_element_by_element() -> None:
+    """A filter on a single-valued attribute, or on a sub-attribute the target lacks, blocks;
+    a condition value outside the canonical values is a note."""
+    check = Mapping(
+        users={
+            "userName": "u",
+            'name[givenName eq "x"].familyName': "f",
+            'emails[kind eq "work"].value': "w",
+            'emails[type eq "office"].value': "o",
+            'emails[type eq "work"].value': "e",
+        }
+    ).check()
+    assert [(e, b) for e, _, b in messages(check)] == [
+        ("users['name[givenName eq \"x\"].familyName']", True),
+        ("users['emails[kind eq \"work\"].value']", True),
+        ("users['emails[type eq \"office\"].value']", False),
+    ]
+
+
+def test_required_sub_attributes_per_filtered_element() -> None:
+    """When the target requires ``emails.value``, an element mapped without it blocks."""
+    documents = core_schema_documents()
+    for document in documents:
+        if document["id"] == USER:
+            for attribute in document["attributes"]:
+                if attribute["name"] == "emails":
+                    for sub in attribute["subAttributes"]:
+                        if sub["name"] == "value":
+                            sub["required"] = True
+    schema = SchemaTable.from_scim(documents)
+    check = Mapping(
+        users={
+            "userName": "u",
+            'emails[type eq "work"].display': "d",
+            'emails[type eq "home"].value': "h",
+        }
+    ).check(schema)
+    assert messages(check) == [
+        (
+            "users['emails[type eq \"work\"].display']",
+            "emails.value is required by the target and nothing maps it",
+            True,
+        )
+    ]

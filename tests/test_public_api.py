@@ -33,6 +33,19 @@ CONTRACT = {
     "scimsync.errors": ["ScimSyncError"],
     "scimsync.filter": ["parse_filter", "attr"],
     "scimsync.patch": ["diff", "apply_patch"],
+    "scimsync.mapping": [
+        "Mapping", "MappingResult", "MappingCheck", "MappingProblem", "Preview", "Rule",
+        "boolean", "coalesce", "const", "default", "field", "join", "key", "lower", "split",
+        "strip", "template", "upper",
+    ],
+    "scimsync.sources": [
+        "CsvSource", "JsonLinesSource", "MemorySource", "Source", "AsyncSource", "Record",
+        "RecordIssue", "IssueCode", "CombinedSource",
+    ],
+    "scimsync.targets": [
+        "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities", "Listing",
+        "read_target_state",
+    ],
 }  # fmt: skip
 
 

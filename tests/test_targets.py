@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from scimsync import Email, EnterpriseUser, Group, Member, Meta, Name, User
+from scimsync import Email, EnterpriseUser, Group, Member, Meta, Name, PatchOperation, User
 from scimsync.errors import (
     BadRequestError,
     ConfigurationError,
@@ -133,7 +133,6 @@ async def test_an_update_that_takes_a_user_name_is_a_conflict() -> None:
 
 async def test_deactivate_and_reactivate_flip_active() -> None:
     """``deactivate_user`` sets active false, ``reactivate_user`` true."""
-    pytest.importorskip("scimsync.patch")
     target = memory()
     user = await target.create_user(User(user_name="ann", active=True))
     assert user.id is not None
@@ -141,6 +140,73 @@ async def test_deactivate_and_reactivate_flip_active() -> None:
     assert (await target.get_user(user.id)).active is False
     await target.reactivate_user(user.id)
     assert (await target.get_user(user.id)).active is True
+
+
+async def test_update_with_patch_operations() -> None:
+    """PATCH operations apply as a SCIM service applies them; id and meta stay the target's."""
+    target = memory()
+    user = await target.create_user(
+        User(user_name="ann", emails=[Email(value="a@x.org", type="work")])
+    )
+    assert user.id is not None
+    updated = await target.update_user(
+        user.id,
+        [
+            PatchOperation(op="replace", path="title", value="Lead"),
+            PatchOperation(op="replace", path='emails[type eq "work"].value', value="b@x.org"),
+        ],
+    )
+    assert updated is not None
+    assert (updated.id, updated.title, updated.emails) == (
+        user.id,
+        "Lead",
+        (Email(value="b@x.org", type="work"),),
+    )
+
+
+async def test_a_patch_that_cannot_apply_is_a_400_and_changes_nothing() -> None:
+    """A bad path is a 400 with the RFC's scimType, as a SCIM service answers; all or nothing."""
+    target = memory()
+    user = await target.create_user(User(user_name="ann", title="Guide"))
+    assert user.id is not None
+    with pytest.raises(BadRequestError) as caught:
+        await target.update_user(
+            user.id,
+            [
+                PatchOperation(op="replace", path="title", value="Lead"),
+                PatchOperation(op="replace", path="emails[type eq", value="x"),
+            ],
+        )
+    assert (caught.value.status, caught.value.scim_type) == (400, "invalidPath")
+    assert (await target.get_user(user.id)).title == "Guide"
+
+
+async def test_a_patch_onto_a_taken_user_name_is_a_conflict() -> None:
+    """PATCHing userName onto another user's is a uniqueness conflict."""
+    target = memory()
+    await target.create_user(User(user_name="ann"))
+    bob = await target.create_user(User(user_name="bob"))
+    assert bob.id is not None
+    with pytest.raises(ConflictResponseError):
+        await target.update_user(
+            bob.id, [PatchOperation(op="replace", path="userName", value="ANN")]
+        )
+
+
+async def test_group_members_patched_in_must_exist() -> None:
+    """Adding a member through PATCH operations is checked like add_members."""
+    target = memory()
+    ann = await target.create_user(User(user_name="ann"))
+    group = await target.create_group(Group(display_name="Eng"))
+    assert (ann.id, group.id) == ("id1", "id2")
+    await target.update_group(
+        "id2", [PatchOperation(op="add", path="members", value=[{"value": "id1"}])]
+    )
+    assert [m.value for m in (await target.get_group("id2")).members or ()] == ["id1"]
+    with pytest.raises(BadRequestError):
+        await target.update_group(
+            "id2", [PatchOperation(op="add", path="members", value=[{"value": "ghost"}])]
+        )
 
 
 async def test_members_are_added_once_and_removed() -> None:

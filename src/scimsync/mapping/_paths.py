@@ -9,19 +9,17 @@ element is created with those values when the record has something to put in it.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import attrs
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, InvalidPathError
+from ..filter import And, Comparison, Filter
 from ..models import ENTERPRISE_USER_SCHEMA
+from ..patch import parse_path
 from ..schema import CORE_SCHEMAS, split_urn
 
 __all__ = ["TargetPath", "parse_target"]
-
-# RFC 7644 §3.10 ATTRNAME, plus "$ref".
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*|\$ref")
 
 
 @attrs.frozen(kw_only=True)
@@ -55,41 +53,84 @@ class TargetPath:
 
 
 def parse_target(text: str, resource_type: str, core_urn: str) -> TargetPath:
-    """Parse a target path of a mapping; raise ConfigurationError when it is not one."""
+    """Parse a target path of a mapping; raise ConfigurationError when it is not one.
+
+    Names are rewritten to the core schema's spelling (``username`` is ``userName``),
+    so two spellings of one attribute are one place.
+    """
     if not isinstance(text, str) or not text.strip():
         raise ConfigurationError(f"a target path must be a non-empty string, got {text!r}")
     path = text.strip()
-    known = (core_urn, ENTERPRISE_USER_SCHEMA)
-    urn, rest = split_urn(path, known) if "[" not in path else _split_filtered_urn(path, known)
+    if "[" not in path:
+        urn, rest = split_urn(path, (core_urn, ENTERPRISE_USER_SCHEMA))
+        if urn is not None and not rest:
+            if urn.lower() == core_urn.lower():
+                raise ConfigurationError(f"{text!r} names the core schema itself, not an attribute")
+            return TargetPath(text=text, urn=urn, attribute="")  # a whole extension object
+    try:
+        parsed = parse_path(path)
+    except InvalidPathError as exc:
+        raise ConfigurationError(f"{text!r} is not an attribute path: {exc}") from None
+    attribute = parsed.attribute
+    urn = attribute.urn
     if urn is not None and urn.lower() == core_urn.lower():
         urn = None
-        if not rest:
-            raise ConfigurationError(f"{text!r} names the core schema itself, not an attribute")
-    if "[" in rest:
-        return _parse_filtered(text, urn, rest, resource_type)
-    parts = rest.split(".") if rest else []
-    if len(parts) > 2 or any(not _NAME.fullmatch(part) for part in parts):
-        raise ConfigurationError(f"{text!r} is not an attribute path (name or name.subName)")
-    if not parts:
-        return TargetPath(text=text, urn=urn, attribute="")
-    return TargetPath(
-        text=text, urn=urn, attribute=parts[0], sub=parts[1] if len(parts) == 2 else None
+    if parsed.value_filter is None:
+        target = TargetPath(text=text, urn=urn, attribute=attribute.name, sub=attribute.sub)
+    else:
+        target = TargetPath(
+            text=text,
+            urn=urn,
+            attribute=attribute.name,
+            sub=parsed.sub_attribute,
+            conditions=_conditions(parsed.value_filter, text),
+        )
+    return _canonical(target, resource_type)
+
+
+def _conditions(value_filter: Filter, text: str) -> tuple[tuple[str, Any], ...]:
+    """The equalities of a value filter: what the element to write must hold."""
+    if isinstance(value_filter, And):
+        return tuple(c for part in value_filter.filters for c in _conditions(part, text))
+    if (
+        isinstance(value_filter, Comparison)
+        and value_filter.op == "eq"
+        and value_filter.path.sub is None
+        and value_filter.path.urn is None
+    ):
+        return ((value_filter.path.name, value_filter.value),)
+    raise ConfigurationError(
+        f"{text!r}: a target's filter says which element to write, so it can only hold"
+        " 'sub eq value' conditions joined by 'and'"
     )
 
 
-def _split_filtered_urn(path: str, known: tuple[str, ...]) -> tuple[str | None, str]:
-    # The filter may hold colons ("urn:...:User:emails[value eq "a:b"]"): split before it.
-    head, bracket, tail = path.partition("[")
-    urn, rest = split_urn(head, known)
-    return urn, rest + bracket + tail
+def _canonical(path: TargetPath, resource_type: str) -> TargetPath:
+    top = path.attribute if path.urn is None else f"{path.urn}:{path.attribute}"
+    spec = CORE_SCHEMAS.resolve(resource_type, top)
+    if spec is None:
+        return path
+    urn = path.urn
+    if urn is not None:
+        urn = next(
+            (u for u in CORE_SCHEMAS.extension_urns(resource_type) if u.lower() == urn.lower()),
+            urn,
+        )
 
+    def sub_name(name: str) -> str:
+        sub = spec.sub(name)
+        return sub.name if sub is not None else name
 
-def _parse_filtered(text: str, urn: str | None, rest: str, resource_type: str) -> TargetPath:
-    # Filtered targets are read with scimsync.patch's path parser, which understands the
-    # whole filter grammar; only "sub eq value" conditions joined by "and" can say
-    # which element to create.
-    raise ConfigurationError(
-        f"{text!r}: filtered target paths need scimsync.patch, which is not available yet"
+    return attrs.evolve(
+        path,
+        urn=urn,
+        attribute=spec.name,
+        sub=sub_name(path.sub) if path.sub is not None else None,
+        conditions=(
+            tuple((sub_name(name), value) for name, value in path.conditions)
+            if path.conditions is not None
+            else None
+        ),
     )
 
 

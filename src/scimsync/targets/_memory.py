@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from ..codec import to_scim
-from ..errors import BadRequestError, ConflictResponseError, NotFoundError
+from ..errors import BadRequestError, ConflictResponseError, NotFoundError, PatchError
 from ..models import Group, GroupMembership, Member, Meta, PatchOperation, TargetState, User
+from ..patch import apply_patch
 from ..schema import CORE_SCHEMAS
 from ._overlay import overlay
 from ._protocol import GroupChange, Listing, TargetCapabilities, UserChange
@@ -353,9 +354,11 @@ def _update_call(resource: str, resource_id: str, change: Any) -> MemoryCall:
 def _changed(current: R, change: Sequence[PatchOperation] | R) -> R:
     if isinstance(change, (User, Group)):
         return overlay(current, change)
-    from ..patch import apply_patch
-
-    patched: R = apply_patch(current, list(change))
+    try:
+        patched: R = apply_patch(current, list(change))
+    except PatchError as exc:
+        # What a SCIM service answers to a PATCH it cannot apply (RFC 7644 §3.5.2).
+        raise BadRequestError(exc.status, scim_type=exc.scim_type, detail=exc.detail) from exc
     return attrs.evolve(patched, id=current.id, meta=current.meta)
 
 
