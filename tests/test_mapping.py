@@ -783,3 +783,33 @@ async def test_amap_reads_sync_sources_off_the_event_loop() -> None:
     """A sync source is read in a worker thread, with the same result as ``map``."""
     source = CsvSource(FIXTURES / "people.csv", key="employee_id", multi_valued={"groups": ";"})
     assert people_mapping().map(source) == await people_mapping().amap(source)
+
+
+def test_filtered_fields_read_scim_json_records() -> None:
+    """``'emails[type eq "work"].value'`` reads the matching element (the primary one
+    when several match) from a record holding SCIM JSON."""
+    mapping = Mapping(
+        users={
+            "userName": "userName",
+            'emails[type eq "work"].value': 'emails[type eq "work"].value',
+            "title": f'{BADGE}:codes[kind eq "door"].value',
+        }
+    )
+    user = one_user(
+        mapping,
+        userName="ann",
+        emails=[
+            {"value": "first@x.org", "type": "work"},
+            {"value": "main@x.org", "type": "Work", "primary": True},
+            {"value": "home@x.org", "type": "home"},
+        ],
+        **{BADGE: {"codes": [{"kind": "door", "value": "D-7"}]}},
+    )
+    assert (user.emails, user.title) == ((Email(value="main@x.org", type="work"),), "D-7")
+    assert one_user(mapping, userName="bob", emails="not a list").emails is None
+
+
+def test_a_filtered_field_that_is_no_path_is_refused() -> None:
+    """A field name with a broken filter is a ConfigurationError when the rule is made."""
+    with pytest.raises(ConfigurationError, match="not an attribute path"):
+        field('emails[type eq "work".value')

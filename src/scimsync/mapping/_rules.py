@@ -81,13 +81,18 @@ def _is_empty(value: Any) -> bool:
 
 
 class _Field(Rule):
-    __slots__ = ("name", "steps")
+    __slots__ = ("element", "name", "steps")
 
     def __init__(self, name: str) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"a field name must be a non-empty string, got {name!r}")
         self.name = name
-        self.steps = _field_steps(name)
+        self.element: _ElementLookup | None = None
+        self.steps: tuple[str, ...] | None = None
+        if "[" in name:
+            self.element = _ElementLookup(name)
+        else:
+            self.steps = _field_steps(name)
 
     def __repr__(self) -> str:
         return f"field({self.name!r})"
@@ -95,18 +100,57 @@ class _Field(Rule):
     def __call__(self, record: Record) -> Any:
         attributes = record.attributes
         value = attributes.get(self.name)
-        if value is None and self.steps is not None:
-            value = _walk(attributes, self.steps)
+        if value is None:
+            if self.steps is not None:
+                value = _walk(attributes, self.steps)
+            elif self.element is not None:
+                value = self.element(attributes)
         return None if value == "" else value
 
     @property
     def reads(self) -> frozenset[str]:
         # A flat field may hold dots or colons too: both readings count as read.
+        if self.element is not None:
+            return frozenset({self.name, self.element.top})
         return frozenset({self.name} if self.steps is None else {self.name, self.steps[0]})
 
     @property
     def needs(self) -> tuple[frozenset[str], ...]:
         return (self.reads,)
+
+
+class _ElementLookup:
+    """Reads ``emails[type eq "work"].value`` out of a record holding SCIM JSON."""
+
+    __slots__ = ("attribute", "matches", "sub", "top", "urn")
+
+    def __init__(self, name: str) -> None:
+        from ..errors import InvalidPathError
+        from ..patch import parse_path
+
+        try:
+            path = parse_path(name)
+        except InvalidPathError as exc:
+            raise ConfigurationError(f"field {name!r} is not an attribute path: {exc}") from None
+        if path.value_filter is None or path.attribute.sub is not None:
+            raise ConfigurationError(f"field {name!r} is not an attribute path")
+        self.urn = path.attribute.urn
+        self.attribute = path.attribute.name
+        self.sub = path.sub_attribute
+        self.top = self.urn if self.urn is not None else self.attribute
+        self.matches = path.value_filter.matches
+
+    def __call__(self, attributes: Any) -> Any:
+        container = _walk(attributes, (self.urn,)) if self.urn is not None else attributes
+        elements = _walk(container, (self.attribute,))
+        if not isinstance(elements, list):
+            return None
+        found = [e for e in elements if isinstance(e, dict) and self.matches(e)]
+        if not found:
+            return None
+        # Several elements match: the primary one speaks for them, else the first.
+        chosen = next((e for e in found if e.get("primary") is True), found[0])
+        return chosen if self.sub is None else _walk(chosen, (self.sub,))
 
 
 def _field_steps(name: str) -> tuple[str, ...] | None:
@@ -396,8 +440,10 @@ def to_rule(value: RuleLike) -> Rule:
 def field(name: str) -> Rule:
     """Copy source field ``name``. A plain string in a mapping means the same.
 
-    ``"name.givenName"`` and URN-qualified names also reach into nested objects, for
-    sources that hold SCIM JSON (:class:`~scimsync.sources.ScimSource`).
+    For sources that hold SCIM JSON (:class:`~scimsync.sources.ScimSource`), a name
+    that is no field of the record is read as a path into it: ``"name.givenName"``,
+    URN-qualified names, and filtered ones (``'emails[type eq "work"].value'``: when
+    several elements match, the primary one, else the first).
     """
     return _Field(name)
 
