@@ -1,0 +1,34 @@
+"""A SCIM 2.0 service provider in memory, with the faults and quirks of real ones.
+
+:class:`ScimTestServer` is somewhere safe to try a sync before production, and what
+scimsync's own tests run against. It runs in-process (an httpx transport, sync and
+async) or over real HTTP on 127.0.0.1, keeps a log of every request, and injects
+:class:`Faults` (429, 5xx, dropped connections, timeouts, commit-then-fail, malformed
+JSON, short pages, page drift) and :class:`Quirks` (no PATCH, groups without
+members, capped member changes, case-sensitive userName filters) on demand::
+
+    from scimsync.testing import Faults, ScimTestServer
+
+    with ScimTestServer(token="t0k3n") as server:
+        server.add_user({"schemas": [...], "userName": "bjensen"})
+        server.faults = Faults(kinds=["429"], limit=1)
+        ...  # point the code under test at server.url
+        assert server.requests.count("POST", "/Users") == 1
+
+Run one standalone with ``python -m scimsync.testing``; in pytest, enable the fixture
+with ``pytest -p scimsync.testing.pytest_plugin``.
+"""
+
+from ._faults import FaultKind, Faults
+from ._log import LoggedRequest, RequestLog
+from ._quirks import Quirks
+from ._server import ScimTestServer
+
+__all__ = [
+    "FaultKind",
+    "Faults",
+    "LoggedRequest",
+    "Quirks",
+    "RequestLog",
+    "ScimTestServer",
+]

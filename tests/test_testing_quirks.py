@@ -1,0 +1,170 @@
+"""Quirk profiles: the server behaves like real providers that depart from RFC 7644."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from scimsync.testing import Quirks, ScimTestServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import httpx
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def seeded(quirks: Quirks) -> ScimTestServer:
+    """A server with the quirks, two users (Alice, bob) and a group holding both."""
+    return ScimTestServer(
+        quirks=quirks,
+        users=[
+            {"schemas": [USER], "id": "a", "userName": "Alice"},
+            {"schemas": [USER], "id": "b", "userName": "bob"},
+        ],
+        groups=[
+            {
+                "schemas": [GROUP],
+                "id": "g",
+                "displayName": "Team",
+                "members": [{"value": "a"}, {"value": "b"}],
+            }
+        ],
+    )
+
+
+def patch_body(*operations: dict[str, Any]) -> dict[str, Any]:
+    """A PatchOp body."""
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+def test_quirks_default_to_the_rfc() -> None:
+    """Quirks() is a provider without quirks."""
+    assert (
+        Quirks(
+            patch_supported=True,
+            omit_group_members=False,
+            max_members_per_patch_operation=None,
+            case_sensitive_user_name_filter=False,
+        )
+        == ScimTestServer().quirks
+    )
+
+
+def test_member_cap_must_be_positive() -> None:
+    """A cap below one member cannot be honoured by any client."""
+    with pytest.raises(ValueError, match="at least 1"):
+        Quirks(max_members_per_patch_operation=0)
+
+
+# -- no PATCH -------------------------------------------------------------------------------------
+
+
+def test_without_patch_support_patch_is_501_and_announced() -> None:
+    """PATCH answers 501 and /ServiceProviderConfig says patch.supported false."""
+    server = seeded(Quirks(patch_supported=False))
+    with server.client() as http:
+        config = http.get("/ServiceProviderConfig").json()
+        response = http.patch(
+            "/Users/a", json=patch_body({"op": "replace", "path": "title", "value": "Boss"})
+        )
+    assert (
+        config["patch"]["supported"],
+        response.status_code,
+        response.json()["status"],
+    ) == (False, 501, "501")
+    assert None is (server.user("a") or server.users()[0]).title
+
+
+def test_without_patch_support_put_still_works() -> None:
+    """The fallback a client needs, PUT, works."""
+    server = seeded(Quirks(patch_supported=False))
+    with server.client() as http:
+        response = http.put("/Users/a", json={"schemas": [USER], "userName": "Alice", "title": "X"})
+    assert (response.status_code, response.json()["title"]) == (200, "X")
+
+
+# -- groups without members ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def omitting() -> ScimTestServer:
+    """A server whose group GETs leave members out."""
+    return seeded(Quirks(omit_group_members=True))
+
+
+def test_group_gets_omit_members(omitting: ScimTestServer) -> None:
+    """GET by id, listings and searches answer groups without members."""
+    with omitting.client() as http:
+        by_id = http.get("/Groups/g").json()
+        listed = http.get("/Groups").json()["Resources"][0]
+        searched = http.post("/Groups/.search", json={"schemas": [SEARCH]}).json()["Resources"][0]
+    assert ["members" in g for g in (by_id, listed, searched)] == [False, False, False]
+    assert by_id["displayName"] == "Team"
+
+
+def test_members_come_back_when_asked_for(omitting: ScimTestServer) -> None:
+    """attributes=members returns them, as for a returned: request attribute."""
+    with omitting.client() as http:
+        body = http.get("/Groups/g", params={"attributes": "members"}).json()
+    assert [m["value"] for m in body["members"]] == ["a", "b"]
+
+
+def test_omitted_members_are_still_there(omitting: ScimTestServer) -> None:
+    """Hiding is only in answers: memberships, User.groups and inspection are intact."""
+    with omitting.client() as http:
+        user = http.get("/Users/a").json()
+        schema = http.get(f"/Schemas/{GROUP}").json()
+    members_spec = next(a for a in schema["attributes"] if a["name"] == "members")
+    assert (
+        [g["value"] for g in user["groups"]],
+        [m.value for m in omitting.groups()[0].members or ()],
+        members_spec["returned"],
+    ) == (["g"], ["a", "b"], "default")
+
+
+# -- case-sensitive userName filters ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("quirks", "expected"),
+    [(Quirks(), ["Alice"]), (Quirks(case_sensitive_user_name_filter=True), [])],
+    ids=["rfc", "quirk"],
+)
+def test_user_name_filter_case(quirks: Quirks, expected: list[str]) -> None:
+    """With the quirk, ``userName eq "alice"`` misses Alice; by the RFC it finds her."""
+    with seeded(quirks).client() as http:
+        body = http.get("/Users", params={"filter": 'userName eq "alice"'}).json()
+    assert expected == [r["userName"] for r in body["Resources"]]
+
+
+def test_case_sensitive_filter_keeps_uniqueness_and_schemas(http_quirky: httpx.Client) -> None:
+    """The quirk changes filtering only: exact matches work, userName stays unique
+    case-insensitively, and /Schemas still says caseExact false (the provider does not tell)."""
+    exact = http_quirky.get("/Users", params={"filter": 'userName eq "Alice"'}).json()
+    duplicate = http_quirky.post("/Users", json={"schemas": [USER], "userName": "ALICE"})
+    schema = http_quirky.get(f"/Schemas/{USER}").json()
+    user_name = next(a for a in schema["attributes"] if a["name"] == "userName")
+    assert (exact["totalResults"], duplicate.status_code, user_name["caseExact"]) == (1, 409, False)
+
+
+@pytest.fixture
+def http_quirky() -> Iterator[httpx.Client]:
+    """A client to a server filtering userName case-sensitively."""
+    with seeded(Quirks(case_sensitive_user_name_filter=True)).client() as client:
+        yield client
+
+
+def test_quirks_can_change_at_run_time() -> None:
+    """Assigning server.quirks takes effect on the next request."""
+    server = seeded(Quirks())
+    with server.client() as http:
+        before = http.get("/ServiceProviderConfig").json()["patch"]["supported"]
+        server.quirks = Quirks(patch_supported=False)
+        after = http.get("/ServiceProviderConfig").json()["patch"]["supported"]
+    assert (before, after) == (True, False)
