@@ -51,7 +51,7 @@ def user_record(key: str | None = "k1", line: int | None = 1, **attributes: Any)
 
 def one_user(mapping: Mapping, **attributes: Any) -> User:
     result = mapping.map([user_record(**attributes)])
-    assert list(result.issues) == []
+    assert [] == list(result.issues)
     [desired] = result.desired.users
     return desired.user
 
@@ -74,25 +74,25 @@ def test_plain_dotted_and_urn_targets_build_the_user() -> None:
     user = one_user(
         mapping, mail="a@x.org", first="Ann", last="Lee", dept="R&D", boss="m1", badge="7"
     )
-    assert user.user_name == "a@x.org"
+    assert "a@x.org" == user.user_name
     assert Name(given_name="Ann", family_name="Lee") == user.name
     assert EnterpriseUser(department="R&D", manager=user.enterprise.manager) == user.enterprise  # type: ignore[union-attr]
-    assert user.enterprise.manager.value == "m1"  # type: ignore[union-attr]
-    assert dict(user.extensions) == {BADGE: {"number": "7"}}
+    assert "m1" == user.enterprise.manager.value  # type: ignore[union-attr]
+    assert {BADGE: {"number": "7"}} == dict(user.extensions)
 
 
 def test_core_urn_prefix_is_the_plain_attribute() -> None:
     """``urn:...:core:2.0:User:userName`` is ``userName``."""
     mapping = Mapping(users={"urn:ietf:params:scim:schemas:core:2.0:User:userName": "mail"})
-    assert one_user(mapping, mail="a@x.org").user_name == "a@x.org"
+    assert "a@x.org" == one_user(mapping, mail="a@x.org").user_name
 
 
 def test_external_id_is_the_key_unless_mapped_otherwise() -> None:
     """By default ``externalId`` is the record key; mapping it (even to None) overrides."""
-    assert one_user(Mapping(users={"userName": "m"}), m="a").external_id == "k1"
+    assert "k1" == one_user(Mapping(users={"userName": "m"}), m="a").external_id
     assert (
-        one_user(Mapping(users={"userName": "m", "externalId": "x"}), m="a", x="X").external_id
-        == "X"
+        "X"
+        == one_user(Mapping(users={"userName": "m", "externalId": "x"}), m="a", x="X").external_id
     )
     assert None is one_user(Mapping(users={"userName": "m", "externalId": None}), m="a").external_id
 
@@ -127,15 +127,15 @@ def test_constants_callables_and_transforms() -> None:
         lang="fr-FR",
         roles="admin; ops;",
     )
-    assert user.user_name == "ann.lee@example.com"
-    assert user.display_name == "Ann Lee"
-    assert user.nick_name == "Ann"
-    assert user.title == "Employee"
-    assert user.user_type == "Staff"
-    assert user.locale == "FR"
-    assert user.profile_url == "https://people.example/k1"
-    assert user.timezone == "Europe/Paris"
-    assert user.preferred_language == "fr-FR"
+    assert "ann.lee@example.com" == user.user_name
+    assert "Ann Lee" == user.display_name
+    assert "Ann" == user.nick_name
+    assert "Employee" == user.title
+    assert "Staff" == user.user_type
+    assert "FR" == user.locale
+    assert "https://people.example/k1" == user.profile_url
+    assert "Europe/Paris" == user.timezone
+    assert "fr-FR" == user.preferred_language
     assert (Role(value="admin"), Role(value="ops")) == user.roles
     assert True is user.active
 
@@ -143,7 +143,7 @@ def test_constants_callables_and_transforms() -> None:
 def test_template_with_an_empty_field_gives_no_value() -> None:
     """``template`` yields nothing rather than half a name; ``coalesce`` can fall back."""
     mapping = Mapping(users={"userName": "m", "displayName": coalesce(template("{a} {b}"), "a")})
-    assert one_user(mapping, m="x", a="Ann", b="").display_name == "Ann"
+    assert "Ann" == one_user(mapping, m="x", a="Ann", b="").display_name
 
 
 def test_empty_values_leave_attributes_unset() -> None:
@@ -151,7 +151,7 @@ def test_empty_values_leave_attributes_unset() -> None:
     user = one_user(
         Mapping(users={"userName": "m", "title": "t", "nickName": "absent"}), m="x", t=""
     )
-    assert (user.title, user.nick_name) == (None, None)
+    assert (None, None) == (user.title, user.nick_name)
 
 
 def test_key_rule_and_nested_field_lookups() -> None:
@@ -170,7 +170,7 @@ def test_key_rule_and_nested_field_lookups() -> None:
         name={"GivenName": "Ann"},
         **{ENTERPRISE: {"department": "R&D"}},
     )
-    assert (user.nick_name, user.name.given_name, user.title) == ("k1", "Ann", "R&D")  # type: ignore[union-attr]
+    assert ("k1", "Ann", "R&D") == (user.nick_name, user.name.given_name, user.title)  # type: ignore[union-attr]
 
 
 def test_boolean_reads_the_words_it_is_given() -> None:
@@ -189,17 +189,17 @@ def test_boolean_of_an_unknown_word_is_an_invalid_value_issue() -> None:
     )
     result = mapping.map([user_record(m="a", s="maybe")])
     [issue] = result.issues
-    assert (issue.code, issue.key) == (IssueCode.INVALID_VALUE, "k1")
+    assert (IssueCode.INVALID_VALUE, "k1") == (issue.code, issue.key)
     assert issue.reason.startswith("users['active']: 'maybe' is neither true")
-    assert result.desired.users == ()
+    assert () == result.desired.users
 
 
 def test_a_value_the_codec_refuses_is_an_invalid_value_issue() -> None:
     """Copying ``"maybe"`` into a boolean is caught with the attribute path."""
     result = Mapping(users={"userName": "m", "active": "s"}).map([user_record(m="a", s="maybe")])
     [issue] = result.issues
-    assert issue.code == IssueCode.INVALID_VALUE
-    assert issue.reason == "$.active: expected a boolean, got 'maybe'"
+    assert IssueCode.INVALID_VALUE == issue.code
+    assert "$.active: expected a boolean, got 'maybe'" == issue.reason
 
 
 def test_a_callable_that_raises_is_a_mapping_failure_with_its_line() -> None:
@@ -211,17 +211,17 @@ def test_a_callable_that_raises_is_a_mapping_failure_with_its_line() -> None:
     mapping = Mapping(users={"userName": "m", "title": title})
     result = mapping.map([user_record(m="a"), user_record(key="k2", m="b", title="Boss")])
     [issue] = result.issues
-    assert (issue.code, issue.key) == (IssueCode.MAPPING_FAILED, "k1")
+    assert (IssueCode.MAPPING_FAILED, "k1") == (issue.code, issue.key)
     assert "users['title']" in issue.reason
     assert "KeyError" in issue.reason
-    assert [u.key for u in result.desired.users] == ["k2"]
+    assert ["k2"] == [u.key for u in result.desired.users]
 
 
 def test_a_required_attribute_left_empty_is_an_issue() -> None:
     """A record whose ``userName`` comes out empty cannot be created: INVALID_VALUE."""
     result = Mapping(users={"userName": "m"}).map([user_record(m="")])
-    assert [(i.code, i.reason) for i in result.issues] == [
-        (IssueCode.INVALID_VALUE, "required attribute userName empty")
+    assert [(IssueCode.INVALID_VALUE, "required attribute userName empty")] == [
+        (i.code, i.reason) for i in result.issues
     ]
 
 
@@ -229,13 +229,13 @@ def test_multi_valued_attributes_from_lists_and_single_values() -> None:
     """A list into a multi-valued complex attribute becomes value objects; so does one value."""
     mapping = Mapping(users={"userName": "m", "emails": "mail", "entitlements.value": split("e")})
     user = one_user(mapping, m="a", mail="a@x.org", e="x,y")
-    assert [e.value for e in user.emails or ()] == ["a@x.org"]
-    assert [e.value for e in user.entitlements or ()] == ["x", "y"]
+    assert ["a@x.org"] == [e.value for e in user.emails or ()]
+    assert ["x", "y"] == [e.value for e in user.entitlements or ()]
 
 
 def test_an_empty_list_means_none_of_them() -> None:
     """An empty multi-valued column sets the attribute to "none" (``()``), not unset."""
-    assert one_user(Mapping(users={"userName": "m", "roles": "r"}), m="a", r=[]).roles == ()
+    assert () == one_user(Mapping(users={"userName": "m", "roles": "r"}), m="a", r=[]).roles
 
 
 def test_create_only_attributes_are_kept_apart() -> None:
@@ -243,14 +243,14 @@ def test_create_only_attributes_are_kept_apart() -> None:
     mapping = Mapping(users={"userName": "m"}, create_only={"password": lambda r: "Init-1234"})
     [desired] = mapping.map([user_record(m="a")]).desired.users
     assert None is desired.user.password
-    assert desired.create_only.password == "Init-1234"  # type: ignore[union-attr]
+    assert "Init-1234" == desired.create_only.password  # type: ignore[union-attr]
 
 
 def test_create_only_can_supply_a_required_attribute() -> None:
     """A required attribute set only on create is not reported as missing."""
     mapping = Mapping(users={"title": "t"}, create_only={"userName": "m"})
     [desired] = mapping.map([user_record(m="a", t="x")]).desired.users
-    assert desired.create_only.user_name == "a"  # type: ignore[union-attr]
+    assert "a" == desired.create_only.user_name  # type: ignore[union-attr]
 
 
 # -- filtered targets -------------------------------------------------------------------------
@@ -269,12 +269,12 @@ def test_filtered_targets_build_one_element_per_filter() -> None:
         }
     )
     user = one_user(mapping, m="a", work="A@X.org", home="a@home.org", phone="+33 1", city="Paris")
-    assert user.emails == (
+    assert (
         Email(value="a@x.org", type="work", primary=True),
         Email(value="a@home.org", type="home"),
-    )
-    assert user.phone_numbers == (PhoneNumber(value="+33 1", type="work", primary=True),)
-    assert user.addresses == (Address(locality="Paris", type="work"),)
+    ) == user.emails
+    assert (PhoneNumber(value="+33 1", type="work", primary=True),) == user.phone_numbers
+    assert (Address(locality="Paris", type="work"),) == user.addresses
 
 
 def test_a_filtered_element_with_nothing_in_it_is_left_out() -> None:
@@ -287,9 +287,9 @@ def test_a_filtered_element_with_nothing_in_it_is_left_out() -> None:
             'emails[type eq "home"].value': "home",
         }
     )
-    assert one_user(mapping, m="a", work="", home="h@x.org").emails == (
-        Email(value="h@x.org", type="home"),
-    )
+    assert (Email(value="h@x.org", type="home"),) == one_user(
+        mapping, m="a", work="", home="h@x.org"
+    ).emails
     assert one_user(mapping, m="a", work="", home="").emails is None
 
 
@@ -303,8 +303,8 @@ def test_filtered_targets_on_an_extension_and_whole_elements() -> None:
         }
     )
     user = one_user(mapping, m="a", door="D-7", chat="@ann")
-    assert dict(user.extensions) == {BADGE: {"codes": [{"kind": "door", "value": "D-7"}]}}
-    assert [(i.value, i.type, i.display) for i in user.ims or ()] == [("@ann", "chat", "Chat")]
+    assert {BADGE: {"codes": [{"kind": "door", "value": "D-7"}]}} == dict(user.extensions)
+    assert [("@ann", "chat", "Chat")] == [(i.value, i.type, i.display) for i in user.ims or ()]
 
 
 def test_names_are_spelled_as_the_schema_spells_them() -> None:
@@ -312,7 +312,7 @@ def test_names_are_spelled_as_the_schema_spells_them() -> None:
     ``emails[type eq "work"].value`` do."""
     mapping = Mapping(users={"USERNAME": "m", 'Emails[Type eq "work"].Value': "w"})
     user = one_user(mapping, m="a", w="a@x.org")
-    assert (user.user_name, user.emails) == ("a", (Email(value="a@x.org", type="work"),))
+    assert ("a", (Email(value="a@x.org", type="work"),)) == (user.user_name, user.emails)
 
 
 @pytest.mark.parametrize(
@@ -403,18 +403,18 @@ def test_out_of_scope_records_are_left_out_without_issues() -> None:
             user_record(key=None, m="c", type="contractor"),
         ]
     )
-    assert (
+    assert (["k1"], 2, (), True) == (
         [u.key for u in result.desired.users],
         result.out_of_scope,
         result.issues,
         result.complete,
-    ) == (["k1"], 2, (), True)
+    )
 
 
 def test_a_record_in_scope_without_key_is_an_issue() -> None:
     """No key, in scope: NO_KEY with the line, and the desired state is incomplete."""
     result = Mapping(users={"userName": "m"}).map([user_record(key=None, line=9, m="a")])
-    assert [(i.code, i.line) for i in result.issues] == [(IssueCode.NO_KEY, 9)]
+    assert [(IssueCode.NO_KEY, 9)] == [(i.code, i.line) for i in result.issues]
     assert False is result.complete
 
 
@@ -425,7 +425,7 @@ def test_a_scope_that_raises_is_an_issue() -> None:
         return bool(record["type"] == "staff")
 
     result = Mapping(users={"userName": "m"}, scope=scope).map([user_record(m="a")])
-    assert [i.code for i in result.issues] == [IssueCode.MAPPING_FAILED]
+    assert [IssueCode.MAPPING_FAILED] == [i.code for i in result.issues]
 
 
 def test_duplicate_keys_use_neither_record_and_report_both() -> None:
@@ -437,11 +437,11 @@ def test_duplicate_keys_use_neither_record_and_report_both() -> None:
             user_record(key="E6", line=13, m="second"),
         ]
     )
-    assert [u.key for u in result.desired.users] == ["E7"]
-    assert [(i.code, i.line) for i in result.issues] == [
+    assert ["E7"] == [u.key for u in result.desired.users]
+    assert [
         (IssueCode.DUPLICATE_KEY, 11),
         (IssueCode.DUPLICATE_KEY, 13),
-    ]
+    ] == [(i.code, i.line) for i in result.issues]
     assert "also test line 13" in result.issues[0].reason
     assert "also test line 11" in result.issues[1].reason
     assert False is result.complete
@@ -451,12 +451,12 @@ def test_a_duplicate_of_a_record_that_failed_is_still_a_duplicate() -> None:
     """The first record failing to map does not let the second one through silently."""
     mapping = Mapping(users={"userName": "m", "active": "s"})
     result = mapping.map([user_record(m="a", s="maybe"), user_record(m="b", s="true", line=2)])
-    assert result.desired.users == ()
-    assert [i.code for i in result.issues] == [
+    assert () == result.desired.users
+    assert [
         IssueCode.INVALID_VALUE,
         IssueCode.DUPLICATE_KEY,
         IssueCode.DUPLICATE_KEY,
-    ]
+    ] == [i.code for i in result.issues]
 
 
 def test_issues_from_the_source_pass_through_and_mark_incomplete() -> None:
@@ -517,11 +517,11 @@ def test_member_of_makes_groups_from_user_attributes() -> None:
             user_record(key="u3", m="c", groups=[]),
         ]
     )
-    assert [(g.key, g.group.display_name, g.member_keys) for g in result.desired.groups] == [
+    assert [
         ("all", "all", ("u1", "u2")),
         ("eng", "eng", ("u1",)),
-    ]
-    assert result.desired.groups[0].group.external_id == "all"
+    ] == [(g.key, g.group.display_name, g.member_keys) for g in result.desired.groups]
+    assert "all" == result.desired.groups[0].group.external_id
 
 
 def test_group_records_map_with_their_members() -> None:
@@ -532,12 +532,12 @@ def test_group_records_map_with_their_members() -> None:
         groups=[{"id": "g1", "name": "Eng", "members": ["u2", "u1"]}],
     )
     [group] = mapping.map(source).desired.groups
-    assert (
+    assert ("g1", "Eng", "g1", ("u2", "u1")) == (
         group.key,
         group.group.display_name,
         group.group.external_id,
         group.member_keys,
-    ) == ("g1", "Eng", "g1", ("u2", "u1"))
+    )
 
 
 def test_group_records_and_member_of_add_up() -> None:
@@ -548,7 +548,7 @@ def test_group_records_and_member_of_add_up() -> None:
         groups=[{"id": "eng", "name": "Engineering", "members": ["u2"]}],
     )
     [group] = mapping.map(source).desired.groups
-    assert (group.group.display_name, group.member_keys) == ("Engineering", ("u2", "u1"))
+    assert ("Engineering", ("u2", "u1")) == (group.group.display_name, group.member_keys)
 
 
 def test_unknown_members_are_left_out_and_reported_without_marking_incomplete() -> None:
@@ -559,9 +559,9 @@ def test_unknown_members_are_left_out_and_reported_without_marking_incomplete() 
         groups=[{"id": "g1", "name": "Eng", "members": ["u1", "ghost"]}],
     )
     result = mapping.map(source)
-    assert result.desired.groups[0].member_keys == ("u1",)
+    assert ("u1",) == result.desired.groups[0].member_keys
     [issue] = result.issues
-    assert (issue.code, issue.key, issue.kind) == (IssueCode.UNKNOWN_MEMBER, "g1", "group")
+    assert (IssueCode.UNKNOWN_MEMBER, "g1", "group") == (issue.code, issue.key, issue.kind)
     assert True is result.complete
 
 
@@ -576,14 +576,14 @@ def test_members_out_of_scope_are_left_out_silently() -> None:
             user_record(key="u2", m="b", g="eng", type="contractor"),
         ]
     )
-    assert (result.desired.groups[0].member_keys, result.issues) == (("u1",), ())
+    assert (("u1",), ()) == (result.desired.groups[0].member_keys, result.issues)
 
 
 def test_members_whose_record_failed_stay_members() -> None:
     """A user with an issue keeps its memberships: its groups must not shed it by accident."""
     mapping = Mapping(users={"userName": "m", "active": "s"}, member_of="g")
     result = mapping.map([user_record(key="u1", m="a", s="maybe", g="eng")])
-    assert result.desired.groups[0].member_keys == ("u1",)
+    assert ("u1",) == result.desired.groups[0].member_keys
 
 
 def test_unknown_members_stay_when_the_read_was_incomplete() -> None:
@@ -593,7 +593,7 @@ def test_unknown_members_stay_when_the_read_was_incomplete() -> None:
         Record(key="g1", kind="group", attributes={"n": "Eng"}, members=("u9",)),
         RecordIssue(code=IssueCode.READ_INCOMPLETE, reason="timeout"),
     ]
-    assert mapping.map(items).desired.groups[0].member_keys == ("u9",)
+    assert ("u9",) == mapping.map(items).desired.groups[0].member_keys
 
 
 def test_unknown_members_stay_when_a_user_had_no_key() -> None:
@@ -604,14 +604,14 @@ def test_unknown_members_stay_when_a_user_had_no_key() -> None:
         Record(key="g1", kind="group", attributes={"n": "Eng"}, members=("u9",)),
     ]
     result = mapping.map(items)
-    assert result.desired.groups[0].member_keys == ("u9",)
-    assert [i.code for i in result.issues] == [IssueCode.NO_KEY, IssueCode.UNKNOWN_MEMBER]
+    assert ("u9",) == result.desired.groups[0].member_keys
+    assert [IssueCode.NO_KEY, IssueCode.UNKNOWN_MEMBER] == [i.code for i in result.issues]
 
 
 def test_group_records_without_group_rules_are_issues() -> None:
     """Group records reaching a mapping without ``groups=`` are reported, not dropped."""
     result = Mapping(users={"userName": "m"}).map(MemorySource(groups=[{"id": "g1"}]))
-    assert [i.code for i in result.issues] == [IssueCode.MAPPING_FAILED]
+    assert [IssueCode.MAPPING_FAILED] == [i.code for i in result.issues]
 
 
 def test_group_without_display_name_is_an_issue() -> None:
@@ -619,7 +619,7 @@ def test_group_without_display_name_is_an_issue() -> None:
     result = Mapping(users={"userName": "m"}, groups={"displayName": "n"}).map(
         MemorySource(groups=[{"id": "g1", "n": ""}])
     )
-    assert [(i.code, i.key) for i in result.issues] == [(IssueCode.INVALID_VALUE, "g1")]
+    assert [(IssueCode.INVALID_VALUE, "g1")] == [(i.code, i.key) for i in result.issues]
 
 
 def test_duplicate_group_keys_use_neither_group() -> None:
@@ -627,10 +627,10 @@ def test_duplicate_group_keys_use_neither_group() -> None:
     result = Mapping(users={"userName": "m"}, groups={"displayName": "n"}).map(
         MemorySource(groups=[{"id": "g1", "n": "A"}, {"id": "g1", "n": "B"}])
     )
-    assert (
+    assert ((), [IssueCode.DUPLICATE_KEY] * 2) == (
         result.desired.groups,
         [i.code for i in result.issues],
-    ) == ((), [IssueCode.DUPLICATE_KEY] * 2)
+    )
 
 
 # -- the whole messy file -------------------------------------------------------------------
@@ -655,27 +655,27 @@ def test_the_messy_csv_maps_to_exactly_the_good_people() -> None:
     """From people.csv: the good rows become users, every other row one issue with its line."""
     source = CsvSource(FIXTURES / "people.csv", key="employee_id", multi_valued={"groups": ";"})
     result = people_mapping().map(source)
-    assert [u.key for u in result.desired.users] == ["E001", "E002", "E003", "E004", "E009"]
-    assert [(i.line, i.code) for i in result.issues] == [
+    assert ["E001", "E002", "E003", "E004", "E009"] == [u.key for u in result.desired.users]
+    assert [
         (8, IssueCode.INVALID_VALUE),
         (9, IssueCode.NO_KEY),
         (13, IssueCode.MALFORMED),
         (16, IssueCode.MALFORMED),
         (11, IssueCode.DUPLICATE_KEY),
         (12, IssueCode.DUPLICATE_KEY),
-    ]
-    assert (result.complete, result.out_of_scope, result.records) == (False, 1, 10)
+    ] == [(i.line, i.code) for i in result.issues]
+    assert (False, 1, 10) == (result.complete, result.out_of_scope, result.records)
     users = {u.key: u.user for u in result.desired.users}
-    assert users["E002"].user_name == "bob@example.com"
-    assert users["E003"].display_name == "Zoë Ångström"
+    assert "bob@example.com" == users["E002"].user_name
+    assert "Zoë Ångström" == users["E003"].display_name
     assert False is users["E004"].active
     groups = {g.key: g.member_keys for g in result.desired.groups}
-    assert groups == {
+    assert {
         "all": ("E001", "E002", "E004", "E009"),
         "eng": ("E001", "E003"),
         "sales": ("E002", "E009"),
-    }
-    assert result.unread_fields == ("note",)
+    } == groups
+    assert ("note",) == result.unread_fields
 
 
 def test_a_users_file_and_a_groups_file_together() -> None:
@@ -685,12 +685,12 @@ def test_a_users_file_and_a_groups_file_together() -> None:
     mapping = Mapping(users={"userName": lower("email")}, groups={"displayName": "display_name"})
     result = mapping.map(CombinedSource(users, groups))
     # E404 names no user; but a row of people.csv has no key, so it might be that one.
-    assert [(g.key, g.member_keys) for g in result.desired.groups] == [
+    assert [
         ("G1", ("E001", "E003", "E404")),
         ("G2", ("E002", "E009")),
-    ]
+    ] == [(g.key, g.member_keys) for g in result.desired.groups]
     group_issues = [(i.key, i.code) for i in result.issues if i.kind == "group"]
-    assert group_issues == [("G1", IssueCode.UNKNOWN_MEMBER), ("G3", IssueCode.INVALID_VALUE)]
+    assert [("G1", IssueCode.UNKNOWN_MEMBER), ("G3", IssueCode.INVALID_VALUE)] == group_issues
     assert "kept" in result.issues[-2].reason
 
 
@@ -699,10 +699,10 @@ def test_unread_fields_leave_out_the_key_and_flag_callables() -> None:
     mapping = Mapping(users={"userName": "email"}, scope=lambda r: True)
     source = CsvSource(FIXTURES / "people-semicolon.csv", key="employee_id", delimiter=";")
     result = mapping.map(source)
-    assert (
+    assert (("first_name", "groups", "last_name"), True) == (
         result.unread_fields,
         result.callables_read,
-    ) == (("first_name", "groups", "last_name"), True)
+    )
     assert "callables may read them" in str(result)
 
 
@@ -726,22 +726,22 @@ def test_preview_shows_what_the_first_records_become() -> None:
         limit=3,
     )
     first, second, third = preview.items
-    assert first.scim() == {
+    assert {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "externalId": "1",
         "userName": "a@x.org",
         "active": True,
         "on create only": {"password": "********"},
-    }
-    assert first.unread_fields == ("extra",)
-    assert [i.code for i in second.issues] == [IssueCode.INVALID_VALUE]
+    } == first.scim()
+    assert ("extra",) == first.unread_fields
+    assert [IssueCode.INVALID_VALUE] == [i.code for i in second.issues]
     assert None is second.desired
     assert False is third.in_scope
     text = str(preview)
     assert "Secret-123" not in text
     assert '"userName": "a@x.org"' in text
     assert "out of scope" in text
-    assert preview.result.records == 3
+    assert 3 == preview.result.records
 
 
 def test_preview_of_a_group_lists_member_keys() -> None:
@@ -752,7 +752,7 @@ def test_preview_of_a_group_lists_member_keys() -> None:
             users=[{"id": "u1", "m": "a"}], groups=[{"id": "g", "n": "G", "members": ["u1"]}]
         )
     )
-    assert preview.items[1].scim()["members (source keys)"] == ["u1"]  # type: ignore[index]
+    assert ["u1"] == preview.items[1].scim()["members (source keys)"]  # type: ignore[index]
 
 
 # -- async -----------------------------------------------------------------------------------
@@ -776,7 +776,7 @@ async def test_amap_reads_async_sources() -> None:
     """``amap`` consumes an async source the way ``map`` consumes a sync one."""
     mapping = Mapping(users={"userName": "m"})
     result = await mapping.amap(AsyncListSource([user_record(m="a"), user_record(key="k2", m="b")]))
-    assert [u.key for u in result.desired.users] == ["k1", "k2"]
+    assert ["k1", "k2"] == [u.key for u in result.desired.users]
 
 
 async def test_amap_reads_sync_sources_off_the_event_loop() -> None:
@@ -805,7 +805,7 @@ def test_filtered_fields_read_scim_json_records() -> None:
         ],
         **{BADGE: {"codes": [{"kind": "door", "value": "D-7"}]}},
     )
-    assert (user.emails, user.title) == ((Email(value="main@x.org", type="work"),), "D-7")
+    assert ((Email(value="main@x.org", type="work"),), "D-7") == (user.emails, user.title)
     assert one_user(mapping, userName="bob", emails="not a list").emails is None
 
 

@@ -35,21 +35,21 @@ def test_a_sound_mapping_fits_the_core_schemas() -> None:
         groups={"displayName": "name"},
     )
     check = mapping.check()
-    assert (check.ok, check.problems) == (True, ())
-    assert str(check) == "the mapping fits the target"
+    assert (True, ()) == (check.ok, check.problems)
+    assert "the mapping fits the target" == str(check)
 
 
 def test_an_attribute_the_target_lacks_is_blocking_not_dropped() -> None:
     """A mapped attribute the target does not have would be lost: blocking, with its line."""
     check = Mapping(users={"userName": "u", "favouriteColour": "c"}).check()
-    assert messages(check) == [
+    assert [
         (
             "users['favouriteColour']",
             "the target's User has no attribute 'favouriteColour': values mapped to it would be"
             " lost",
             True,
         )
-    ]
+    ] == messages(check)
     assert check.ok is False
 
 
@@ -62,21 +62,21 @@ def test_sub_attributes_and_extensions_the_target_lacks() -> None:
             "urn:example:params:scim:schemas:extension:badge:2.0:User:number": "b",
         }
     ).check()
-    assert [(entry, blocking) for entry, _, blocking in messages(check)] == [
+    assert [
         ("users['name.nickname']", True),
         ("users['urn:example:params:scim:schemas:extension:badge:2.0:User:number']", True),
-    ]
+    ] == [(entry, blocking) for entry, _, blocking in messages(check)]
     assert "has no schema" in check.problems[1].message
 
 
 def test_read_only_attributes_are_blocking() -> None:
     """``groups``, ``meta.created`` and ``id`` are the target's to set."""
     check = Mapping(users={"userName": "u", "groups": "g", "meta.created": "c", "id": "i"}).check()
-    assert [(e, "readOnly" in m, b) for e, m, b in messages(check)] == [
+    assert [
         ("users['groups']", True, True),
         ("users['meta.created']", True, True),
         ("users['id']", True, True),
-    ]
+    ] == [(e, "readOnly" in m, b) for e, m, b in messages(check)]
 
 
 def test_immutable_attributes_belong_under_create_only() -> None:
@@ -85,7 +85,7 @@ def test_immutable_attributes_belong_under_create_only() -> None:
         {"name": "employeeCode", "type": "string", "mutability": "immutable"}
     )
     managed = Mapping(users={"userName": "u", "employeeCode": "c"}).check(schema)
-    assert [(e, b) for e, _, b in messages(managed)] == [("users['employeeCode']", True)]
+    assert [("users['employeeCode']", True)] == [(e, b) for e, _, b in messages(managed)]
     assert "create_only" in managed.problems[0].message
     created = Mapping(users={"userName": "u"}, create_only={"employeeCode": "c"}).check(schema)
     assert created.ok is True
@@ -94,18 +94,18 @@ def test_immutable_attributes_belong_under_create_only() -> None:
 def test_a_managed_password_is_a_note_to_use_create_only() -> None:
     """A writeOnly attribute cannot be compared: a non-blocking note points to create_only."""
     check = Mapping(users={"userName": "u", "password": "p"}).check()
-    assert [(e, b) for e, _, b in messages(check)] == [("users['password']", False)]
+    assert [("users['password']", False)] == [(e, b) for e, _, b in messages(check)]
     assert check.ok is True
-    assert Mapping(users={"userName": "u"}, create_only={"password": "p"}).check().problems == ()
+    assert () == Mapping(users={"userName": "u"}, create_only={"password": "p"}).check().problems
 
 
 def test_required_attributes_must_be_mapped() -> None:
     """A mapping without userName (required) is blocking; groups need displayName."""
     check = Mapping(users={"title": "t"}, groups={"externalId": "x"}).check()
-    assert messages(check) == [
+    assert [
         ("users", "'userName' is required by the target and nothing maps it", True),
         ("groups", "'displayName' is required by the target and nothing maps it", True),
-    ]
+    ] == messages(check)
 
 
 def test_member_of_groups_get_their_display_name_from_the_key() -> None:
@@ -125,18 +125,18 @@ def test_types_that_cannot_fit_are_blocking() -> None:
             "locale": 5,
         }
     ).check()
-    assert [(e, b) for e, _, b in messages(check)] == [
+    assert [
         ("users['title']", True),
         ("users['nickName']", True),
         ("users['name']", True),
         ("users['active']", True),
-    ]
+    ] == [(e, b) for e, _, b in messages(check)]
 
 
 def test_text_into_a_boolean_is_a_note() -> None:
     """Copying text into ``active`` works only for 'true'/'false': a note suggests boolean()."""
     check = Mapping(users={"userName": "u", "active": lower("status")}).check()
-    assert [(e, b) for e, _, b in messages(check)] == [("users['active']", False)]
+    assert [("users['active']", False)] == [(e, b) for e, _, b in messages(check)]
     assert "boolean()" in check.problems[0].message
     assert Mapping(users={"userName": "u", "active": const("True")}).check().ok is True
 
@@ -149,14 +149,14 @@ def test_constants_outside_canonical_values_are_notes() -> None:
     check = Mapping(users={"userName": "u", "userKind": "Contractor"}).check(schema)
     assert check.ok is True
     kind = Mapping(users={"userName": "u", "userKind": const("robot")}).check(schema)
-    assert [(e, b) for e, _, b in messages(kind)] == [("users['userKind']", False)]
+    assert [("users['userKind']", False)] == [(e, b) for e, _, b in messages(kind)]
 
 
 def test_a_target_without_groups_blocks_group_mappings() -> None:
     """Mapping groups for a target that serves no Group resource type is blocking."""
     users_only = SchemaTable.from_scim([d for d in core_schema_documents() if d["id"] == USER])
     check = Mapping(users={"userName": "u"}, member_of="g").check(users_only)
-    assert messages(check) == [("groups", "the target serves no Group resource type", True)]
+    assert [("groups", "the target serves no Group resource type", True)] == messages(check)
 
 
 def test_an_extension_the_user_type_does_not_carry() -> None:
@@ -176,22 +176,22 @@ def test_source_fields_read_and_unread() -> None:
     """Given the source, a field it lacks is blocking and unread columns are listed."""
     source = CsvSource(FIXTURES / "people.csv", key="employee_id")
     mapping = Mapping(users={"userName": lower("emial"), "title": "department"}, member_of="groups")
-    assert messages(mapping.check(source=source)) == [
+    assert [
         ("users['userName']", "reads source field 'emial', which the source lacks", True),
         (
             "source fields",
             "no rule reads 'email', 'first_name', 'last_name', 'note', 'status'",
             False,
         ),
-    ]
+    ] == messages(mapping.check(source=source))
 
 
 def test_field_names_can_be_given_directly() -> None:
     """``fields=`` checks against a list of names; callables make the unread list a maybe."""
     mapping = Mapping(users={"userName": "mail", "title": lambda r: r["t"]})
-    assert messages(mapping.check(fields=["mail", "t"])) == [
-        ("source fields", "no rule reads 't' (callables may read them)", False)
-    ]
+    assert [("source fields", "no rule reads 't' (callables may read them)", False)] == messages(
+        mapping.check(fields=["mail", "t"])
+    )
 
 
 def test_a_source_that_cannot_list_fields_is_a_configuration_error() -> None:
@@ -213,7 +213,7 @@ def test_raise_for_problems_lists_every_blocking_problem() -> None:
 def test_problems_read_as_lines() -> None:
     """A problem prints as severity, line and message."""
     problem = MappingProblem(entry="users['x']", message="no such attribute")
-    assert str(problem) == "error: users['x']: no such attribute"
+    assert "error: users['x']: no such attribute" == str(problem)
 
 
 def test_checked_against_the_core_table_by_default() -> None:
@@ -233,14 +233,14 @@ def _user_schema_with(attribute: dict[str, Any]) -> SchemaTable:
 def test_dotted_fields_are_satisfied_by_their_top_level_field() -> None:
     """``name.givenName`` reads from a nested ``name`` field: a source with ``name`` has it."""
     mapping = Mapping(users={"userName": "userName", "name.givenName": "name.givenName"})
-    assert mapping.check(fields=["userName", "name"]).problems == ()
-    assert messages(mapping.check(fields=["userName"])) == [
+    assert () == mapping.check(fields=["userName", "name"]).problems
+    assert [
         (
             "users['name.givenName']",
             "reads source field 'name.givenName', which the source lacks",
             True,
         )
-    ]
+    ] == messages(mapping.check(fields=["userName"]))
 
 
 def test_filtered_targets_are_checked_element_by_element() -> None:
@@ -255,11 +255,11 @@ def test_filtered_targets_are_checked_element_by_element() -> None:
             'emails[type eq "work"].value': "e",
         }
     ).check()
-    assert [(e, b) for e, _, b in messages(check)] == [
+    assert [
         ("users['name[givenName eq \"x\"].familyName']", True),
         ("users['emails[kind eq \"work\"].value']", True),
         ("users['emails[type eq \"office\"].value']", False),
-    ]
+    ] == [(e, b) for e, _, b in messages(check)]
 
 
 def test_required_sub_attributes_per_filtered_element() -> None:
@@ -280,10 +280,10 @@ def test_required_sub_attributes_per_filtered_element() -> None:
             'emails[type eq "home"].value': "h",
         }
     ).check(schema)
-    assert messages(check) == [
+    assert [
         (
             "users['emails[type eq \"work\"].display']",
             "emails.value is required by the target and nothing maps it",
             True,
         )
-    ]
+    ] == messages(check)

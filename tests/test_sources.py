@@ -55,59 +55,59 @@ def test_csv_header_names_are_stripped_and_the_bom_is_not_part_of_them() -> None
     first = records(list(people_csv().read()))[0]
     expected = ["employee_id", "email", "first_name", "last_name", "department", "status"]
     assert expected == list(first.attributes)[:6]
-    assert first["employee_id"] == "E001"
+    assert "E001" == first["employee_id"]
 
 
 def test_csv_quoted_fields_keep_commas_quotes_and_newlines() -> None:
     """Quoted fields hold the delimiter, doubled quotes and line breaks, exactly."""
     ann, bob = records(list(people_csv().read()))[:2]
-    assert ann["note"] == 'likes "quotes", commas'
-    assert bob["last_name"] == "Smith, Jr."
-    assert bob["note"] == "two\r\nlines"
+    assert 'likes "quotes", commas' == ann["note"]
+    assert "Smith, Jr." == bob["last_name"]
+    assert "two\r\nlines" == bob["note"]
 
 
 def test_csv_lines_are_where_records_start() -> None:
     """``line`` is the physical line a record starts on, counting embedded newlines."""
     lines = {r.key: r.line for r in records(list(people_csv().read()))}
-    assert {k: lines[k] for k in ("E001", "E002", "E003", "E009")} == {
+    assert {
         "E001": 2,
         "E002": 3,
         "E003": 6,
         "E009": 15,
-    }
+    } == {k: lines[k] for k in ("E001", "E002", "E003", "E009")}
 
 
 def test_csv_keeps_non_ascii_names() -> None:
     """Names outside ASCII come through unchanged."""
     names = {r.key: (r["first_name"], r["last_name"]) for r in records(list(people_csv().read()))}
-    assert names["E003"] == ("Zoë", "Ångström")
-    assert names["E005"] == ("太郎", "山田")
+    assert ("Zoë", "Ångström") == names["E003"]
+    assert ("太郎", "山田") == names["E005"]
 
 
 def test_csv_multi_valued_columns_are_split_and_trimmed() -> None:
     """``"eng; all"`` becomes ``["eng", "all"]``; an empty cell an empty list."""
     groups = {r.key: r["groups"] for r in records(list(people_csv().read()))}
-    assert groups["E001"] == ["eng", "all"]
-    assert groups["E009"] == ["sales", "all"]
-    assert groups["E005"] == []
+    assert ["eng", "all"] == groups["E001"]
+    assert ["sales", "all"] == groups["E009"]
+    assert [] == groups["E005"]
 
 
 def test_csv_a_row_with_too_few_fields_is_an_issue_and_the_rest_flows() -> None:
     """A short row in the middle is MALFORMED with its line; the rows after it are read."""
     found = issues(list(people_csv().read()))
-    assert (
+    assert (IssueCode.MALFORMED, 13, "E007", "4 fields where the header has 8") == (
         found[0].code,
         found[0].line,
         found[0].key,
         found[0].reason,
-    ) == (IssueCode.MALFORMED, 13, "E007", "4 fields where the header has 8")
+    )
     assert "E009" in [r.key for r in records(list(people_csv().read()))]
 
 
 def test_csv_a_last_line_cut_short_says_so() -> None:
     """The last line, cut inside a quoted field with no newline, is reported as cut short."""
     last = issues(list(people_csv().read()))[-1]
-    assert (last.code, last.line) == (IssueCode.MALFORMED, 16)
+    assert (IssueCode.MALFORMED, 16) == (last.code, last.line)
     assert "cut short" in last.reason
 
 
@@ -125,35 +125,35 @@ def test_csv_delimiter_and_separator_are_configurable() -> None:
         multi_valued={"groups": "|"},
     )
     items = list(source.read())
-    assert issues(items) == []
-    assert [r["groups"] for r in records(items)] == [["eng", "all"], ["all"], []]
+    assert [] == issues(items)
+    assert [["eng", "all"], ["all"], []] == [r["groups"] for r in records(items)]
 
 
 def test_csv_other_encodings_read_with_the_encoding_given() -> None:
     """A Windows-1252 file reads right when told its encoding."""
     source = CsvSource(FIXTURES / "people-cp1252.csv", key="id", encoding="cp1252")
-    assert [(r["first_name"], r["last_name"]) for r in records(list(source.read()))] == [
+    assert [
         ("René", "Müller"),
         ("Zoë", "Ångström"),
-    ]
+    ] == [(r["first_name"], r["last_name"]) for r in records(list(source.read()))]
 
 
 def test_csv_undecodable_bytes_spoil_only_their_row() -> None:
     """A byte that is not UTF-8 makes its row MALFORMED (with the byte); the others read."""
     items = list(CsvSource(FIXTURES / "people-bad-bytes.csv", key="id").read())
-    assert [r.key for r in records(items)] == ["1", "3"]
+    assert ["1", "3"] == [r.key for r in records(items)]
     [issue] = issues(items)
-    assert (
+    assert (IssueCode.MALFORMED, 3, "2", "byte 0xff is not valid utf-8") == (
         issue.code,
         issue.line,
         issue.key,
         issue.reason,
-    ) == (IssueCode.MALFORMED, 3, "2", "byte 0xff is not valid utf-8")
+    )
 
 
 def test_csv_a_header_without_rows_is_a_complete_empty_read() -> None:
     """A header and no rows yields nothing at all: an empty source, not a failure."""
-    assert list(CsvSource(FIXTURES / "people-header-only.csv", key="employee_id").read()) == []
+    assert [] == list(CsvSource(FIXTURES / "people-header-only.csv", key="employee_id").read())
 
 
 @pytest.mark.parametrize(
@@ -176,7 +176,7 @@ def test_csv_an_unusable_header_makes_the_whole_read_incomplete(
     kwargs: dict[str, Any] = {"key": "id", **options}
     [issue] = list(CsvSource(path, **kwargs).read())
     assert isinstance(issue, RecordIssue)
-    assert issue.code == IssueCode.READ_INCOMPLETE
+    assert IssueCode.READ_INCOMPLETE == issue.code
     assert reason in issue.reason
 
 
@@ -184,7 +184,7 @@ def test_csv_a_missing_file_is_an_incomplete_read_not_an_empty_one(tmp_path: Pat
     """An absent file yields READ_INCOMPLETE, so nobody is taken for gone."""
     [issue] = list(CsvSource(tmp_path / "absent.csv", key="id").read())
     assert isinstance(issue, RecordIssue)
-    assert (issue.code, issue.origin) == (IssueCode.READ_INCOMPLETE, "absent.csv")
+    assert (IssueCode.READ_INCOMPLETE, "absent.csv") == (issue.code, issue.origin)
 
 
 def test_csv_values_in_a_column_without_a_name_are_reported(tmp_path: Path) -> None:
@@ -192,9 +192,9 @@ def test_csv_values_in_a_column_without_a_name_are_reported(tmp_path: Path) -> N
     path = tmp_path / "trailing.csv"
     path.write_text("id,name,\n1,Ann,\n2,Bob,surprise\n", encoding="utf-8")
     items = list(CsvSource(path, key="id").read())
-    assert [dict(r.attributes) for r in records(items)] == [{"id": "1", "name": "Ann"}]
+    assert [{"id": "1", "name": "Ann"}] == [dict(r.attributes) for r in records(items)]
     [issue] = issues(items)
-    assert (issue.code, issue.line) == (IssueCode.MALFORMED, 3)
+    assert (IssueCode.MALFORMED, 3) == (issue.code, issue.line)
     assert "column 3" in issue.reason
 
 
@@ -206,9 +206,9 @@ def test_csv_an_unclosed_quote_is_reported_and_reading_resumes(tmp_path: Path) -
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     items = list(CsvSource(path, key="id").read())
     [issue] = issues(items)
-    assert (issue.code, issue.line) == (IssueCode.MALFORMED, 2)
+    assert (IssueCode.MALFORMED, 2) == (issue.code, issue.line)
     assert "unclosed quote" in issue.reason
-    assert records(items)[-1].key == "11999"
+    assert "11999" == records(items)[-1].key
 
 
 def test_csv_header_given_for_a_file_without_one(tmp_path: Path) -> None:
@@ -216,8 +216,8 @@ def test_csv_header_given_for_a_file_without_one(tmp_path: Path) -> None:
     path = tmp_path / "bare.csv"
     path.write_text("1,Ann\n2,Bob\n", encoding="utf-8")
     source = CsvSource(path, key="id", header=["id", "name"])
-    assert [(r.key, r.line) for r in records(list(source.read()))] == [("1", 1), ("2", 2)]
-    assert source.fields() == ("id", "name")
+    assert [("1", 1), ("2", 2)] == [(r.key, r.line) for r in records(list(source.read()))]
+    assert ("id", "name") == source.fields()
 
 
 def test_csv_fields_lists_the_header() -> None:
@@ -236,11 +236,11 @@ def test_csv_group_files_give_member_keys() -> None:
     """A groups file with a members column yields group records with member keys."""
     source = CsvSource(FIXTURES / "groups.csv", key="group_id", kind="group", members="members")
     found = records(list(source.read()))
-    assert [(r.key, r.members) for r in found] == [
+    assert [
         ("G1", ("E001", "E003", "E404")),
         ("G2", ("E002", "E009")),
         ("G3", ("E001",)),
-    ]
+    ] == [(r.key, r.members) for r in found]
     assert {"group"} == {r.kind for r in found}
 
 
@@ -249,9 +249,9 @@ def test_csv_reads_afresh_each_time(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text("id\n1\n", encoding="utf-8")
     source = CsvSource(path, key="id")
-    assert [r.key for r in records(list(source.read()))] == ["1"]
+    assert ["1"] == [r.key for r in records(list(source.read()))]
     path.write_text("id\n1\n2\n", encoding="utf-8")
-    assert [r.key for r in records(list(source.read()))] == ["1", "2"]
+    assert ["1", "2"] == [r.key for r in records(list(source.read()))]
 
 
 def test_csv_bad_settings_are_refused_when_made() -> None:
@@ -283,7 +283,7 @@ def test_csv_reads_back_whatever_the_csv_module_writes(rows: list[list[str]]) ->
         path = Path(directory) / "round.csv"
         path.write_text(buffer.getvalue(), encoding="utf-8", newline="")
         items = list(CsvSource(path, key="key").read())
-    assert issues(items) == []
+    assert [] == issues(items)
     assert rows == [[r["key"], r["a"], r["b"]] for r in records(items)]
 
 
@@ -321,21 +321,21 @@ def people_jsonl() -> list[SourceItem]:
 def test_jsonl_reads_good_lines_and_numbers_as_keys() -> None:
     """Objects become records with nested values kept; a numeric key reads as text."""
     found = records(people_jsonl())
-    assert [r.key for r in found] == ["J1", "2", "J4", "J4", None]
-    assert found[0]["name"] == {"givenName": "Ann", "familyName": "Lee"}
-    assert [r.line for r in found] == [1, 3, 8, 9, 10]
+    assert ["J1", "2", "J4", "J4", None] == [r.key for r in found]
+    assert {"givenName": "Ann", "familyName": "Lee"} == found[0]["name"]
+    assert [1, 3, 8, 9, 10] == [r.line for r in found]
 
 
 def test_jsonl_bad_lines_are_issues_with_their_reason() -> None:
     """Not JSON, not an object, a name twice, a key of the wrong type: one issue each."""
     found = [(i.line, i.code, i.reason) for i in issues(people_jsonl())]
-    assert [line for line, _, _ in found] == [4, 5, 6, 7, 11]
+    assert [4, 5, 6, 7, 11] == [line for line, _, _ in found]
     assert {IssueCode.MALFORMED} == {code for _, code, _ in found}
     reasons = [reason for _, _, reason in found]
     assert reasons[0].startswith("not valid JSON")
-    assert reasons[1] == "expected a JSON object, got list"
-    assert reasons[2] == "the object names 'email' twice"
-    assert reasons[3] == "the key 'id' is a dict, not a string"
+    assert "expected a JSON object, got list" == reasons[1]
+    assert "the object names 'email' twice" == reasons[2]
+    assert "the key 'id' is a dict, not a string" == reasons[3]
     assert "cut short" in reasons[4]
 
 
@@ -343,16 +343,16 @@ def test_jsonl_group_files_take_scim_style_members() -> None:
     """Members as ``[{"value": ...}]`` become member keys; members that are no list, an issue."""
     source = JsonLinesSource(FIXTURES / "groups.jsonl", key="id", kind="group", members="members")
     items = list(source.read())
-    assert [(r.key, r.members) for r in records(items)] == [("G1", ("J1", "2")), ("G2", ())]
+    assert [("G1", ("J1", "2")), ("G2", ())] == [(r.key, r.members) for r in records(items)]
     [issue] = issues(items)
-    assert (issue.key, issue.code) == ("G3", IssueCode.MALFORMED)
+    assert ("G3", IssueCode.MALFORMED) == (issue.key, issue.code)
 
 
 def test_jsonl_a_missing_file_is_an_incomplete_read(tmp_path: Path) -> None:
     """An absent file yields READ_INCOMPLETE."""
     [issue] = list(JsonLinesSource(tmp_path / "absent.jsonl", key="id").read())
     assert isinstance(issue, RecordIssue)
-    assert issue.code == IssueCode.READ_INCOMPLETE
+    assert IssueCode.READ_INCOMPLETE == issue.code
 
 
 def test_jsonl_undecodable_bytes_spoil_only_their_line(tmp_path: Path) -> None:
@@ -360,8 +360,8 @@ def test_jsonl_undecodable_bytes_spoil_only_their_line(tmp_path: Path) -> None:
     path = tmp_path / "bytes.jsonl"
     path.write_bytes(b'{"id": "1"}\n{"id": "2", "n": "\xff"}\n{"id": "3"}\n')
     items = list(JsonLinesSource(path, key="id").read())
-    assert [r.key for r in records(items)] == ["1", "3"]
-    assert [(i.line, i.reason) for i in issues(items)] == [(2, "byte 0xff is not valid utf-8")]
+    assert ["1", "3"] == [r.key for r in records(items)]
+    assert [(2, "byte 0xff is not valid utf-8")] == [(i.line, i.reason) for i in issues(items)]
 
 
 # -- memory, combined, protocols -----------------------------------------------------------
@@ -374,23 +374,23 @@ def test_memory_source_reads_users_then_groups() -> None:
         groups=[{"id": "g1", "members": ["u1", {"value": "7"}]}],
     )
     found = records(list(source.read()))
-    assert [(r.key, r.kind, r.line) for r in found] == [
+    assert [
         ("u1", "user", 1),
         ("7", "user", 2),
         ("g1", "group", 1),
-    ]
-    assert found[2].members == ("u1", "7")
+    ] == [(r.key, r.kind, r.line) for r in found]
+    assert ("u1", "7") == found[2].members
 
 
 def test_memory_source_reports_items_that_are_not_mappings() -> None:
     """A non-mapping item, or a key of the wrong type, is MALFORMED at its position."""
     bad: list[Any] = ["nope", {"id": ["a"]}, {"id": "ok"}]
     items = list(MemorySource(users=bad).read())
-    assert [(i.line, i.code) for i in issues(items)] == [
+    assert [
         (1, IssueCode.MALFORMED),
         (2, IssueCode.MALFORMED),
-    ]
-    assert [r.key for r in records(items)] == ["ok"]
+    ] == [(i.line, i.code) for i in issues(items)]
+    assert ["ok"] == [r.key for r in records(items)]
 
 
 def test_memory_source_passes_records_through() -> None:
@@ -404,35 +404,35 @@ def test_combined_source_reads_each_part_in_turn() -> None:
     users = people_csv()
     groups = CsvSource(FIXTURES / "groups.csv", key="group_id", kind="group", members="members")
     items = list(CombinedSource(users, groups).read())
-    assert len(records(items)) == 10 + 3
+    assert 10 + 3 == len(records(items))
     assert {"user", "group"} == {r.kind for r in records(items)}
 
 
 def test_record_reads_like_its_attributes() -> None:
     """``record["x"]``, ``record.get``, ``in`` and iteration reach the attributes."""
     record = Record(key="k", attributes={"a": 1}, line=4, origin="f.csv")
-    assert (
+    assert (1, None, "d", True, ["a"]) == (
         record["a"],
         record.get("b"),
         record.get("b", "d"),
         "a" in record,
         list(record),
-    ) == (1, None, "d", True, ["a"])
-    assert record.where() == "f.csv line 4 key 'k'"
+    )
+    assert "f.csv line 4 key 'k'" == record.where()
 
 
 def test_issue_text_says_where_and_why() -> None:
     """An issue reads as origin, line, key, code and reason."""
     issue = RecordIssue(code=IssueCode.NO_KEY, reason="no key", line=3, origin="p.csv")
-    assert str(issue) == "p.csv line 3: no_key: no key"
+    assert "p.csv line 3: no_key: no key" == str(issue)
 
 
 def test_only_unknown_members_lose_no_identity() -> None:
     """Every issue code except UNKNOWN_MEMBER means an identity may be missing."""
-    assert [c for c in IssueCode if not c.loses_identity] == [IssueCode.UNKNOWN_MEMBER]
+    assert [IssueCode.UNKNOWN_MEMBER] == [c for c in IssueCode if not c.loses_identity]
 
 
 def test_built_in_sources_satisfy_the_source_protocol() -> None:
     """Each built-in source is a ``Source``."""
     sources = [people_csv(), JsonLinesSource("x", key="id"), MemorySource(), CombinedSource()]
-    assert [isinstance(source, Source) for source in sources] == [True] * 4
+    assert [True] * 4 == [isinstance(source, Source) for source in sources]

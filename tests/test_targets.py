@@ -43,13 +43,16 @@ async def test_create_assigns_ids_and_ignores_read_only_attributes() -> None:
     """A created user gets a fresh id and meta; ids and meta sent along are not kept."""
     target = memory()
     created = await target.create_user(User(id="mine", user_name="ann", meta=Meta(version="x")))
-    assert (created.id, created.user_name) == ("id1", "ann")
-    assert created.meta == Meta(
-        resource_type="User",
-        created=WHEN,
-        last_modified=WHEN,
-        location="/Users/id1",
-        version='W/"1"',
+    assert ("id1", "ann") == (created.id, created.user_name)
+    assert (
+        Meta(
+            resource_type="User",
+            created=WHEN,
+            last_modified=WHEN,
+            location="/Users/id1",
+            version='W/"1"',
+        )
+        == created.meta
     )
 
 
@@ -59,14 +62,14 @@ async def test_user_name_is_unique_case_insensitively() -> None:
     await target.create_user(User(user_name="ann"))
     with pytest.raises(ConflictResponseError) as caught:
         await target.create_user(User(user_name="ANN"))
-    assert (caught.value.status, caught.value.scim_type) == (409, "uniqueness")
+    assert (409, "uniqueness") == (caught.value.status, caught.value.scim_type)
 
 
 async def test_user_name_is_required() -> None:
     """A user without userName is a 400 invalidValue."""
     with pytest.raises(BadRequestError) as caught:
         await memory().create_user(User(display_name="nobody"))
-    assert caught.value.scim_type == "invalidValue"
+    assert "invalidValue" == caught.value.scim_type
 
 
 async def test_group_display_name_is_unique_and_required() -> None:
@@ -113,11 +116,11 @@ async def test_update_with_a_resource_keeps_what_it_does_not_set() -> None:
         User(name=Name(given_name="Anna"), enterprise=EnterpriseUser(department="Ops")),
     )
     assert updated is not None
-    assert (updated.user_name, updated.title) == ("ann", "Guide")
-    assert updated.name == Name(given_name="Anna", family_name="Lee")
-    assert updated.enterprise == EnterpriseUser(department="Ops", cost_center="42")
+    assert ("ann", "Guide") == (updated.user_name, updated.title)
+    assert Name(given_name="Anna", family_name="Lee") == updated.name
+    assert EnterpriseUser(department="Ops", cost_center="42") == updated.enterprise
     assert updated.meta is not None
-    assert (updated.meta.created, updated.meta.version) == (WHEN, 'W/"2"')
+    assert (WHEN, 'W/"2"') == (updated.meta.created, updated.meta.version)
 
 
 async def test_an_update_that_takes_a_user_name_is_a_conflict() -> None:
@@ -128,7 +131,7 @@ async def test_an_update_that_takes_a_user_name_is_a_conflict() -> None:
     assert bob.id is not None
     with pytest.raises(ConflictResponseError):
         await target.update_user(bob.id, User(user_name="Ann"))
-    assert (await target.get_user(bob.id)).user_name == "bob"
+    assert "bob" == (await target.get_user(bob.id)).user_name
 
 
 async def test_deactivate_and_reactivate_flip_active() -> None:
@@ -177,8 +180,8 @@ async def test_a_patch_that_cannot_apply_is_a_400_and_changes_nothing() -> None:
                 PatchOperation(op="replace", path="emails[type eq", value="x"),
             ],
         )
-    assert (caught.value.status, caught.value.scim_type) == (400, "invalidPath")
-    assert (await target.get_user(user.id)).title == "Guide"
+    assert (400, "invalidPath") == (caught.value.status, caught.value.scim_type)
+    assert "Guide" == (await target.get_user(user.id)).title
 
 
 async def test_a_patch_onto_a_taken_user_name_is_a_conflict() -> None:
@@ -198,11 +201,11 @@ async def test_group_members_patched_in_must_exist() -> None:
     target = memory()
     ann = await target.create_user(User(user_name="ann"))
     group = await target.create_group(Group(display_name="Eng"))
-    assert (ann.id, group.id) == ("id1", "id2")
+    assert ("id1", "id2") == (ann.id, group.id)
     await target.update_group(
         "id2", [PatchOperation(op="add", path="members", value=[{"value": "id1"}])]
     )
-    assert [m.value for m in (await target.get_group("id2")).members or ()] == ["id1"]
+    assert ["id1"] == [m.value for m in (await target.get_group("id2")).members or ()]
     with pytest.raises(BadRequestError):
         await target.update_group(
             "id2", [PatchOperation(op="add", path="members", value=[{"value": "ghost"}])]
@@ -215,15 +218,15 @@ async def test_members_are_added_once_and_removed() -> None:
     ann = await target.create_user(User(user_name="ann", display_name="Ann"))
     bob = await target.create_user(User(user_name="bob"))
     group = await target.create_group(Group(display_name="Eng"))
-    assert (ann.id, bob.id, group.id) == ("id1", "id2", "id3")
+    assert ("id1", "id2", "id3") == (ann.id, bob.id, group.id)
     await target.add_members("id3", ["id1", "id2", "id1"])
     await target.add_members("id3", ["id1"])
-    assert [m.value for m in (await target.get_group("id3")).members or ()] == ["id1", "id2"]
+    assert ["id1", "id2"] == [m.value for m in (await target.get_group("id3")).members or ()]
     assert (await target.get_user("id1")).groups is not None
     await target.remove_members("id3", ["id2", "absent"])
-    assert (await target.get_group("id3")).members == (
-        Member(value="id1", type="User", display="Ann"),
-    )
+    assert (Member(value="id1", type="User", display="Ann"),) == (
+        await target.get_group("id3")
+    ).members
     assert (await target.get_user("id2")).groups is None
 
 
@@ -247,8 +250,8 @@ async def test_deleting_a_user_removes_it_from_its_groups() -> None:
     group = await target.create_group(Group(display_name="Eng", members=[Member(value=ann.id)]))
     assert group.id is not None
     await target.delete_user(ann.id)
-    assert (await target.get_group(group.id)).members == ()
-    assert (await target.list_users()).resources == ()
+    assert () == (await target.get_group(group.id)).members
+    assert () == (await target.list_users()).resources
 
 
 async def test_member_requests_are_split_by_the_target_limit() -> None:
@@ -263,7 +266,7 @@ async def test_member_requests_are_split_by_the_target_limit() -> None:
         MemoryCall(method="PATCH", resource="Groups", id=group.id, count=count)
         for count in (2, 2, 1)
     ]
-    assert target.requests("PATCH", "Groups") == 3
+    assert 3 == target.requests("PATCH", "Groups")
 
 
 async def test_find_compares_per_case_exactness() -> None:
@@ -272,24 +275,24 @@ async def test_find_compares_per_case_exactness() -> None:
     await target.create_user(
         User(user_name="Ann", external_id="E1", emails=[Email(value="a@x.org", type="work")])
     )
-    assert [u.user_name for u in await target.find_users("userName", "ANN")] == ["Ann"]
-    assert await target.find_users("externalId", "e1") == ()
-    assert len(await target.find_users("externalId", "E1")) == 1
-    assert len(await target.find_users("emails.value", "A@X.ORG")) == 1
+    assert ["Ann"] == [u.user_name for u in await target.find_users("userName", "ANN")]
+    assert () == await target.find_users("externalId", "e1")
+    assert 1 == len(await target.find_users("externalId", "E1"))
+    assert 1 == len(await target.find_users("emails.value", "A@X.ORG"))
     await target.create_group(Group(display_name="Eng"))
-    assert len(await target.find_groups("displayName", "eng")) == 1
+    assert 1 == len(await target.find_groups("displayName", "eng"))
 
 
 async def test_seeded_resources_and_state() -> None:
     """Resources given at construction are stored with ids; ``state()`` is complete."""
     target = memory(users=[User(user_name="ann")], groups=[Group(display_name="Eng")])
     state = target.state()
-    assert ([u.user_name for u in state.users], [g.id for g in state.groups], state.complete) == (
+    assert (
         ["ann"],
         ["id2"],
         True,
-    )
-    assert target.calls == []
+    ) == ([u.user_name for u in state.users], [g.id for g in state.groups], state.complete)
+    assert [] == target.calls
 
 
 async def test_read_target_state_combines_both_listings() -> None:
@@ -301,7 +304,7 @@ async def test_read_target_state_combines_both_listings() -> None:
 
     target = HalfListed(users=[User(user_name="ann")])
     state = await read_target_state(target)
-    assert ([u.user_name for u in state.users], state.complete) == (["ann"], False)
+    assert (["ann"], False) == ([u.user_name for u in state.users], state.complete)
     assert (await read_target_state(memory())).complete is True
 
 
@@ -318,12 +321,12 @@ async def test_calls_record_the_requests_a_scim_service_would_get() -> None:
     await target.update_user(user.id, User(title="x"))
     await target.list_users()
     await target.delete_user(user.id)
-    assert [(c.method, c.resource) for c in target.calls] == [
+    assert [
         ("POST", "Users"),
         ("PATCH", "Users"),
         ("GET", "Users"),
         ("DELETE", "Users"),
-    ]
+    ] == [(c.method, c.resource) for c in target.calls]
 
 
 # -- overlay (read-modify-write) -------------------------------------------------------------
@@ -346,13 +349,16 @@ def test_overlay_merges_objects_and_replaces_lists() -> None:
         extensions={"urn:x:badge": {"number": "2"}},
     )
     merged = overlay(current, wanted)
-    assert merged == User(
-        id="1",
-        user_name="ann",
-        name=Name(given_name="Anna", family_name="Lee"),
-        emails=[Email(value="c@x.org")],
-        extensions={"urn:x:badge": {"number": "2", "colour": "red"}},
-        meta=Meta(version="v1"),
+    assert (
+        User(
+            id="1",
+            user_name="ann",
+            name=Name(given_name="Anna", family_name="Lee"),
+            emails=[Email(value="c@x.org")],
+            extensions={"urn:x:badge": {"number": "2", "colour": "red"}},
+            meta=Meta(version="v1"),
+        )
+        == merged
     )
 
 
@@ -364,17 +370,17 @@ def test_blocking_target_runs_every_operation_synchronously() -> None:
     with BlockingTarget(memory()) as target:
         ann = target.create_user(User(user_name="ann"))
         group = target.create_group(Group(display_name="Eng"))
-        assert (ann.id, group.id) == ("id1", "id2")
+        assert ("id1", "id2") == (ann.id, group.id)
         target.add_members("id2", ["id1"])
         target.update_user("id1", User(title="Guide"))
-        assert target.get_user("id1").title == "Guide"
-        assert [u.user_name for u in target.find_users("userName", "ANN")] == ["ann"]
+        assert "Guide" == target.get_user("id1").title
+        assert ["ann"] == [u.user_name for u in target.find_users("userName", "ANN")]
         assert target.read_state().complete is True
-        assert target.capabilities() == TargetCapabilities(etag=True)
+        assert TargetCapabilities(etag=True) == target.capabilities()
         target.remove_members("id2", ["id1"])
         target.delete_group("id2")
         target.delete_user("id1")
-        assert (target.list_users().resources, target.list_groups().resources) == ((), ())
+        assert ((), ()) == (target.list_users().resources, target.list_groups().resources)
 
 
 def test_blocking_target_keeps_one_event_loop_across_calls() -> None:
@@ -390,7 +396,7 @@ def test_blocking_target_keeps_one_event_loop_across_calls() -> None:
     with BlockingTarget(LoopSpy()) as target:
         target.list_users()
         target.list_users()
-    assert len(set(map(id, loops))) == 1
+    assert 1 == len(set(map(id, loops)))
 
 
 def test_blocking_target_can_be_shared_by_threads() -> None:
@@ -410,7 +416,7 @@ def test_blocking_target_can_be_shared_by_threads() -> None:
     for thread in threads:
         thread.join()
     target.close()
-    assert (errors, len(target.read_state().users)) == ([], 8)
+    assert ([], 8) == (errors, len(target.read_state().users))
     target.close()
 
 
