@@ -61,20 +61,21 @@ def _ops(operations: list[PatchOperation]) -> list[tuple[str, str | None, Any]]:
 
 def test_an_unchanged_pair_needs_nothing() -> None:
     """Attributes the desired state leaves unset (id, meta, groups, primary) are not managed."""
-    assert diff(TARGET, DESIRED) == []
-    assert changed_attributes(TARGET, DESIRED) == []
-    assert diff(TARGET, TARGET) == []
+    assert [] == diff(TARGET, DESIRED)
+    assert [] == changed_attributes(TARGET, DESIRED)
+    assert [] == diff(TARGET, TARGET)
 
 
 def test_one_changed_attribute_is_one_operation() -> None:
     """A changed simple attribute is one replace, an unset one an add; in schema order."""
     old = User(user_name="bjensen", title="Guide")
     new = User(user_name="bjensen", title="Lead", nick_name="Babs", active=False)
-    assert _ops(diff(old, new)) == [
+    expected = [
         ("add", "nickName", "Babs"),
         ("replace", "title", "Lead"),
         ("add", "active", False),
     ]
+    assert expected == _ops(diff(old, new))
 
 
 def test_complex_attributes_by_sub_attribute() -> None:
@@ -82,9 +83,9 @@ def test_complex_attributes_by_sub_attribute() -> None:
     old = User(name=Name(given_name="Barbara", family_name="Jensen"))
     one = User(name=Name(given_name="Babs"))
     two = User(name=Name(given_name="Babs", family_name="J"))
-    assert _ops(diff(old, one)) == [("replace", "name.givenName", "Babs")]
-    assert _ops(diff(old, two)) == [("replace", "name", {"givenName": "Babs", "familyName": "J"})]
-    assert _ops(diff(User(), one)) == [("add", "name", {"givenName": "Babs"})]
+    assert [("replace", "name.givenName", "Babs")] == _ops(diff(old, one))
+    assert [("replace", "name", {"givenName": "Babs", "familyName": "J"})] == _ops(diff(old, two))
+    assert [("add", "name", {"givenName": "Babs"})] == _ops(diff(User(), one))
 
 
 def test_never_read_only_never_write_only() -> None:
@@ -98,7 +99,7 @@ def test_never_read_only_never_write_only() -> None:
         groups=[GroupMembership(value="g")],
         enterprise=EnterpriseUser(manager=Manager(display_name="Boss")),
     )
-    assert diff(old, new) == []
+    assert [] == diff(old, new)
 
 
 def test_enterprise_attributes_use_urn_paths() -> None:
@@ -129,20 +130,20 @@ def test_emails_by_identity() -> None:
             Email(value="c@example.com", type="home"),
         ]
     )
-    assert _ops(diff(old, new)) == [
+    expected = [
         ("remove", 'emails[type eq "home" and value eq "b@example.com"]', None),
         ("replace", 'emails[type eq "work" and value eq "a@example.com"].primary', False),
         ("add", "emails", [{"value": "c@example.com", "type": "home"}]),
     ]
+    assert expected == _ops(diff(old, new))
 
 
 def test_a_value_without_type_is_named_by_absence() -> None:
     """A missing identity sub-attribute is written ``not (type pr)``, not a guess."""
     old = User(emails=[Email(value="a@example.com")])
     new = User(emails=[])
-    assert _ops(diff(old, new)) == [
-        ("remove", 'emails[not (type pr) and value eq "a@example.com"]', None)
-    ]
+    expected = [("remove", 'emails[not (type pr) and value eq "a@example.com"]', None)]
+    assert expected == _ops(diff(old, new))
 
 
 def test_group_members_added_and_removed_not_replaced() -> None:
@@ -150,10 +151,11 @@ def test_group_members_added_and_removed_not_replaced() -> None:
     old = Group(display_name="G", members=[Member(value="a"), Member(value='b"c')])
     new = Group(display_name="G", members=[Member(value="a"), Member(value="d")])
     operations = diff(old, new)
-    assert _ops(operations) == [
+    expected = [
         ("remove", 'members[value eq "b\\"c"]', None),
         ("add", "members", [{"value": "d"}]),
     ]
+    assert expected == _ops(operations)
     assert parse_path(operations[0].path or "") == Path(
         parse_path("members").attribute, attr("value").eq('b"c')
     )
@@ -164,19 +166,19 @@ def test_member_changes_are_chunked() -> None:
     old = Group(members=[Member(value=f"old{i}") for i in range(120)])
     new = Group(members=[Member(value=f"new{i}") for i in range(250)])
     operations = diff(old, new, max_members_per_operation=100)
-    assert [o.op for o in operations] == ["remove", "remove", "add", "add", "add"]
+    assert ["remove", "remove", "add", "add", "add"] == [o.op for o in operations]
     removed = [
         len(parse_path(o.path or "").value_filter.filters)  # type: ignore[union-attr]
         for o in operations[:2]
     ]
-    assert removed == [100, 20]
-    assert [len(o.value) for o in operations[2:]] == [100, 100, 50]
+    assert [100, 20] == removed
+    assert [100, 100, 50] == [len(o.value) for o in operations[2:]]
     assert operations[0].path == str(
         Path(
             parse_path("members").attribute, or_(*(attr("value").eq(f"old{i}") for i in range(100)))
         )
     )
-    assert len(diff(old, new)) == 2
+    assert 2 == len(diff(old, new))
 
 
 def test_chunk_size_must_be_positive() -> None:
@@ -200,10 +202,11 @@ def test_unknown_attributes_are_compared_too() -> None:
     """Attributes kept in ``extra`` and other extensions are diffed as plain values."""
     old = User(extra={"nickNames": ["a"]}, extensions={"urn:example:badge:1.0": {"n": 1}})
     new = User(extra={"nickNames": ["b"]}, extensions={"urn:example:badge:1.0": {"n": 2}})
-    assert _ops(diff(old, new)) == [
+    expected = [
         ("replace", "nickNames", ["b"]),
         ("replace", "urn:example:badge:1.0:n", 2),
     ]
+    assert expected == _ops(diff(old, new))
 
 
 def test_diff_needs_two_models_of_one_type() -> None:
@@ -340,8 +343,8 @@ def test_applying_the_diff_reaches_the_desired_user(old: User, new: User) -> Non
     """``apply_patch(a, diff(a, b))`` equals ``b`` on every attribute ``b`` sets; then no diff."""
     operations = diff(old, new)
     result = apply_patch(old, operations)
-    assert _disagreements(to_scim(result), to_scim(new)) == []
-    assert diff(result, new) == []
+    assert [] == _disagreements(to_scim(result), to_scim(new))
+    assert [] == diff(result, new)
 
 
 @settings(max_examples=200, deadline=None)
@@ -352,8 +355,8 @@ def test_applying_the_diff_reaches_the_desired_group(
     """The same for groups, with member changes chunked."""
     operations = diff(old, new, max_members_per_operation=chunk)
     result = apply_patch(old, operations)
-    assert _disagreements(to_scim(result), to_scim(new)) == []
-    assert diff(result, new) == []
+    assert [] == _disagreements(to_scim(result), to_scim(new))
+    assert [] == diff(result, new)
     if chunk is not None:
         for operation in operations:
             if operation.op == "add" and operation.path == "members":
@@ -363,7 +366,7 @@ def test_applying_the_diff_reaches_the_desired_group(
 @given(users)
 def test_a_resource_needs_no_change_to_itself(user: User) -> None:
     """``diff(a, a) == []``."""
-    assert diff(user, user) == []
+    assert [] == diff(user, user)
 
 
 @settings(max_examples=200)

@@ -218,7 +218,7 @@ def test_values_keep_their_json_type() -> None:
     """``true`` and ``1`` are different values, although ``True == 1`` in Python."""
     assert attr("a").eq(True) != attr("a").eq(1)
     assert attr("a").eq(1) != attr("a").eq(1.0)
-    assert str(parse_filter("a eq 1")) == "a eq 1"
+    assert "a eq 1" == str(parse_filter("a eq 1"))
     assert int is type(parse_filter("a eq 1").value)  # type: ignore[attr-defined]
 
 
@@ -227,12 +227,12 @@ def test_filters_are_hashable_values() -> None:
     first = parse_filter('userName eq "x" and title pr')
     second = attr("userName").eq("x") & attr("title").pr()
     assert (first, hash(first)) == (second, hash(second))
-    assert len({first, second}) == 1
+    assert 1 == len({first, second})
 
 
 def test_repr_shows_the_filter_text() -> None:
     """A filter's repr is readable in test failures and logs."""
-    assert repr(attr("title").pr()) == "parse_filter('title pr')"
+    assert "parse_filter('title pr')" == repr(attr("title").pr())
 
 
 # -- the builder and injection ---------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_injected_value_stays_one_comparison() -> None:
     """The issue's injection: the canonical text is one eq comparison of the literal."""
     f = attr("userName").eq(INJECTION)
     text = str(f)
-    assert text == 'userName eq "x\\" or userName pr or userName eq \\"y"'
+    assert 'userName eq "x\\" or userName pr or userName eq \\"y"' == text
     parsed = parse_filter(text)
     assert Comparison(AttrPath("userName"), "eq", INJECTION) == parsed
     assert parsed.matches(User(user_name=INJECTION))
@@ -262,9 +262,9 @@ def test_any_string_stays_one_comparison(value: str) -> None:
 
 def test_format_value_escapes_what_json_escapes() -> None:
     """Quote, backslash and control characters are escaped; other text stays readable."""
-    assert format_value('a"b\\c\n\x00é') == '"a\\"b\\\\c\\n\\u0000é"'
-    assert format_value(None) == "null"
-    assert format_value(1.5) == "1.5"
+    assert '"a\\"b\\\\c\\n\\u0000é"' == format_value('a"b\\c\n\x00é')
+    assert "null" == format_value(None)
+    assert "1.5" == format_value(1.5)
 
 
 def test_builder_methods_make_every_operator() -> None:
@@ -281,14 +281,14 @@ def test_builder_methods_make_every_operator() -> None:
         ref.lt("v"),
         ref.le("v"),
     ]
-    assert [c.op for c in made] == ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"]
-    assert str(ref.pr()) == "meta.lastModified pr"
+    assert ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"] == [c.op for c in made]
+    assert "meta.lastModified pr" == str(ref.pr())
 
 
 def test_builder_writes_datetimes_as_xsd_datetime() -> None:
     """A datetime value becomes its xsd:dateTime text (UTC as ``Z``)."""
     when = datetime(2011, 5, 13, 4, 42, 34, tzinfo=timezone.utc)
-    assert str(attr("meta.lastModified").gt(when)) == 'meta.lastModified gt "2011-05-13T04:42:34Z"'
+    assert 'meta.lastModified gt "2011-05-13T04:42:34Z"' == str(attr("meta.lastModified").gt(when))
 
 
 def test_combinators() -> None:
@@ -298,19 +298,19 @@ def test_combinators() -> None:
     assert or_(a, b) == a | b
     assert not_(a) == ~a
     assert a == and_(a) == or_(a)
-    assert str(a & (b | c)) == "a pr and (b pr or c pr)"
-    assert str(~(a & b)) == "not (a pr and b pr)"
+    assert "a pr and (b pr or c pr)" == str(a & (b | c))
+    assert "not (a pr and b pr)" == str(~(a & b))
 
 
 def test_one_of() -> None:
     """``one_of`` is an or of eq comparisons."""
-    assert str(attr("externalId").one_of(["1", "2"])) == 'externalId eq "1" or externalId eq "2"'
+    assert 'externalId eq "1" or externalId eq "2"' == str(attr("externalId").one_of(["1", "2"]))
 
 
 def test_value_path_builder() -> None:
     """``where`` builds ``attr[filter]``, with URN-qualified attributes too."""
     f = attr("emails").where(attr("type").eq("work") & attr("value").co("@example.com"))
-    assert str(f) == 'emails[type eq "work" and value co "@example.com"]'
+    assert 'emails[type eq "work" and value co "@example.com"]' == str(f)
     assert f == parse_filter(str(f))
 
 

@@ -12,6 +12,7 @@ what was expected there.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -36,11 +37,17 @@ from ._nodes import (
 #: How deeply parentheses, ``not`` and brackets may nest.
 MAX_DEPTH = 100
 
-_SPACE = " \t\r\n"
-_WORD_RE = re.compile(r"[^ \t\r\n()\[\]\"]+")
-_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# One token after optional whitespace: punctuation, a string, a word, a lone quote (an
+# unterminated string) or the end.
+_TOKEN_RE = re.compile(
+    r'[ \t\r\n]*(?:(?P<punct>[()\[\]])|(?P<string>"(?:[^"\\]|\\.)*")'
+    r'|(?P<word>[^ \t\r\n()\[\]"]+)|(?P<quote>")|\Z)',
+    re.DOTALL,
+)
 _NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-_PUNCTUATION = {"(": "(", ")": ")", "[": "[", "]": "]"}
+
+#: Filters up to this length are parsed once and the result shared (filters are values).
+_CACHED_LENGTH = 2048
 
 _EXPECT_TERM = "an attribute path, '(' or 'not ('"
 _EXPECT_OPERATOR = "an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) or '['"
@@ -56,27 +63,22 @@ class _Token(NamedTuple):
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     index, length = 0, len(text)
+    match_token = _TOKEN_RE.match
     while True:
-        while index < length and text[index] in _SPACE:
-            index += 1
-        if index >= length:
+        match = match_token(text, index)
+        assert match is not None  # every position starts one of the alternatives
+        kind = match.lastgroup
+        if kind is None:
             tokens.append(_Token("end", "", length))
             return tokens
-        char = text[index]
-        if char in _PUNCTUATION:
-            tokens.append(_Token(char, char, index))
-            index += 1
-        elif char == '"':
-            match = _STRING_RE.match(text, index)
-            if match is None:
-                raise FilterSyntaxError(text, index, "a closing '\"' for this string")
-            tokens.append(_Token("string", match.group(), index))
-            index = match.end()
+        start = match.start(kind)
+        if kind == "punct":
+            tokens.append(_Token(match[kind], match[kind], start))
+        elif kind == "quote":
+            raise FilterSyntaxError(text, start, "a closing '\"' for this string")
         else:
-            match = _WORD_RE.match(text, index)
-            assert match is not None  # any other character starts a word
-            tokens.append(_Token("word", match.group(), index))
-            index = match.end()
+            tokens.append(_Token(kind, match[kind], start))
+        index = match.end()
 
 
 class _Parser:
@@ -88,11 +90,14 @@ class _Parser:
     # -- tokens -------------------------------------------------------------------------------
 
     def peek(self, offset: int = 0) -> _Token:
-        return self.tokens[min(self.index + offset, len(self.tokens) - 1)]
+        tokens = self.tokens
+        at = self.index + offset
+        return tokens[at] if at < len(tokens) else tokens[-1]
 
     def take(self) -> _Token:
         token = self.peek()
-        self.index += 1
+        if token.kind != "end":
+            self.index += 1
         return token
 
     def fail(self, token: _Token, expected: str) -> FilterSyntaxError:
@@ -214,6 +219,12 @@ def parse_filter(text: str) -> Filter:
     """
     if not isinstance(text, str):
         raise FilterSyntaxError(repr(text), 0, "a filter as a string")
+    if len(text) <= _CACHED_LENGTH:
+        return _parse_cached(text)
+    return _parse(text)
+
+
+def _parse(text: str) -> Filter:
     try:
         parser = _Parser(text)
         result = parser.filter(0, in_brackets=False)
@@ -221,6 +232,10 @@ def parse_filter(text: str) -> Filter:
     except (RecursionError, MemoryError):  # pragma: no cover - guarded by MAX_DEPTH
         raise FilterSyntaxError(text, 0, "a smaller filter") from None
     return result
+
+
+# Servers see the same few filters again and again; a parsed filter is an immutable value.
+_parse_cached = functools.lru_cache(maxsize=1024)(_parse)
 
 
 def parse_path_parts(text: str) -> tuple[AttrPath, Filter | None, str | None]:

@@ -3,7 +3,7 @@
 Apply a PATCH a client sent, to a model or a SCIM JSON object::
 
     >>> from scimsync import User
-    >>> from scimsync.patch import apply_patch, diff
+    >>> from scimsync.patch import apply_patch, changed_attributes, diff
     >>> user = User(user_name="bjensen", title="Guide")
     >>> apply_patch(user, [{"op": "Replace", "path": "title", "value": "Lead"}]).title
     'Lead'
@@ -12,6 +12,11 @@ Compute the operations turning what a target holds into what it should hold::
 
     >>> [(o.op, o.path, o.value) for o in diff(user, User(title="Lead"))]
     [('replace', 'title', 'Lead')]
+
+and show the same changes one attribute at a time, old next to new::
+
+    >>> changed_attributes(user, User(title="Lead"))
+    [AttributeChange(path='title', old='Guide', new='Lead')]
 
 Paths are parsed by :func:`parse_path` and value filters are built with
 :mod:`scimsync.filter`, never by joining strings. Errors are

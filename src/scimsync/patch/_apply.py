@@ -299,6 +299,8 @@ class _Patcher:
             assert target.extension is not None
             self.container(doc, target, create=True)
             for key, item in value.items():
+                if key.lower() == "schemas":
+                    continue  # some clients repeat the URN inside the extension object
                 path = _attribute_key(key, target.text)
                 inner = self.locate(Path(AttrPath(path.name, sub=path.sub, urn=target.extension)))
                 self.write_to(doc, inner, op, item)

@@ -15,7 +15,7 @@ attribute at a time, as a person reviewing a plan wants to read it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -87,6 +87,88 @@ class _Field:
     scim: str  # SCIM attribute name
     spec: AttributeSpec | None
     extension: str | None  # the URN when the field holds an extension (User.enterprise)
+    # Per class of the field's values: (Python name, identity spec or None) of each
+    # sub-attribute a diff compares. Filled on first use.
+    parts: dict[type, tuple[tuple[str, AttributeSpec | None], ...]] = attrs.field(
+        factory=dict, eq=False
+    )
+
+    def sub_fields(self, cls: type) -> tuple[tuple[str, AttributeSpec | None], ...]:
+        """The sub-attributes of values of class ``cls`` that a diff compares."""
+        found = self.parts.get(cls)
+        if found is None:
+            assert self.spec is not None
+            identity_names = {f.name for f in identity_fields(self.spec)}
+            if not self.spec.multi_valued:
+                identity_names = set()
+            parts = []
+            for field in attrs.fields(cls):
+                if field.name == "extra":
+                    continue
+                sub = self.spec.sub(scim_name(field.name))
+                if sub is not None and (sub.read_only or sub.write_only):
+                    continue
+                in_identity = sub is not None and sub.name in identity_names
+                parts.append((field.name, sub if in_identity else None))
+            found = self.parts[cls] = tuple(parts)
+        return found
+
+    def covers(self, old: Any, new: Any) -> bool:
+        """True when ``old`` already has every part of ``new`` a diff would send.
+
+        The fast answer for the common case (what the target holds has more than the
+        source sets, and all of it agrees); False means "compare in detail".
+        """
+        spec = self.spec
+        if spec is None or not spec.complex or old is None:
+            return False
+        if not spec.multi_valued:
+            return self.value_covers(old, new)
+        if type(new) is not tuple or type(old) is not tuple or len(new) != len(old):
+            return False
+        seen = set()
+        for before, value in zip(old, new, strict=True):
+            if not self.value_covers(before, value):
+                return False
+            key = self.identity(before)
+            if key is None or key in seen:  # values without identity or listed twice
+                return False
+            seen.add(key)
+        return True
+
+    def identity(self, value: Any) -> tuple[Any, ...] | None:
+        """The identity of a model value, as :func:`identity` computes it on JSON."""
+        key = []
+        for name, sub in self.sub_fields(type(value)):
+            if sub is not None:
+                found = getattr(value, name)
+                if found == "":
+                    found = None
+                elif type(found) is str and not sub.case_exact:
+                    found = found.casefold()
+                key.append(found)
+        return tuple(key) if key else None
+
+    def value_covers(self, old: Any, new: Any) -> bool:
+        cls = type(new)
+        if type(old) is not cls or not attrs.has(cls):
+            return False
+        for name, identity_spec in self.sub_fields(cls):
+            value = getattr(new, name)
+            before = getattr(old, name)
+            if value is None:
+                # An unset identity part means "none": the target's must be none too.
+                if identity_spec is not None and before is not None and before != "":
+                    return False
+            elif value != before:
+                return False
+        extra = getattr(new, "extra", None)
+        if extra:
+            held = getattr(old, "extra", None) or {}
+            for key, value in extra.items():
+                if value is not None and lookup(held, key, key.lower()) != value:
+                    return False
+        return True
 
 
 @functools.lru_cache(maxsize=64)
@@ -107,6 +189,49 @@ def _fields(
             continue
         out.append(_Field(field.name, name, spec, None))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _unchanged_check(
+    cls: type, schema: SchemaTable, resource_type: str | None, prefix: str | None
+) -> Callable[[Any, Any], bool]:
+    """A function telling, fast, that ``new`` asks nothing of ``old`` (False: look closer).
+
+    Generated per class from its diffable fields, so an unchanged pair (most of a
+    sync) costs one attribute read and comparison per field.
+    """
+    namespace: dict[str, Any] = {"_extension_unchanged": _extension_unchanged}
+    lines = ["def unchanged(old, new):"]
+    for index, field in enumerate(_fields(cls, schema, resource_type, prefix)):
+        lines.append(f"    v = new.{field.name}")
+        lines.append("    if v is not None:")
+        lines.append(f"        b = old.{field.name}")
+        if field.extension is not None:
+            namespace["_schema"], namespace["_resource_type"] = schema, resource_type
+            check = f"_extension_unchanged(b, v, _schema, _resource_type, {field.extension!r})"
+        else:
+            namespace[f"_f{index}"] = field
+            check = f"_f{index}.covers(b, v)"
+        lines.append(f"        if v != b and not {check}:")
+        lines.append("            return False")
+    names = {f.name for f in attrs.fields(cls)}
+    for container in ("extra", "extensions"):
+        if container in names:  # rare: the detailed walk handles them
+            lines.append(f"    if new.{container}:")
+            lines.append("        return False")
+    lines.append("    return True")
+    exec("\n".join(lines), namespace)  # noqa: S102 - generated from attrs fields only
+    check_function: Callable[[Any, Any], bool] = namespace["unchanged"]
+    return check_function
+
+
+def _extension_unchanged(
+    old: Any, new: Any, schema: SchemaTable, resource_type: str | None, urn: str
+) -> bool:
+    cls: Any = type(new)
+    if type(old) is not cls or not attrs.has(cls):
+        return False
+    return _unchanged_check(cls, schema, resource_type, urn)(old, new)
 
 
 def _spec(schema: SchemaTable, resource_type: str | None, path: str) -> AttributeSpec | None:
@@ -142,7 +267,8 @@ class _Walk:
             if value is None:
                 continue
             before = getattr(old, field.name) if old is not None else None
-            if value == before:  # the cheap check: most attributes are unchanged
+            # The cheap checks: most attributes are unchanged.
+            if value == before or field.covers(before, value):
                 continue
             if field.extension is not None:
                 self.extension(field.extension, before, value)
@@ -292,7 +418,11 @@ def _walk(old: Any, new: Any, schema: SchemaTable) -> list[_Change]:
         )
     if not isinstance(new, Resource):
         raise TypeError(f"diff compares SCIM models (User, Group), got {type(new).__name__}")
-    walk = _Walk(schema, type(new).resource_type_name or None)
+    cls: Any = type(new)
+    resource_type = cls.resource_type_name or None
+    if _unchanged_check(cls, schema, resource_type, None)(old, new):
+        return []
+    walk = _Walk(schema, resource_type)
     walk.model(old, new, None)
     return walk.changes
 
