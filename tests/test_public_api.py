@@ -33,6 +33,9 @@ CONTRACT = {
     "scimsync.errors": ["ScimSyncError"],
     "scimsync.filter": ["parse_filter", "attr"],
     "scimsync.patch": ["diff", "apply_patch"],
+    "scimsync.client": ["ScimClient", "AsyncScimClient"],
+    "scimsync.auth": ["BearerToken", "OAuth2ClientCredentials"],
+    "scimsync.retry": ["RetryPolicy"],
     "scimsync.mapping": [
         "Mapping", "MappingResult", "MappingCheck", "MappingProblem", "Preview", "Rule",
         "boolean", "coalesce", "const", "default", "field", "join", "key", "lower", "split",
