@@ -42,12 +42,12 @@ CONTRACT = {
         "strip", "template", "upper",
     ],
     "scimsync.sources": [
-        "CsvSource", "JsonLinesSource", "MemorySource", "Source", "AsyncSource", "Record",
-        "RecordIssue", "IssueCode", "CombinedSource",
+        "CsvSource", "JsonLinesSource", "MemorySource", "ScimSource", "AsyncScimSource",
+        "Source", "AsyncSource", "Record", "RecordIssue", "IssueCode", "CombinedSource",
     ],
     "scimsync.targets": [
-        "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities", "Listing",
-        "read_target_state",
+        "ScimTarget", "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities",
+        "Listing", "read_target_state",
     ],
 }  # fmt: skip
 

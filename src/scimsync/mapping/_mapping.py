@@ -454,7 +454,7 @@ def _items(source: Any) -> Any:
 def _source_fields(source: object) -> frozenset[str]:
     """Fields a source itself consumes (its key and members fields): never "unread"."""
     found: set[str] = set()
-    for name in ("key", "members"):
+    for name in ("key", "group_key", "members"):
         value = getattr(source, name, None)
         if isinstance(value, str):
             found.add(value)

@@ -50,13 +50,13 @@ class Listing(Generic[T]):
     """Every resource a target listing returned, and whether that was all of them.
 
     ``complete`` is False when the listing came out short (a failed page, fewer
-    resources than ``totalResults``); ``reason`` then says why. An incomplete listing
+    resources than ``totalResults``); ``problem`` then says why. An incomplete listing
     is never read as "these accounts are gone".
     """
 
     resources: tuple[T, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     complete: bool = True
-    reason: str | None = None
+    problem: str | None = None
 
 
 @runtime_checkable
