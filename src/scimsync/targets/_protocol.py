@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from ..models import Group, PatchOperation, TargetState, User
 from ..models._base import to_tuple_or_empty
+
+if TYPE_CHECKING:
+    from ..schema import SchemaTable
 
 __all__ = [
     "GroupChange",
@@ -72,6 +75,10 @@ class Target(Protocol):
 
     async def capabilities(self) -> TargetCapabilities:
         """What the target supports."""
+        ...
+
+    async def schema(self) -> SchemaTable:
+        """The target's schema table, to check a mapping against (:meth:`Mapping.check`)."""
         ...
 
     async def list_users(self) -> Listing[User]:

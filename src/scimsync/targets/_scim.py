@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 from ..client import DEFAULT_PAGE_SIZE, AsyncScimClient
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, NotFoundError
 from ..filter import attr
 from ..models import Group, Member, PatchOperation, User
 from ..patch import apply_patch, diff
+from ..schema import CORE_SCHEMAS, SchemaTable
 from ._overlay import overlay
 from ._protocol import GroupChange, Listing, TargetCapabilities, UserChange
 
@@ -63,6 +64,7 @@ class ScimTarget:
         self._request_group_members = request_group_members
         self._page_size = page_size
         self._capabilities: TargetCapabilities | None = None
+        self._schema: SchemaTable | None = None
 
     def __repr__(self) -> str:
         return f"ScimTarget({self.client!r})"
@@ -81,6 +83,26 @@ class ScimTarget:
                 etag=found.etag,
             )
         return self._capabilities
+
+    async def schema(self) -> SchemaTable:
+        """The target's ``/Schemas`` and ``/ResourceTypes`` as a schema table (read once).
+
+        A target that publishes no ``/Schemas`` (404) is taken to follow the core
+        schemas of RFC 7643; one that publishes no ``/ResourceTypes`` gets them
+        inferred from its schemas.
+        """
+        if self._schema is None:
+            try:
+                schemas = await self.client.schemas()
+            except NotFoundError:
+                self._schema = CORE_SCHEMAS
+                return self._schema
+            try:
+                resource_types = await self.client.resource_types()
+            except NotFoundError:
+                resource_types = ()
+            self._schema = SchemaTable.from_scim(schemas, resource_types)
+        return self._schema
 
     # -- reading --------------------------------------------------------------------------
 
