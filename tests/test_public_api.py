@@ -37,6 +37,19 @@ CONTRACT = {
     "scimsync.client": ["ScimClient", "AsyncScimClient"],
     "scimsync.auth": ["BearerToken", "OAuth2ClientCredentials"],
     "scimsync.retry": ["RetryPolicy"],
+    "scimsync.mapping": [
+        "Mapping", "MappingResult", "MappingCheck", "MappingProblem", "Preview", "Rule",
+        "boolean", "coalesce", "const", "default", "field", "join", "key", "lower", "split",
+        "strip", "template", "upper",
+    ],
+    "scimsync.sources": [
+        "CsvSource", "JsonLinesSource", "MemorySource", "ScimSource", "AsyncScimSource",
+        "Source", "AsyncSource", "Record", "RecordIssue", "IssueCode", "CombinedSource",
+    ],
+    "scimsync.targets": [
+        "ScimTarget", "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities",
+        "Listing", "read_target_state",
+    ],
 }  # fmt: skip
 
 
@@ -87,6 +100,7 @@ def test_version_comes_from_package_metadata() -> None:
         "scimsync.codec",
         "scimsync.filter",
         "scimsync.patch",
+        "scimsync.mapping",
         "scimsync.engine",
     ],
 )
