@@ -176,8 +176,8 @@ def summarise(changes: Sequence[Change]) -> str:
         return "no attribute changed"
     if len(names) == 1:
         return f"{names[0]} changed"
-    if len(names) == 2:
-        return f"{names[0]} and {names[1]} changed"
+    if len(names) <= 3:
+        return f"{', '.join(names[:-1])} and {names[-1]} changed"
     return f"{names[0]}, {names[1]} and {len(names) - 2} more changed"
 
 

@@ -1,0 +1,161 @@
+"""Plans applied to a real in-memory target (``MemoryTarget``), then planned again.
+
+The target enforces what a SCIM service provider does (unique userNames, existing
+members, ids on create), so these tests check that the operations a plan holds are
+ones a target accepts, in the order given, and that a second plan finds nothing to do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from scimsync import Email, Group, User
+from scimsync.engine import Plan, Policy, SyncState, plan
+from scimsync.models import DesiredGroup, DesiredState, DesiredUser
+from scimsync.targets import BlockingTarget, MemoryTarget
+from strategies import NOW, desired_states
+from test_engine_properties import settle
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+POLICY = Policy(
+    adopt="adopt", max_deprovisions=None, max_deprovisions_percent=None, max_source_shrink=None
+)
+
+
+def apply(result: Plan, target: BlockingTarget) -> dict[str, str]:
+    """Apply a plan's operations in order, as an executor would; return created ids."""
+    created: dict[str, str] = {}
+    for planned in result.operations:
+        op = planned.resolve(created)
+        user = op.resource_type == "User"
+        if op.kind == "create":
+            assert op.body is not None
+            made = (
+                target.create_user(op.body)  # type: ignore[arg-type]
+                if user
+                else target.create_group(op.body)  # type: ignore[arg-type]
+            )
+            created[planned.target_id] = made.id or ""
+        elif op.kind == "delete":
+            (target.delete_user if user else target.delete_group)(op.target_id)
+        elif op.body is None and op.kind == "add_members":
+            target.add_members(op.target_id, list(op.members))
+        elif op.body is None and op.kind == "remove_members":
+            target.remove_members(op.target_id, list(op.members))
+        else:
+            change = op.body if op.body is not None else list(op.patch)
+            (target.update_user if user else target.update_group)(op.target_id, change)  # type: ignore[arg-type]
+    return created
+
+
+@pytest.fixture
+def target() -> Iterator[tuple[MemoryTarget, BlockingTarget]]:
+    memory = MemoryTarget(
+        users=[User(id="old-1", user_name="dee@example.com", title="Temp")],
+    )
+    with BlockingTarget(memory) as blocking:
+        yield memory, blocking
+
+
+def cycle(
+    desired: DesiredState,
+    memory: MemoryTarget,
+    blocking: BlockingTarget,
+    state: SyncState,
+    policy: Policy = POLICY,
+) -> tuple[Plan, SyncState]:
+    """Plan against what the target holds, apply, and record the next state."""
+    result = plan(desired, memory.state(), policy, state, NOW)
+    created = apply(result, blocking)
+    return result, state.after(result, created)
+
+
+def _directory(title: str = "Guide", *, leaver: bool = False) -> DesiredState:
+    people = [
+        DesiredUser(
+            key=f"e{i}",
+            user=User(
+                external_id=f"e{i}",
+                user_name=f"{name}@example.com",
+                title=title if name == "ann" else "Staff",
+                emails=[Email(value=f"{name}@example.com", type="work", primary=True)],
+            ),
+        )
+        for i, name in enumerate(["ann", "bob", "cy", "dee"])
+        if not (leaver and name == "cy")
+    ]
+    return DesiredState(
+        users=people,
+        groups=[
+            DesiredGroup(
+                key="g1",
+                group=Group(external_id="g1", display_name="Engineering"),
+                member_keys=[p.key for p in people],
+            )
+        ],
+    )
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_a_directory_lifecycle_converges_on_a_memory_target(
+    target: tuple[MemoryTarget, BlockingTarget], method: Any
+) -> None:
+    """Create, adopt, change, leave: each cycle applies cleanly, the next finds nothing."""
+    memory, blocking = target
+    policy = attrs.evolve(POLICY, update_method=method)
+    first, state = cycle(_directory(), memory, blocking, SyncState(), policy)
+    # PUT targets get a new group with its members in the POST body.
+    created = {"create": 4, "update": 1, **({"add_members": 1} if method == "patch" else {})}
+    assert created == first.summary()
+    assert "matched by userName, adopted; externalId, title and emails changed" == next(
+        op.reason for op in first.operations if op.kind == "update"
+    )
+    second, state = cycle(_directory(), memory, blocking, state, policy)
+    assert (True, (), ()) == (second.is_empty, second.conflicts, second.links)
+
+    memory.calls.clear()
+    third, state = cycle(_directory("Lead", leaver=True), memory, blocking, state, policy)
+    assert {"update": 1, "remove_members": 1, "deactivate": 1} == third.summary()
+    if method == "patch":
+        # One changed attribute, one request; the leaver leaves the group in one more.
+        assert 3 == memory.requests("PATCH")
+    assert (False, "Lead") == (
+        next(u.active for u in memory.state().users if u.user_name == "cy@example.com"),
+        next(u.title for u in memory.state().users if u.user_name == "ann@example.com"),
+    )
+    assert (
+        () == cycle(_directory("Lead", leaver=True), memory, blocking, state, policy)[0].operations
+    )
+
+
+@settings(
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(desired_states(max_users=60, max_groups=8), desired_states(max_users=60, max_groups=8))
+def test_any_source_applied_twice_to_a_memory_target_converges(
+    first: DesiredState, second: DesiredState
+) -> None:
+    """Whatever the source holds, an applied plan makes the target agree with it (the
+    next plan is empty, or name contention takes a few cycles: see ``settle``), and so
+    does the plan for the next source that replaces it. The target refusing an
+    operation (a taken userName, a missing member) fails the test."""
+    memory = MemoryTarget()
+    policy = attrs.evolve(POLICY, force=frozenset({"source_shrink", "max_deprovisions"}))
+    with BlockingTarget(memory) as blocking:
+        state = SyncState()
+        for desired in (first, second):
+
+            def step(desired: DesiredState = desired) -> Plan:
+                nonlocal state
+                result, state = cycle(desired, memory, blocking, state, policy)
+                return result
+
+            settle(step)
