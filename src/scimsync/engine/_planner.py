@@ -436,7 +436,7 @@ class _Cycle:
                 Skip(
                     resource_type="Group",
                     source_key=record.key,
-                    reason=f"members that are no source user, left out: {shown}{more}",
+                    reason=f"members that are not source users, left out: {shown}{more}",
                 )
             )
         return out
@@ -568,7 +568,7 @@ class _Cycle:
         if patch or to_add:
             changes = list(changes)
             if to_add:
-                changes.append(Change(path="members", new=list(to_add)))
+                changes.append(Change(path="members", new=[self.users.label(m) for m in to_add]))
             grown = [*current, *(Member(value=m) for m in to_add)]
             yield Operation(
                 kind="update",
@@ -593,7 +593,7 @@ class _Cycle:
                 reason=_plural(len(to_remove), "member") + " not in the source group",
                 body=_strip_server_attributes(attrs.evolve(after, members=tuple(final))),
                 members=to_remove,
-                changes=[Change(path="members", old=list(to_remove))],
+                changes=[Change(path="members", old=[self.users.label(m) for m in to_remove])],
             )
 
     def group_deprovisions(self) -> Iterable[Operation]:
