@@ -6,8 +6,9 @@ Rules this module keeps, and every change to it must keep:
   returns a value. It imports neither httpx, tenacity nor asyncio.
 - **No clock, no randomness.** The time is the ``now`` argument; ids of resources yet
   to be created are placeholders named after their source keys.
-- **Deterministic.** Inputs are sorted before anything is decided; the same inputs,
-  in any order, give a plan whose ``to_json()`` is byte for byte the same.
+- **Deterministic.** No decision depends on the order of the inputs, and every list
+  in the plan is sorted: the same inputs, in any order, give a plan whose
+  ``to_json()`` is byte for byte the same.
 - **Never guess.** An identity that could match more than one way is a conflict in the
   plan, and its accounts are left alone.
 - **Only what it owns.** Updates, deactivations, deletions and member removals touch
