@@ -33,6 +33,7 @@ CONTRACT = {
     "scimsync.errors": ["ScimSyncError"],
     "scimsync.filter": ["parse_filter", "attr"],
     "scimsync.patch": ["diff", "apply_patch"],
+    "scimsync.engine": ["plan", "Policy", "Plan"],
 }  # fmt: skip
 
 
@@ -77,7 +78,14 @@ def test_version_comes_from_package_metadata() -> None:
 
 @pytest.mark.parametrize(
     "module_name",
-    ["scimsync", "scimsync.models", "scimsync.codec", "scimsync.filter", "scimsync.patch"],
+    [
+        "scimsync",
+        "scimsync.models",
+        "scimsync.codec",
+        "scimsync.filter",
+        "scimsync.patch",
+        "scimsync.engine",
+    ],
 )
 def test_core_imports_neither_httpx_nor_tenacity(module_name: str) -> None:
     """Importing the core loads no HTTP or retry machinery (checked in a fresh process)."""

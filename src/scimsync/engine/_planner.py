@@ -1,0 +1,638 @@
+"""The reconciliation engine: what the source wants + what the target holds -> a Plan.
+
+Rules this module keeps, and every change to it must keep:
+
+- **No I/O.** It never sends a request, reads a file or logs. It takes values and
+  returns a value. It imports neither httpx, tenacity nor asyncio.
+- **No clock, no randomness.** The time is the ``now`` argument; ids of resources yet
+  to be created are placeholders named after their source keys.
+- **Deterministic.** Inputs are sorted before anything is decided; the same inputs,
+  in any order, give a plan whose ``to_json()`` is byte for byte the same.
+- **Never guess.** An identity that could match more than one way is a conflict in the
+  plan, and its accounts are left alone.
+- **Only what it owns.** Updates, deactivations, deletions and member removals touch
+  only accounts scimsync owns (linked or recorded in the state, carrying a managed
+  ``externalId``, or adopted on purpose by the policy).
+- **Guards before writes.** Anything that takes something away (deactivate, delete,
+  remove members) is held when a guard trips, and the plan says which and why.
+- **Order.** User creates and updates, then group creates, updates and membership,
+  then group deletions, then user deactivations and deletions; within a kind, by
+  source key, then target id.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..errors import ConfigurationError
+from ..models import DesiredState, Group, Member, PatchOperation, Resource, TargetState, User
+from ._changes import (
+    add_members_patch,
+    attribute_patch,
+    chunks,
+    describe_changes,
+    describe_resource,
+    overlay,
+    remove_members_patch,
+    summarise,
+    without_members,
+)
+from ._match import match
+from ._plan import Plan
+from ._policy import Policy
+from ._state import SyncState
+from ._values import DEPROVISION_KINDS, DESTRUCTIVE_KINDS, Change, GuardTrip, Operation, Skip
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from ..models import DesiredGroup
+
+__all__ = ["plan"]
+
+# The order operations are applied in: (resource type, kind) -> phase.
+_PHASES = {
+    ("User", "create"): 0,
+    ("User", "reactivate"): 1,
+    ("User", "update"): 2,
+    ("Group", "create"): 3,
+    ("Group", "update"): 4,
+    ("Group", "add_members"): 5,
+    ("Group", "remove_members"): 6,
+    ("Group", "delete"): 7,
+    ("User", "deactivate"): 8,
+    ("User", "delete"): 9,
+}
+
+
+def plan(
+    desired: DesiredState,
+    actual: TargetState,
+    policy: Policy,
+    state: SyncState | None = None,
+    now: datetime | None = None,
+) -> Plan:
+    """Decide what to write so the target holds what the source wants.
+
+    ``desired`` comes from the mapping, ``actual`` from the target listing (with
+    ``complete=False`` when it came out short), ``policy`` says how to match, own,
+    deprovision and guard, ``state`` is what earlier cycles recorded (``None`` on a
+    first cycle) and ``now`` the time, a timezone-aware value, needed only for
+    ``delete_after_days`` and to date deactivations in the next state. Pure and
+    deterministic (see the rules at the top of this module).
+
+    Raises :class:`~scimsync.errors.ConfigurationError` for arguments of the wrong kind.
+    """
+    _check_arguments(desired, actual, policy, state, now)
+    return _Cycle(desired, actual, policy, state or SyncState(), now).plan()
+
+
+def _check_arguments(
+    desired: object, actual: object, policy: object, state: object, now: object
+) -> None:
+    problems = []
+    if not isinstance(desired, DesiredState):
+        problems.append(f"desired must be a DesiredState, got {type(desired).__name__}")
+    if not isinstance(actual, TargetState):
+        problems.append(f"actual must be a TargetState, got {type(actual).__name__}")
+    if not isinstance(policy, Policy):
+        problems.append(f"policy must be a Policy, got {type(policy).__name__}")
+    if state is not None and not isinstance(state, SyncState):
+        problems.append(f"state must be a SyncState or None, got {type(state).__name__}")
+    if now is not None and (not isinstance(now, datetime) or now.utcoffset() is None):
+        problems.append(f"now must be a timezone-aware datetime or None, got {now!r}")
+    if problems:
+        raise ConfigurationError("cannot plan: " + "; ".join(problems))
+
+
+def _listed(resources: Iterable[Any]) -> list[Any]:
+    # A listing may repeat a resource (page drift): one id is one resource.
+    seen: dict[str, Any] = {}
+    for resource in resources:
+        if resource.id is not None and resource.id not in seen:
+            seen[resource.id] = resource
+    return sorted(seen.values(), key=lambda r: r.id)
+
+
+def _order(op: Operation) -> tuple[int, str, str]:
+    return (_PHASES[op.resource_type, op.kind], op.source_key or "", op.target_id)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _strip_server_attributes(resource: Any) -> Any:
+    """``resource`` without what only the service provider sets (id, meta, groups)."""
+    changes: dict[str, Any] = {}
+    if resource.id is not None:
+        changes["id"] = None
+    if resource.meta is not None:
+        changes["meta"] = None
+    if isinstance(resource, User) and resource.groups is not None:
+        changes["groups"] = None
+    return attrs.evolve(resource, **changes) if changes else resource
+
+
+class _Cycle:
+    """One planning run: the inputs, the matchings, and what has been decided so far."""
+
+    def __init__(
+        self,
+        desired: DesiredState,
+        actual: TargetState,
+        policy: Policy,
+        state: SyncState,
+        now: datetime | None,
+    ) -> None:
+        self.desired = desired
+        self.actual = actual
+        self.policy = policy
+        self.state = state
+        self.now = now
+        self.put = policy.update_method == "put"
+        self.actual_users: list[User] = _listed(actual.users)
+        self.actual_groups: list[Group] = _listed(actual.groups)
+        complete = actual.complete
+        self.users = match(
+            "User", desired.users, self.actual_users, state.users, policy, listing_complete=complete
+        )
+        self.groups = match(
+            "Group",
+            desired.groups,
+            self.actual_groups,
+            state.groups,
+            policy,
+            listing_complete=complete,
+        )
+        self.skipped: list[Skip] = [*self.users.skipped, *self.groups.skipped]
+
+    def plan(self) -> Plan:
+        operations = [
+            *self.user_creates(),
+            *self.user_updates(),
+            *self.group_changes(),
+            *self.user_deprovisions(),
+            *self.group_deprovisions(),
+        ]
+        operations.sort(key=_order)
+        trips, untrusted = self.guards(operations)
+        holding = any(not trip.forced for trip in trips)
+        to_apply = [op for op in operations if not (holding and op.kind in DESTRUCTIVE_KINDS)]
+        held = [op for op in operations if holding and op.kind in DESTRUCTIVE_KINDS]
+        trips = [trip if trip.forced else attrs.evolve(trip, held=len(held)) for trip in trips]
+        sizes = (("User", len(self.desired.users)), ("Group", len(self.desired.groups)))
+        users, groups = self.users, self.groups
+        return Plan(
+            operations=to_apply,
+            held=held,
+            guards=trips,
+            conflicts=sorted(
+                [*users.conflicts, *groups.conflicts],
+                key=lambda c: (c.resource_type != "User", c.source_keys, c.kind, c.target_ids),
+            ),
+            skipped=sorted(
+                self.skipped,
+                key=lambda s: (
+                    s.resource_type != "User",
+                    s.source_key or "",
+                    s.target_id or "",
+                    s.reason,
+                ),
+            ),
+            links=sorted(
+                [*users.links, *groups.links],
+                key=lambda link: (link.resource_type != "User", link.source_key),
+            ),
+            source_counts={kind: size for kind, size in sizes if kind not in untrusted},
+            now=self.now,
+        )
+
+    # -- writes -------------------------------------------------------------------------
+
+    def write(
+        self,
+        kind: str,
+        account: Resource,
+        *,
+        key: str | None,
+        reason: str,
+        patch: Sequence[PatchOperation],
+        after: Resource,
+        changes: Sequence[Change],
+    ) -> Operation:
+        """An operation changing ``account``: its PATCH, or for PUT targets the whole body."""
+        return Operation(
+            kind=kind,
+            resource_type=account.resource_type_name,
+            target_id=account.id or "",
+            source_key=key,
+            reason=reason,
+            patch=() if self.put else patch,
+            body=_strip_server_attributes(after) if self.put else None,
+            changes=changes,
+        )
+
+    # -- users --------------------------------------------------------------------------
+
+    def user_creates(self) -> Iterable[Operation]:
+        for record in self.users.creates:
+            body: User = _strip_server_attributes(record.user)
+            if record.create_only is not None:
+                body = overlay(body, record.create_only)
+            gone = self.users.gone_links.get(record.key)
+            yield Operation(
+                kind="create",
+                resource_type="User",
+                target_id=self.users.ids[record.key],
+                source_key=record.key,
+                reason=f"linked account {gone} is gone from the target"
+                if gone
+                else "not on the target",
+                body=body,
+                changes=describe_resource(body, "User", self.policy),
+            )
+
+    def user_updates(self) -> Iterable[Operation]:
+        deactivated_by_us = self.state.users.deactivated_at
+        for found in self.users.matched:
+            account: User = found.account  # type: ignore[assignment]
+            wanted: User = found.desired.user
+            # Back in the source: active again, unless the mapping says otherwise, and
+            # only if scimsync deactivated it when the mapping leaves `active` alone.
+            reactivate = account.active is False and (
+                wanted.active is True or (wanted.active is None and account.id in deactivated_by_us)
+            )
+            if reactivate and wanted.active is None:
+                wanted = attrs.evolve(wanted, active=True)
+            patch = attribute_patch(account, wanted, "User", self.policy)
+            if not patch:
+                continue
+            after = overlay(account, wanted)
+            changes = describe_changes(account, after, patch, "User", self.policy)
+            if reactivate:
+                others = [c for c in changes if c.path != "active"]
+                reason = "back in source" + (f"; {summarise(others)}" if others else "")
+            else:
+                reason = summarise(changes)
+            if found.adopted:
+                reason = f"matched by {found.matched_by}, adopted; {reason}"
+            yield self.write(
+                "reactivate" if reactivate else "update",
+                account,
+                key=found.key,
+                reason=reason,
+                patch=patch,
+                after=after,
+                changes=changes,
+            )
+
+    def user_deprovisions(self) -> Iterable[Operation]:
+        policy = self.policy
+        if policy.deprovision == "none":
+            return
+        users = self.users
+        for account in self.actual_users:
+            target_id: str = account.id  # type: ignore[assignment]
+            if target_id not in users.owned or target_id in users.claimed:
+                continue
+            key = users.linked_key.get(target_id)
+            if policy.deprovision == "delete" and policy.delete_after_days is None:
+                yield _delete(account, key, "not in source")
+            elif account.active is not False:
+                reason = "not in source"
+                if policy.deprovision == "delete":
+                    reason += f"; to be deleted after {policy.delete_after_days} days"
+                yield self.write(
+                    "deactivate",
+                    account,
+                    key=key,
+                    reason=reason,
+                    patch=[PatchOperation(op="replace", path="active", value=False)],
+                    after=attrs.evolve(account, active=False),
+                    changes=[Change(path="active", old=account.active, new=False)],
+                )
+            elif policy.deprovision == "delete":
+                yield from self.delete_when_due(account, key)
+
+    def delete_when_due(self, account: User, key: str | None) -> Iterable[Operation]:
+        """Delete a deactivated account once it has been so for ``delete_after_days``."""
+        target_id: str = account.id  # type: ignore[assignment]
+        days = self.policy.delete_after_days or 0
+        since = self.state.users.deactivated_at.get(target_id)
+        if since is None and account.meta is not None:
+            # Not deactivated by scimsync: the last change is no earlier than the
+            # deactivation, so waiting from it never deletes too early.
+            since = account.meta.last_modified
+        if self.now is None or since is None or since.utcoffset() is None:
+            why = " (no `now` given)" if self.now is None else ""
+            self.skipped.append(
+                Skip(
+                    resource_type="User",
+                    source_key=key,
+                    target_id=target_id,
+                    reason=f"deactivated and not in source, but since when is unknown{why}",
+                )
+            )
+            return
+        waited = self.now - since
+        if waited >= timedelta(days=days):
+            yield _delete(
+                account,
+                key,
+                f"not in source; deactivated {waited.days} days ago (delete after {days})",
+            )
+
+    # -- groups -------------------------------------------------------------------------
+
+    def wanted_members(self, record: DesiredGroup) -> dict[str, str]:
+        """Member id (or placeholder) -> source key, for the members that resolve."""
+        users = self.users
+        out: dict[str, str] = {}
+        unknown: set[str] = set()
+        for key in record.member_keys:
+            member_id = users.ids.get(key)
+            if member_id is not None:
+                out.setdefault(member_id, key)
+            elif key not in users.unresolved and key not in users.known_keys:
+                unknown.add(key)
+        if unknown:
+            shown = ", ".join(_quoted(k) for k in sorted(unknown)[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            self.skipped.append(
+                Skip(
+                    resource_type="Group",
+                    source_key=record.key,
+                    reason=f"members that are no source user, left out: {shown}{more}",
+                )
+            )
+        return out
+
+    def group_changes(self) -> Iterable[Operation]:
+        yield from self.group_creates()
+        group_ids = {group.id for group in self.actual_groups}
+        protected = self.users.protected
+        labels = self.member_labels()
+        for found in self.groups.matched:
+            account: Group = found.account  # type: ignore[assignment]
+            record: DesiredGroup = found.desired
+            current = without_members(account)
+            after = overlay(current, without_members(record.group))
+            patch = attribute_patch(current, after, "Group", self.policy)
+            members = self.wanted_members(record)
+            to_add: list[str] = []
+            to_remove: list[str] = []
+            if account.members is None:
+                # A PUT would clear the members nobody listed: no PUT at all then.
+                consequence = "group not updated" if self.put else "membership not compared"
+                self.skipped.append(
+                    Skip(
+                        resource_type="Group",
+                        source_key=record.key,
+                        target_id=account.id,
+                        reason=f"the target listing left out members: {consequence}",
+                    )
+                )
+                if self.put:
+                    continue
+            else:
+                present = {m.value for m in account.members if m.value is not None}
+                to_add = sorted(members.keys() - present)
+                # Nested groups and accounts in a conflict stay where they are.
+                to_remove = sorted(
+                    m for m in present - members.keys() if m not in protected and m not in group_ids
+                )
+            adopted = f"matched by {found.matched_by}, adopted; " if found.adopted else ""
+            if self.put:
+                yield from self.put_group(
+                    found.key,
+                    account=account,
+                    after=after,
+                    patch=patch,
+                    to_add=to_add,
+                    to_remove=to_remove,
+                )
+                continue
+            if patch:
+                changes = describe_changes(current, after, patch, "Group", self.policy)
+                yield self.write(
+                    "update",
+                    account,
+                    key=found.key,
+                    reason=adopted + summarise(changes),
+                    patch=patch,
+                    after=after,
+                    changes=changes,
+                )
+            yield from self.member_operations(
+                "add_members", account.id or "", found.key, to_add, labels
+            )
+            yield from self.member_operations(
+                "remove_members", account.id or "", found.key, to_remove, labels
+            )
+
+    def member_labels(self) -> dict[str, str]:
+        """Account id -> source key, to show members by the names people know."""
+        labels = dict(self.users.linked_key)
+        labels.update((target, key) for key, target in self.users.ids.items())
+        return labels
+
+    def group_creates(self) -> Iterable[Operation]:
+        for record in self.groups.creates:
+            placeholder = self.groups.ids[record.key]
+            members = self.wanted_members(record)
+            body: Group = _strip_server_attributes(without_members(record.group))
+            changes = describe_resource(body, "Group", self.policy)
+            if self.put and members:
+                ordered = sorted(members)
+                body = attrs.evolve(body, members=tuple(Member(value=m) for m in ordered))
+                changes = (*changes, Change(path="members", new=[members[m] for m in ordered]))
+            yield Operation(
+                kind="create",
+                resource_type="Group",
+                target_id=placeholder,
+                source_key=record.key,
+                reason="not on the target",
+                body=body,
+                changes=changes,
+            )
+            if not self.put:
+                yield from self.member_operations(
+                    "add_members", placeholder, record.key, sorted(members), members
+                )
+
+    def member_operations(
+        self,
+        kind: str,
+        group_id: str,
+        group_key: str,
+        member_ids: Sequence[str],
+        labels: dict[str, str],
+    ) -> Iterable[Operation]:
+        """Membership changes in chunks of ``max_members_per_operation``."""
+        adding = kind == "add_members"
+        for chunk in chunks(member_ids, self.policy.max_members_per_operation):
+            shown = [labels.get(m, m) for m in chunk]
+            yield Operation(
+                kind=kind,
+                resource_type="Group",
+                target_id=group_id,
+                source_key=group_key,
+                reason=_plural(len(chunk), "member")
+                + (" to add" if adding else " not in the source group"),
+                patch=add_members_patch(chunk) if adding else remove_members_patch(chunk),
+                members=chunk,
+                changes=[
+                    Change(
+                        path="members", new=shown if adding else None, old=None if adding else shown
+                    )
+                ],
+            )
+
+    def put_group(
+        self,
+        key: str,
+        *,
+        account: Group,
+        after: Group,
+        patch: Sequence[PatchOperation],
+        to_add: Sequence[str],
+        to_remove: Sequence[str],
+    ) -> Iterable[Operation]:
+        """Whole-group PUTs; member removals in one of their own, so a guard can hold it."""
+        current = list(account.members or ())
+        if patch or to_add:
+            changes = list(describe_changes(account, after, patch, "Group", self.policy))
+            if to_add:
+                changes.append(Change(path="members", new=list(to_add)))
+            grown = [*current, *(Member(value=m) for m in to_add)]
+            yield Operation(
+                kind="update",
+                resource_type="Group",
+                target_id=account.id or "",
+                source_key=key,
+                reason=summarise(changes),
+                body=_strip_server_attributes(attrs.evolve(after, members=tuple(grown))),
+                changes=changes,
+            )
+        if to_remove:
+            removed = set(to_remove)
+            final = [
+                *(m for m in current if m.value not in removed),
+                *(Member(value=m) for m in to_add),
+            ]
+            yield Operation(
+                kind="remove_members",
+                resource_type="Group",
+                target_id=account.id or "",
+                source_key=key,
+                reason=_plural(len(to_remove), "member") + " not in the source group",
+                body=_strip_server_attributes(attrs.evolve(after, members=tuple(final))),
+                members=to_remove,
+                changes=[Change(path="members", old=list(to_remove))],
+            )
+
+    def group_deprovisions(self) -> Iterable[Operation]:
+        if self.policy.group_deprovision != "delete":
+            return
+        groups = self.groups
+        for account in self.actual_groups:
+            target_id: str = account.id  # type: ignore[assignment]
+            if target_id in groups.owned and target_id not in groups.claimed:
+                yield _delete(account, groups.linked_key.get(target_id), "not in source")
+
+    # -- guards -------------------------------------------------------------------------
+
+    def guards(self, operations: Sequence[Operation]) -> tuple[list[GuardTrip], set[str]]:
+        """The guards that trip, and the resource types whose source size is not trusted.
+
+        A guard trips when its condition holds and the plan takes something away; an
+        untrusted size is not remembered, so the next cycle still compares with the
+        last good one.
+        """
+        policy = self.policy
+        trips: list[GuardTrip] = []
+        untrusted: set[str] = set()
+        takes_away = any(op.kind in DESTRUCTIVE_KINDS for op in operations)
+
+        def trip(name: str, reasons: list[str]) -> None:
+            if reasons and takes_away:
+                trips.append(
+                    GuardTrip(name=name, reason="; ".join(reasons), forced=name in policy.force)
+                )
+
+        incomplete = []
+        if not self.desired.complete:
+            incomplete.append("the source read was incomplete")
+            untrusted.update(("User", "Group"))
+        if not self.actual.complete:
+            incomplete.append("the target listing was incomplete")
+        trip("incomplete_listing", incomplete)
+
+        shrank = []
+        deprovisions = {
+            kind: sum(
+                1 for op in operations if op.resource_type == kind and op.kind in DEPROVISION_KINDS
+            )
+            for kind in ("User", "Group")
+        }
+        for resource_type, count, ledger in (
+            ("User", len(self.desired.users), self.state.users),
+            ("Group", len(self.desired.groups), self.state.groups),
+        ):
+            noun = "users" if resource_type == "User" else "groups"
+            last = ledger.last_source_count
+            if count == 0 and (last or deprovisions[resource_type]):
+                seen = f" (last cycle: {last})" if last is not None else ""
+                shrank.append(f"the source returned no {noun}{seen}")
+            elif last and policy.max_source_shrink is not None:
+                drop = (last - count) * 100 / last
+                if drop <= policy.max_source_shrink:
+                    continue
+                shrank.append(
+                    f"the source {noun} shrank by {drop:.1f}% ({last} -> {count}), "
+                    f"over max_source_shrink {policy.max_source_shrink:g}%"
+                )
+            else:
+                continue
+            if "source_shrink" not in policy.force:
+                untrusted.add(resource_type)
+        trip("source_shrink", shrank)
+
+        over = []
+        for resource_type, matching in (("User", self.users), ("Group", self.groups)):
+            count = deprovisions[resource_type]
+            owned = len(matching.owned)
+            noun = "users" if resource_type == "User" else "groups"
+            if not count:
+                continue
+            if policy.max_deprovisions is not None and count > policy.max_deprovisions:
+                limit = policy.max_deprovisions
+                over.append(f"{count} {noun} to deprovision, over max_deprovisions {limit}")
+            elif policy.max_deprovisions_percent is not None and owned:
+                share = count * 100 / owned
+                if share > policy.max_deprovisions_percent:
+                    over.append(
+                        f"{count} of {owned} owned {noun} to deprovision ({share:.1f}%), "
+                        f"over max_deprovisions_percent {policy.max_deprovisions_percent:g}%"
+                    )
+        trip("max_deprovisions", over)
+        return trips, untrusted
+
+
+def _delete(account: Resource, key: str | None, reason: str) -> Operation:
+    return Operation(
+        kind="delete",
+        resource_type=account.resource_type_name,
+        target_id=account.id or "",
+        source_key=key,
+        reason=reason,
+    )
+
+
+def _quoted(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)

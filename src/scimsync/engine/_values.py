@@ -1,0 +1,330 @@
+"""The values a plan is made of: operations, their changes, conflicts, skips, guards, links.
+
+All are frozen. Values that end up on the wire (PATCH values, change values) are kept
+JSON-ready (``dict``, ``list``, ``str``, numbers, ``bool``, ``None``), which is what
+makes :meth:`Plan.to_json` and :meth:`Plan.from_json` round-trip exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any, Literal
+
+import attrs
+
+from ..codec import to_scim
+from ..models import Group, Member, PatchOperation, User
+from ..models._base import to_tuple_or_empty
+
+__all__ = [
+    "Change",
+    "Conflict",
+    "ConflictKind",
+    "GuardTrip",
+    "Link",
+    "OPERATION_KINDS",
+    "Operation",
+    "OperationKind",
+    "PLACEHOLDER_PREFIX",
+    "Placeholder",
+    "Skip",
+    "jsonable",
+]
+
+OperationKind = Literal[
+    "create", "update", "reactivate", "add_members", "remove_members", "deactivate", "delete"
+]
+"""What an :class:`Operation` does. Group membership changes have kinds of their own."""
+
+#: Every operation kind, in the order a plan applies them (within a resource type).
+OPERATION_KINDS: tuple[str, ...] = (
+    "create",
+    "update",
+    "reactivate",
+    "add_members",
+    "remove_members",
+    "deactivate",
+    "delete",
+)
+
+#: Kinds that take something away: a tripped guard holds them.
+DESTRUCTIVE_KINDS = frozenset({"remove_members", "deactivate", "delete"})
+
+#: Kinds that deprovision, counted by the ``max_deprovisions`` guard.
+DEPROVISION_KINDS = frozenset({"deactivate", "delete"})
+
+ConflictKind = Literal[
+    "duplicate_source_key",
+    "duplicate_key_value",
+    "ambiguous_match",
+    "shared_account",
+    "taken",
+    "unowned_match",
+]
+"""Why identities could not be matched without guessing (see :class:`Conflict`)."""
+
+#: How a placeholder for a resource the same plan creates is written inside the plan.
+PLACEHOLDER_PREFIX = "urn:scimsync:placeholder:"
+
+
+def jsonable(value: Any) -> Any:
+    """Return ``value`` as plain JSON data: models as SCIM dicts, tuples as lists."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, datetime):
+        return _datetime_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if attrs.has(type(value)):
+        return to_scim(value)
+    raise TypeError(f"cannot put a {type(value).__name__} in a plan")
+
+
+def _datetime_text(value: datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+@attrs.frozen(kw_only=True, order=True)
+class Placeholder:
+    """The id of a resource that the same plan creates, known only once it is applied.
+
+    Inside a plan it is written as a string, ``str(placeholder)``:
+    ``"urn:scimsync:placeholder:<resource type>:<source key>"``, wherever the id will go
+    (an operation's ``target_id``, member ids, PATCH values, bodies). The executor
+    substitutes the real id with :meth:`Operation.resolve` or :meth:`Plan.resolve`.
+    """
+
+    resource_type: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{PLACEHOLDER_PREFIX}{self.resource_type}:{self.key}"
+
+    @classmethod
+    def parse(cls, text: str) -> Placeholder | None:
+        """Return the placeholder written as ``text``, or None when it is a real id."""
+        if not text.startswith(PLACEHOLDER_PREFIX):
+            return None
+        resource_type, sep, key = text[len(PLACEHOLDER_PREFIX) :].partition(":")
+        return cls(resource_type=resource_type, key=key) if sep else None
+
+
+def is_placeholder(text: str) -> bool:
+    """True when ``text`` is the string form of a :class:`Placeholder`."""
+    return text.startswith(PLACEHOLDER_PREFIX)
+
+
+@attrs.frozen(kw_only=True)
+class Change:
+    """One attribute-level change, for people to read: ``path`` goes from ``old`` to ``new``.
+
+    ``old`` and ``new`` are JSON values. When the attribute is sensitive (writeOnly,
+    ``returned: never``, or named in :attr:`Policy.sensitive_paths`) both are ``None``
+    and ``sensitive`` is True: a plan never carries a secret into what it renders.
+    """
+
+    path: str
+    old: Any = attrs.field(default=None, converter=jsonable)
+    new: Any = attrs.field(default=None, converter=jsonable)
+    sensitive: bool = False
+
+
+def _patch_tuple(values: Any) -> tuple[PatchOperation, ...]:
+    return tuple(
+        op
+        if _is_plain(op.value)
+        else PatchOperation(op=op.op, path=op.path, value=jsonable(op.value))
+        for op in values
+    )
+
+
+def _is_plain(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return True
+    if type(value) is list:
+        return all(_is_plain(item) for item in value)
+    if type(value) is dict:
+        return all(type(k) is str and _is_plain(v) for k, v in value.items())
+    return False
+
+
+@attrs.frozen(kw_only=True)
+class Operation:
+    """One write the plan asks for, with everything needed to send it and to explain it.
+
+    - ``kind``: see :data:`OPERATION_KINDS`; ``resource_type``: ``"User"`` or ``"Group"``.
+    - ``target_id``: the target's id, or the string form of a :class:`Placeholder` for
+      a resource this plan creates (a create's own ``target_id`` is its placeholder).
+    - ``source_key``: the source record it serves (for a deprovision, the key the
+      account was linked to, when known).
+    - ``patch``: the PATCH operations to send (RFC 7644 §3.5.2), when ``method`` is
+      PATCH. ``body``: the whole resource for a create (POST) or a PUT; send it with
+      ``to_scim(body, request=True)``.
+    - ``members``: for ``add_members`` / ``remove_members``, the member ids (or
+      placeholders) explicitly, for connectors to APIs that are not SCIM; ``patch``
+      holds the same change in SCIM form.
+    - ``changes``: attribute-level ``old → new`` for review; ``reason``: why, in words.
+    """
+
+    kind: str
+    resource_type: str
+    target_id: str
+    source_key: str | None = None
+    reason: str = ""
+    patch: tuple[PatchOperation, ...] = attrs.field(default=(), converter=_patch_tuple)
+    body: User | Group | None = None
+    members: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    changes: tuple[Change, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+
+    @property
+    def method(self) -> str:
+        """The HTTP method a SCIM target gets: POST, PUT, PATCH or DELETE."""
+        if self.kind == "create":
+            return "POST"
+        if self.kind == "delete":
+            return "DELETE"
+        return "PUT" if self.body is not None else "PATCH"
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        """Placeholders this operation needs resolved before it can be sent, sorted.
+
+        A create's own placeholder is not among them: it is what the create produces.
+        """
+        found: set[str] = set()
+        if self.kind != "create" and is_placeholder(self.target_id):
+            found.add(self.target_id)
+        found.update(m for m in self.members if is_placeholder(m))
+        for op in self.patch:
+            _collect_placeholders(op.value, found)
+        if isinstance(self.body, Group) and self.body.members:
+            found.update(m.value for m in self.body.members if m.value and is_placeholder(m.value))
+        return tuple(sorted(found))
+
+    def resolve(self, ids: Mapping[str, str]) -> Operation:
+        """Return this operation with placeholders replaced by the ids in ``ids``.
+
+        ``ids`` maps placeholder strings (``str(placeholder)``) to real ids; placeholders
+        it does not hold stay as they are.
+        """
+        if not ids:
+            return self
+        body = self.body
+        if isinstance(body, Group) and body.members:
+            body = attrs.evolve(
+                body,
+                members=tuple(
+                    attrs.evolve(m, value=ids.get(m.value, m.value)) if m.value else m
+                    for m in body.members
+                ),
+            )
+        return attrs.evolve(
+            self,
+            target_id=ids.get(self.target_id, self.target_id),
+            members=tuple(ids.get(m, m) for m in self.members),
+            patch=tuple(
+                PatchOperation(op=op.op, path=op.path, value=_substitute(op.value, ids))
+                for op in self.patch
+            ),
+            body=body,
+        )
+
+
+def _collect_placeholders(value: Any, found: set[str]) -> None:
+    if isinstance(value, str):
+        if is_placeholder(value):
+            found.add(value)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_placeholders(item, found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_placeholders(item, found)
+
+
+def _substitute(value: Any, ids: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return ids.get(value, value)
+    if isinstance(value, list):
+        return [_substitute(item, ids) for item in value]
+    if isinstance(value, dict):
+        return {key: _substitute(item, ids) for key, item in value.items()}
+    return value
+
+
+def member_of(target_id: str) -> Member:
+    """A group member referring to the account ``target_id`` (an id or a placeholder)."""
+    return Member(value=target_id)
+
+
+@attrs.frozen(kw_only=True)
+class Conflict:
+    """Identities the engine would have to guess about; none of them gets an operation.
+
+    ``kind`` (see :data:`ConflictKind`):
+
+    - ``duplicate_source_key``: the source holds the same key more than once;
+    - ``duplicate_key_value``: source records share a match key value (two records
+      with the userName ``bob`` and ``Bob``, which the target holds as one);
+    - ``ambiguous_match``: one record matches several target accounts;
+    - ``shared_account``: several records match the same account;
+    - ``taken``: the account that matches belongs to another source key (the state
+      links it to that key): a reused userName, typically;
+    - ``unowned_match``: the record matches an account scimsync does not own and
+      :attr:`Policy.adopt` is ``"fail"``.
+
+    Accounts whose identity a conflict leaves uncertain are never deprovisioned or
+    stripped of groups; an account ``taken`` by another key is that key's, and is
+    deprovisioned when that key leaves the source.
+    """
+
+    kind: str
+    resource_type: str
+    source_keys: tuple[str, ...] = attrs.field(converter=to_tuple_or_empty)
+    target_ids: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    detail: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Skip:
+    """A resource the plan deliberately leaves alone, and why (``adopt="ignore"``, ...)."""
+
+    resource_type: str
+    reason: str
+    source_key: str | None = None
+    target_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class GuardTrip:
+    """A guard whose condition held. Unless ``forced``, it held ``held`` operations.
+
+    ``name`` is one of :data:`GUARDS`; ``reason`` says what was seen, with numbers.
+    """
+
+    name: str
+    reason: str
+    forced: bool = False
+    held: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Link:
+    """A source key newly tied to a target resource: what the next state remembers.
+
+    ``target_id`` is a placeholder for resources the plan creates. ``matched_by`` is
+    the match key that found the account (``"create"`` for new resources);
+    ``adopted`` is True when the account was not owned before this plan.
+    """
+
+    resource_type: str
+    source_key: str
+    target_id: str
+    matched_by: str
+    adopted: bool = False

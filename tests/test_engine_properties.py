@@ -1,0 +1,228 @@
+"""Properties of the engine over generated sources, targets and states (Hypothesis).
+
+Each property runs at least 500 examples of up to 200 users and 20 groups.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scimsync import User
+from scimsync.engine import Placeholder, Plan, Policy, SyncState, plan, simulate, simulated_id
+from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
+from strategies import NOW, Scenario, scenarios, shuffled, target_states, users
+
+EXAMPLES = settings(
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+policies = st.builds(
+    Policy,
+    adopt=st.sampled_from(["adopt", "ignore", "fail"]),
+    deprovision=st.sampled_from(["deactivate", "delete", "none"]),
+    group_deprovision=st.sampled_from(["delete", "none"]),
+    update_method=st.sampled_from(["patch", "put"]),
+    max_members_per_operation=st.integers(1, 5),
+    max_deprovisions=st.none() | st.integers(0, 20),
+    max_deprovisions_percent=st.none() | st.floats(0, 100),
+    max_source_shrink=st.none() | st.floats(0, 100),
+    external_id_prefix=st.none() | st.just("k1"),
+).flatmap(
+    lambda p: (
+        st.just(p)
+        if p.deprovision != "delete"
+        else st.builds(
+            lambda days: attrs.evolve(p, delete_after_days=days), st.none() | st.integers(0, 45)
+        )
+    )
+)
+
+
+def _created_ids(result: Plan) -> dict[str, str]:
+    return {
+        op.target_id: simulated_id(op.target_id) for op in result.operations if op.kind == "create"
+    }
+
+
+def _mirror(actual: TargetState) -> DesiredState:
+    """What a source would want to keep ``actual`` exactly as it is (keyed by externalId)."""
+    key_of = {u.id: u.external_id for u in actual.users if u.external_id is not None}
+    records = [
+        DesiredUser(key=u.external_id, user=attrs.evolve(u, id=None, meta=None, groups=None))
+        for u in actual.users
+        if u.external_id is not None
+    ]
+    group_records = [
+        DesiredGroup(
+            key=g.external_id,
+            group=attrs.evolve(g, id=None, meta=None, members=None),
+            member_keys=[key_of[m.value] for m in g.members or () if m.value in key_of],
+        )
+        for g in actual.groups
+        if g.external_id is not None
+    ]
+    return DesiredState(users=records, groups=group_records)
+
+
+@EXAMPLES
+@given(target_states(), st.sampled_from(["patch", "put"]))
+def test_a_target_planned_against_itself_needs_nothing(actual: TargetState, method: str) -> None:
+    """plan(x, x) is empty: a source that wants exactly what the target holds changes nothing.
+
+    Accounts whose userName clashes with another's are conflicts (never a guess), and
+    group members that are not mirrored stay where they are (not owned, not touched).
+    """
+    # Keep one account per userName (case-insensitively), as a real target does.
+    seen: set[str] = set()
+    unique = []
+    for account in actual.users:
+        name = (account.user_name or "").casefold()
+        if name not in seen:
+            seen.add(name)
+            unique.append(account)
+    actual = attrs.evolve(actual, users=unique)
+    # Groups hold only members that are mirrored, so nothing is to be removed either.
+    mirrored = {u.id for u in unique if u.external_id is not None}
+    actual = attrs.evolve(
+        actual,
+        groups=[
+            attrs.evolve(g, members=tuple(m for m in g.members or () if m.value in mirrored))
+            for g in actual.groups
+        ],
+    )
+    result = plan(_mirror(actual), actual, Policy(update_method=method))  # type: ignore[arg-type]
+    assert [op.kind for op in result.operations] == []
+    assert result.held == ()
+
+
+@EXAMPLES
+@given(scenarios(), policies)
+def test_applying_a_plan_then_planning_again_changes_nothing(
+    scenario: Scenario, policy: Policy
+) -> None:
+    """Idempotence: plan, simulate the target applying it, record the state, plan again: empty."""
+    first = plan(scenario.desired, scenario.actual, policy, scenario.state, NOW)
+    after = simulate(first, scenario.actual)
+    state = scenario.state.after(first, _created_ids(first))
+    second = plan(scenario.desired, after, policy, state, NOW)
+    assert [(op.kind, op.target_id, op.reason) for op in second.operations] == []
+    assert [(op.kind, op.target_id) for op in first.held] == [
+        (op.kind, op.target_id) for op in second.held
+    ]
+
+
+@EXAMPLES
+@given(st.data(), scenarios(complete=None), policies)
+def test_the_same_inputs_in_any_order_give_the_same_bytes(
+    data: st.DataObject, scenario: Scenario, policy: Policy
+) -> None:
+    """Determinism: shuffled users, groups and members give a byte-identical plan."""
+    expected = plan(scenario.desired, scenario.actual, policy, scenario.state, NOW).to_json()
+    other = data.draw(st.builds(lambda: None).flatmap(lambda _: st.composite(shuffled)(scenario)))
+    assert expected == plan(other.desired, other.actual, policy, other.state, NOW).to_json()
+
+
+@EXAMPLES
+@given(scenarios(complete=None), policies)
+def test_no_operation_touches_an_account_scimsync_does_not_own(
+    scenario: Scenario, policy: Policy
+) -> None:
+    """Only owned accounts are changed: linked or owned in the state, carrying the managed
+    externalId of the record they serve (or the policy's prefix), or adopted on purpose."""
+    result = plan(scenario.desired, scenario.actual, policy, scenario.state, NOW)
+    ledgers = {"User": scenario.state.users, "Group": scenario.state.groups}
+    accounts: dict[tuple[str, str], Any] = {
+        **{("User", u.id or ""): u for u in scenario.actual.users},
+        **{("Group", g.id or ""): g for g in scenario.actual.groups},
+    }
+    adopted = {(link.resource_type, link.target_id) for link in result.links if link.adopted}
+    prefix = policy.external_id_prefix
+    for op in (*result.operations, *result.held):
+        if Placeholder.parse(op.target_id) is not None:
+            continue
+        account = accounts[op.resource_type, op.target_id]
+        external_id = account.external_id
+        owned = (
+            ledgers[op.resource_type].owns(op.target_id)
+            or (prefix is not None and external_id is not None and external_id.startswith(prefix))
+            or (op.kind not in ("deactivate", "delete") and external_id == op.source_key)
+            or (policy.adopt == "adopt" and (op.resource_type, op.target_id) in adopted)
+        )
+        assert owned, f"{op.kind} of {op.resource_type} {op.target_id} ({op.reason})"
+
+
+def _destructive(result: Plan) -> list[Any]:
+    return [op for op in result.operations if op.kind in ("deactivate", "delete", "remove_members")]
+
+
+@EXAMPLES
+@given(scenarios(complete=None), policies)
+def test_guards_hold_whenever_their_condition_holds(scenario: Scenario, policy: Policy) -> None:
+    """Incomplete listings, a shrunken source and too many deprovisions never take anything away."""
+    policy = attrs.evolve(policy, force=frozenset())
+    result = plan(scenario.desired, scenario.actual, policy, scenario.state, NOW)
+    everything = [*result.operations, *result.held]
+    takes_away = any(op.kind in ("deactivate", "delete", "remove_members") for op in everything)
+    reasons = set()
+    if not (scenario.desired.complete and scenario.actual.complete):
+        reasons.add("incomplete_listing")
+    for resource_type, records, ledger in (
+        ("User", scenario.desired.users, scenario.state.users),
+        ("Group", scenario.desired.groups, scenario.state.groups),
+    ):
+        last = ledger.last_source_count
+        deprovisions = [
+            op
+            for op in everything
+            if op.resource_type == resource_type and op.kind in ("deactivate", "delete")
+        ]
+        if (not records and (last or deprovisions)) or (
+            last
+            and policy.max_source_shrink is not None
+            and (last - len(records)) * 100 / last > policy.max_source_shrink
+        ):
+            reasons.add("source_shrink")
+        if policy.max_deprovisions is not None and len(deprovisions) > policy.max_deprovisions:
+            reasons.add("max_deprovisions")
+    if takes_away and reasons:
+        assert result.blocked
+        assert _destructive(result) == []
+        assert reasons <= {trip.name for trip in result.guards}
+    if not reasons - {"max_deprovisions"} and not takes_away:
+        assert not result.blocked
+
+
+@EXAMPLES
+@given(st.data(), st.integers(2, 6))
+def test_case_variants_of_one_user_name_never_give_two_creates(
+    data: st.DataObject, copies: int
+) -> None:
+    """Source records whose userNames differ only by case are one identity to the target."""
+    base = data.draw(users())
+    assert base.user_name is not None
+    records = []
+    for index in range(copies):
+        variant = data.draw(
+            st.sampled_from([base.user_name, base.user_name.upper(), base.user_name.lower()])
+        )
+        records.append(
+            DesiredUser(
+                key=f"k{index}", user=attrs.evolve(base, user_name=variant, external_id=None)
+            )
+        )
+    extra = data.draw(st.lists(st.builds(lambda u: u, users()), max_size=5))
+    actual = TargetState(users=[attrs.evolve(u, id=f"u{i}") for i, u in enumerate(extra)])
+    result = plan(DesiredState(users=records), actual, Policy(adopt="adopt"), SyncState(), NOW)
+    created = [
+        op.body.user_name.casefold()
+        for op in result.operations
+        if op.kind == "create" and isinstance(op.body, User) and op.body.user_name
+    ]
+    assert base.user_name.casefold() not in created or created.count(base.user_name.casefold()) == 1
+    assert len(created) == len(set(created))
