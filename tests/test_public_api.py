@@ -34,6 +34,19 @@ CONTRACT = {
     "scimsync.filter": ["parse_filter", "attr"],
     "scimsync.patch": ["diff", "apply_patch"],
     "scimsync.engine": ["plan", "Policy", "Plan"],
+    "scimsync.mapping": [
+        "Mapping", "MappingResult", "MappingCheck", "MappingProblem", "Preview", "Rule",
+        "boolean", "coalesce", "const", "default", "field", "join", "key", "lower", "split",
+        "strip", "template", "upper",
+    ],
+    "scimsync.sources": [
+        "CsvSource", "JsonLinesSource", "MemorySource", "Source", "AsyncSource", "Record",
+        "RecordIssue", "IssueCode", "CombinedSource",
+    ],
+    "scimsync.targets": [
+        "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities", "Listing",
+        "read_target_state",
+    ],
 }  # fmt: skip
 
 
@@ -85,6 +98,7 @@ def test_version_comes_from_package_metadata() -> None:
         "scimsync.filter",
         "scimsync.patch",
         "scimsync.engine",
+        "scimsync.mapping",
     ],
 )
 def test_core_imports_neither_httpx_nor_tenacity(module_name: str) -> None:

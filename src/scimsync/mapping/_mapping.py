@@ -1,0 +1,864 @@
+"""The declarative mapping from source records to desired SCIM resources."""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import json
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..codec import from_scim, to_scim
+from ..errors import ConfigurationError, ResourceValidationError
+from ..models import DesiredGroup, DesiredState, DesiredUser, Group, User
+from ..schema import CORE_SCHEMAS
+from ..sources._records import IssueCode, Record, RecordIssue
+from ._paths import TargetPath, multi_valued, parse_target
+from ._rules import InvalidRecordValueError, Rule, RuleLike, _Key, to_rule
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from ..schema import SchemaTable
+    from ..sources._protocol import AsyncSource, Source, SourceItem
+    from ..sources._records import RecordKind
+    from ._check import MappingCheck
+
+__all__ = ["Mapping", "MappingResult", "Preview", "PreviewItem"]
+
+#: How many keys an issue message lists before it says "and N more".
+_LISTED = 10
+
+
+@attrs.frozen(kw_only=True)
+class Entry:
+    """One line of a mapping: where a value goes, and the rule that computes it."""
+
+    label: str
+    section: str
+    path: TargetPath
+    rule: Rule
+    multi_valued: bool
+    complex: bool
+
+    def assign(self, data: dict[str, Any], value: Any) -> None:
+        """Write ``value`` into the SCIM JSON ``data`` being built for one record."""
+        path = self.path
+        container = data if path.urn is None else data.setdefault(path.urn, {})
+        if not path.attribute:
+            container.update(value)  # a whole extension object
+            return
+        name = path.attribute
+        if path.conditions is not None:
+            element = _element(container.setdefault(name, []), path.conditions)
+            if path.sub is None:
+                element.update(value)
+            else:
+                element[path.sub] = value
+        elif path.sub is None:
+            if self.multi_valued and self.complex:
+                container[name] = _elements(value, "value")
+            else:
+                container[name] = value
+        elif self.multi_valued:
+            container[name] = _elements(value, path.sub)
+        else:
+            container.setdefault(name, {})[path.sub] = value
+
+
+def _elements(value: Any, sub: str) -> Any:
+    """Values for a multi-valued complex attribute: plain values become ``{sub: value}``."""
+    items = value if isinstance(value, list) else [value]
+    return [item if isinstance(item, dict) else {sub: item} for item in items]
+
+
+def _element(elements: list[dict[str, Any]], conditions: tuple[tuple[str, Any], ...]) -> Any:
+    for element in elements:
+        if all(element.get(name) == value for name, value in conditions):
+            return element
+    element = dict(conditions)
+    elements.append(element)
+    return element
+
+
+@attrs.frozen(kw_only=True)
+class MappingResult:
+    """What a mapping made of a source read: the desired state, and every issue.
+
+    ``desired.complete`` is False when the read stopped early or when any record in
+    scope did not make it into the desired state (see :class:`Mapping`); ``issues``
+    says which and why. ``unread_fields`` lists the source fields that records carry
+    and no declarative rule reads, so a column nobody maps is never dropped without a
+    word; ``callables_read`` says callables may read some of them (what a callable
+    reads cannot be known).
+    """
+
+    desired: DesiredState
+    issues: tuple[RecordIssue, ...] = ()
+    records: int = 0
+    out_of_scope: int = 0
+    unread_fields: tuple[str, ...] = ()
+    callables_read: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """True when the desired state holds every identity of the source in scope."""
+        return self.desired.complete
+
+    def __str__(self) -> str:
+        desired = self.desired
+        lines = [
+            f"{self.records} records: {len(desired.users)} users, {len(desired.groups)} groups,"
+            f" {self.out_of_scope} out of scope, {len(self.issues)} issues;"
+            f" {'complete' if desired.complete else 'INCOMPLETE'}"
+        ]
+        lines.extend(f"  {issue}" for issue in self.issues)
+        if self.unread_fields:
+            maybe = " (callables may read them)" if self.callables_read else ""
+            lines.append(f"  source fields no rule reads: {', '.join(self.unread_fields)}{maybe}")
+        return "\n".join(lines)
+
+
+@attrs.frozen(kw_only=True)
+class PreviewItem:
+    """What one record becomes: the desired resource, or why it becomes nothing."""
+
+    record: Record | None
+    in_scope: bool
+    desired: DesiredUser | DesiredGroup | None
+    issues: tuple[RecordIssue, ...] = ()
+    unread_fields: tuple[str, ...] = ()
+
+    def scim(self) -> dict[str, Any] | None:
+        """The desired resource as SCIM JSON (create-only attributes included, masked)."""
+        if self.desired is None:
+            return None
+        if isinstance(self.desired, DesiredGroup):
+            data = to_scim(self.desired.group, request=True)
+            if self.desired.member_keys:
+                data["members (source keys)"] = list(self.desired.member_keys)
+            return data
+        data = to_scim(self.desired.user, request=True)
+        if self.desired.create_only is not None:
+            create_only = to_scim(self.desired.create_only, request=True)
+            create_only.pop("schemas", None)
+            data["on create only"] = create_only
+        masked: dict[str, Any] = _masked(data)
+        return masked
+
+    def __str__(self) -> str:
+        where = self.record.where() if self.record is not None else "record"
+        if not self.in_scope:
+            return f"{where}: out of scope"
+        lines = [f"{where}:"]
+        lines.extend(f"  ! {issue.code.value}: {issue.reason}" for issue in self.issues)
+        scim = self.scim()
+        if scim is not None:
+            lines.extend("  " + line for line in json.dumps(scim, indent=2).splitlines())
+        if self.unread_fields:
+            lines.append(f"  unread fields: {', '.join(self.unread_fields)}")
+        return "\n".join(lines)
+
+
+def _masked(data: Any) -> Any:
+    # A preview is for people and logs: write-only values (passwords) never show.
+    if isinstance(data, dict):
+        return {k: "********" if k.lower() == "password" else _masked(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_masked(v) for v in data]
+    return data
+
+
+@attrs.frozen(kw_only=True)
+class Preview:
+    """What a few records become: one :class:`PreviewItem` each, and the whole result."""
+
+    items: tuple[PreviewItem, ...]
+    result: MappingResult
+
+    def __str__(self) -> str:
+        return "\n".join([*map(str, self.items), str(self.result)])
+
+
+class Mapping:
+    """Turns source records into desired SCIM users and groups, declaratively.
+
+    Each entry maps a target path to a rule::
+
+        from scimsync.mapping import Mapping, boolean, lower, split, template
+
+        mapping = Mapping(
+            users={
+                "userName": lower("email"),
+                "name.givenName": "first_name",            # a string copies that field
+                "name.familyName": "last_name",
+                "displayName": template("{first_name} {last_name}"),
+                'emails[type eq "work"].value': lower("email"),
+                'emails[type eq "work"].primary': True,   # other values are constants
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "dept",
+                "active": boolean("status", true={"active"}, false={"left", "leave"}),
+            },
+            create_only={"password": lambda record: make_initial_password()},
+            member_of=split("groups", ";"),
+            scope=lambda record: record["type"] != "contractor",
+        )
+        result = mapping.map(source)   # MappingResult(desired, issues, ...)
+
+    Target paths: plain, dotted, URN-qualified (enterprise or custom extensions) and
+    filtered (``emails[type eq "work"].value``: the element is created with
+    ``type: "work"`` when the record has a value for it). Values: see
+    :func:`~scimsync.mapping.to_rule`. ``externalId`` is the record's key unless the
+    mapping says otherwise (map ``"externalId": None`` to leave it out).
+
+    - ``users`` / ``groups``: rules for user records and for group records.
+    - ``create_only``: user attributes sent when the user is created and never
+      compared afterwards (an initial password).
+    - ``member_of``: a rule giving, for a user record, the keys of the groups it
+      belongs to; groups named this way and not read as group records are created
+      with the key as ``displayName``. Group records' own members are added.
+    - ``scope``: a predicate on records; records for which it is false are left out
+      on purpose (they are not issues, and not members of any group).
+
+    Problems are values, never exceptions that stop the rest: a record that cannot be
+    mapped becomes a :class:`~scimsync.sources.RecordIssue` with its key or line and
+    the reason. Because such a record's identity is missing from the desired state,
+    any issue except ``UNKNOWN_MEMBER`` marks the desired state incomplete, so the
+    engine never deprovisions anyone because of bad data.
+
+    **Duplicate keys.** When two records in scope share a key, neither is used: each
+    gets a ``DUPLICATE_KEY`` issue naming the lines of the others, and the desired
+    state is incomplete. Picking one (first or last wins) would let one record
+    silently overwrite another; dropping both without holding deprovisioning would
+    remove a person who is still there.
+    """
+
+    def __init__(
+        self,
+        users: cabc.Mapping[str, RuleLike] | None = None,
+        *,
+        groups: cabc.Mapping[str, RuleLike] | None = None,
+        create_only: cabc.Mapping[str, RuleLike] | None = None,
+        member_of: RuleLike = None,
+        scope: Callable[[Record], object] | None = None,
+    ) -> None:
+        self.users: dict[str, RuleLike] = dict(users or {})
+        self.groups: dict[str, RuleLike] | None = dict(groups) if groups is not None else None
+        self.create_only: dict[str, RuleLike] = dict(create_only or {})
+        self.member_of: Rule | None = to_rule(member_of) if member_of is not None else None
+        self.scope = scope
+        self.user_entries = _compile("users", self.users, User, default_external_id=True)
+        self.create_only_entries = _compile(
+            "create_only", self.create_only, User, default_external_id=False
+        )
+        self.group_entries = _compile("groups", self.groups or {}, Group, default_external_id=True)
+        _check_disjoint(self.user_entries, self.create_only_entries)
+        self._user_required = _required_attributes("User", self.user_entries)
+        self._group_required = _required_attributes("Group", self.group_entries)
+        self._reads = frozenset().union(
+            *(e.rule.reads for e in (*self.user_entries, *self.create_only_entries)),
+            *(e.rule.reads for e in self.group_entries),
+            self.member_of.reads if self.member_of is not None else (),
+        )
+
+    def __repr__(self) -> str:
+        parts = [f"users={self.users!r}"]
+        if self.groups is not None:
+            parts.append(f"groups={self.groups!r}")
+        if self.create_only:
+            parts.append(f"create_only=<{len(self.create_only)} entries>")
+        if self.member_of is not None:
+            parts.append(f"member_of={self.member_of!r}")
+        if self.scope is not None:
+            parts.append(f"scope={self.scope!r}")
+        return f"Mapping({', '.join(parts)})"
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        """Every line of the mapping, compiled, in the order written."""
+        return (*self.user_entries, *self.create_only_entries, *self.group_entries)
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The source fields the declarative rules read (callables' reads are unknown)."""
+        return self._reads
+
+    @property
+    def opaque(self) -> bool:
+        """True when a callable (a rule or the scope) may read fields no one can list."""
+        rules = [entry.rule for entry in self.entries]
+        if self.member_of is not None:
+            rules.append(self.member_of)
+        return self.scope is not None or any(rule.opaque for rule in rules)
+
+    # -- running ----------------------------------------------------------------------
+
+    def map(self, source: Source | Iterable[SourceItem]) -> MappingResult:
+        """Read ``source`` and return the desired state with every issue.
+
+        ``source`` is a :class:`~scimsync.sources.Source` or any iterable of records
+        and issues. The read streams; what is kept is the desired state itself.
+        """
+        return self._map_items(_items(source), _source_fields(source))
+
+    async def amap(self, source: AsyncSource | Source | Iterable[SourceItem]) -> MappingResult:
+        """Like :meth:`map`, for async sources too; a sync source is read in a thread."""
+        items: Any = _items(source)
+        if not hasattr(items, "__anext__"):
+            import asyncio
+
+            return await asyncio.to_thread(self._map_items, items, _source_fields(source))
+        builder = _Builder(self, _source_fields(source))
+        async for item in items:
+            builder.add(item)
+        return builder.finish()
+
+    def _map_items(self, items: Iterable[SourceItem], used: frozenset[str]) -> MappingResult:
+        builder = _Builder(self, used)
+        for item in items:
+            builder.add(item)
+        return builder.finish()
+
+    def preview(
+        self, records: Source | Iterable[SourceItem | cabc.Mapping[str, Any]], limit: int = 10
+    ) -> Preview:
+        """Show what the first ``limit`` records become, to test a mapping before it runs.
+
+        ``records`` may be a source, records, or plain dicts (read as user records,
+        keyed by their ``"id"``). Each item says whether the record is in scope, the
+        desired resource as SCIM JSON (passwords masked), the record's issues, and its
+        fields that no rule reads.
+        """
+        items: Iterable[Any] = _items(records)
+        # Plain dicts are keyed by their "id", which is then no unread field.
+        source_fields = _source_fields(records) | {"id"}
+        builder = _Builder(self, source_fields)
+        taken: list[Any] = []
+        for index, raw in enumerate(items, 1):
+            if len(taken) >= limit:
+                break
+            item = (
+                raw if isinstance(raw, (Record, RecordIssue)) else _record_from_mapping(raw, index)
+            )
+            taken.append(item)
+            builder.add(item)
+        result = builder.finish()
+        previews = tuple(self._preview_item(item, result, source_fields) for item in taken)
+        return Preview(items=previews, result=result)
+
+    def _preview_item(
+        self, item: Record | RecordIssue, result: MappingResult, source_fields: frozenset[str]
+    ) -> PreviewItem:
+        if isinstance(item, RecordIssue):
+            return PreviewItem(record=None, in_scope=True, desired=None, issues=(item,))
+        issues = tuple(
+            issue
+            for issue in result.issues
+            if (issue.line, issue.origin, issue.kind) == (item.line, item.origin, item.kind)
+            or (issue.key is not None and issue.key == item.key and issue.kind == item.kind)
+        )
+        unread = tuple(sorted(set(item.attributes) - self._reads - source_fields))
+        try:
+            in_scope = self.scope is None or bool(self.scope(item))
+        except Exception:
+            in_scope = True  # the issue says why
+        if not in_scope:
+            return PreviewItem(record=item, in_scope=False, desired=None)
+        desired: DesiredUser | DesiredGroup | None = None
+        if item.key is not None and item.kind == "user":
+            desired = next((u for u in result.desired.users if u.key == item.key), None)
+        elif item.key is not None:
+            desired = next((g for g in result.desired.groups if g.key == item.key), None)
+        return PreviewItem(
+            record=item, in_scope=True, desired=desired, issues=issues, unread_fields=unread
+        )
+
+    def check(
+        self,
+        schema: SchemaTable = CORE_SCHEMAS,
+        *,
+        source: object | None = None,
+        fields: Iterable[str] | None = None,
+    ) -> MappingCheck:
+        """Check the mapping against a target's schema table (and the source's fields).
+
+        Every mapped attribute must exist on the target (an attribute the target lacks
+        would be lost), have a compatible type, and be writable (readOnly never;
+        immutable only under ``create_only``); every required attribute must be
+        mapped. Given the ``source`` (one with a ``fields()`` method, such as
+        :class:`~scimsync.sources.CsvSource`) or its field names (``fields``), every
+        field a rule reads must exist, and the fields no rule reads are listed.
+
+        Returns every problem with the mapping line it comes from; a blocking one
+        means the mapping must not be used to write.
+        """
+        from ._check import check_mapping
+
+        return check_mapping(self, schema, source, fields)
+
+    # -- one record ---------------------------------------------------------------------
+
+    def map_user(self, record: Record) -> DesiredUser | RecordIssue:
+        """Map one user record (scope and duplicates aside): a desired user or an issue."""
+        if record.key is None:
+            return _issue(record, IssueCode.NO_KEY, "the record has no key")
+        built = _build(self.user_entries, record)
+        if isinstance(built, RecordIssue):
+            return built
+        missing = [name for name in self._user_required if built.get(name) in (None, "", [])]
+        user = _structure(built, User, record)
+        if isinstance(user, RecordIssue):
+            return user
+        create_only: User | None = None
+        if self.create_only_entries:
+            built_create = _build(self.create_only_entries, record)
+            if isinstance(built_create, RecordIssue):
+                return built_create
+            missing = [name for name in missing if built_create.get(name) in (None, "", [])]
+            if built_create:
+                structured = _structure(built_create, User, record)
+                if isinstance(structured, RecordIssue):
+                    return structured
+                create_only = structured
+        if missing:
+            return _issue(record, IssueCode.INVALID_VALUE, _required_reason(missing))
+        return DesiredUser(key=record.key, user=user, create_only=create_only)
+
+    def map_group(self, record: Record, member_keys: tuple[str, ...]) -> DesiredGroup | RecordIssue:
+        """Map one group record: a desired group (with ``member_keys``) or an issue."""
+        if record.key is None:
+            return _issue(record, IssueCode.NO_KEY, "the record has no key")
+        if self.groups is None:
+            return _issue(
+                record,
+                IssueCode.MAPPING_FAILED,
+                "the source has group records and the mapping has no groups= rules",
+            )
+        built = _build(self.group_entries, record)
+        if isinstance(built, RecordIssue):
+            return built
+        missing = [name for name in self._group_required if built.get(name) in (None, "", [])]
+        if missing:
+            return _issue(record, IssueCode.INVALID_VALUE, _required_reason(missing))
+        group = _structure(built, Group, record)
+        if isinstance(group, RecordIssue):
+            return group
+        return DesiredGroup(key=record.key, group=group, member_keys=member_keys)
+
+
+def _items(source: Any) -> Any:
+    """The items of a source's fresh read, or the iterable itself."""
+    read = getattr(source, "read", None)
+    return read() if callable(read) else source
+
+
+def _source_fields(source: object) -> frozenset[str]:
+    """Fields a source itself consumes (its key and members fields): never "unread"."""
+    found: set[str] = set()
+    for name in ("key", "members"):
+        value = getattr(source, name, None)
+        if isinstance(value, str):
+            found.add(value)
+    for inner in getattr(source, "sources", ()) or ():
+        found |= _source_fields(inner)
+    return frozenset(found)
+
+
+def _record_from_mapping(item: Any, position: int) -> Record | RecordIssue:
+    if not isinstance(item, cabc.Mapping):
+        return RecordIssue(
+            code=IssueCode.MALFORMED,
+            reason=f"expected a record or a mapping of fields, got {type(item).__name__}",
+            line=position,
+        )
+    raw = item.get("id")
+    return Record(
+        key=str(raw) if raw not in (None, "") else None, attributes=dict(item), line=position
+    )
+
+
+def _issue(record: Record, code: IssueCode, reason: str) -> RecordIssue:
+    return RecordIssue(
+        code=code,
+        reason=reason,
+        key=record.key,
+        line=record.line,
+        kind=record.kind,
+        origin=record.origin,
+    )
+
+
+def _required_reason(missing: list[str]) -> str:
+    return f"required attribute{'s' if len(missing) > 1 else ''} {', '.join(missing)} empty"
+
+
+def _build(entries: tuple[Entry, ...], record: Record) -> dict[str, Any] | RecordIssue:
+    data: dict[str, Any] = {}
+    pruned: set[str] | None = None
+    for entry in entries:
+        try:
+            value = entry.rule(record)
+        except InvalidRecordValueError as exc:
+            return _issue(record, IssueCode.INVALID_VALUE, f"{entry.label}: {exc}")
+        except Exception as exc:
+            reason = f"{entry.label}: {entry.rule!r} raised {type(exc).__name__}: {exc}"
+            return _issue(record, IssueCode.MAPPING_FAILED, reason)
+        if value is None:
+            continue
+        try:
+            entry.assign(data, value)
+        except (TypeError, ValueError, AttributeError) as exc:
+            reason = f"{entry.label}: cannot place {value!r} there ({exc})"
+            return _issue(record, IssueCode.INVALID_VALUE, reason)
+        if entry.path.conditions is not None:
+            if pruned is None:
+                pruned = set()
+            pruned.add(entry.path.whole)
+    if pruned:
+        _prune_empty_elements(entries, data, pruned)
+    return data
+
+
+def _prune_empty_elements(
+    entries: tuple[Entry, ...], data: dict[str, Any], wholes: set[str]
+) -> None:
+    # An element made by filtered paths holding only its conditions (and maybe
+    # "primary") carries nothing: a work email flagged primary but with no address.
+    for entry in entries:
+        path = entry.path
+        if path.conditions is None or path.whole not in wholes:
+            continue
+        wholes.discard(path.whole)
+        container = data if path.urn is None else data.get(path.urn, {})
+        elements = container.get(path.attribute)
+        if not isinstance(elements, list):
+            continue
+        scaffolding = {"primary"} | {
+            name
+            for other in entries
+            if other.path.whole == path.whole and other.path.conditions is not None
+            for name, _ in other.path.conditions
+        }
+        kept = [e for e in elements if not isinstance(e, dict) or set(e) - scaffolding]
+        if kept:
+            container[path.attribute] = kept
+        else:
+            del container[path.attribute]
+
+
+def _structure(data: dict[str, Any], cls: type[Any], record: Record) -> Any:
+    try:
+        return from_scim(data, cls)
+    except ResourceValidationError as exc:
+        reason = "; ".join(exc.errors) or str(exc)
+        return _issue(record, IssueCode.INVALID_VALUE, reason)
+
+
+# -- compiling a mapping ----------------------------------------------------------------------
+
+
+def _compile(
+    section: str,
+    rules: cabc.Mapping[str, RuleLike],
+    cls: type[User] | type[Group],
+    *,
+    default_external_id: bool,
+) -> tuple[Entry, ...]:
+    resource_type = cls.resource_type_name
+    entries: list[Entry] = []
+    for text, value in rules.items():
+        path = parse_target(text, resource_type, cls.schema_urn)
+        label = f"{section}[{text!r}]"
+        if cls is Group and path.urn is None and path.attribute.lower() == "members":
+            raise ConfigurationError(
+                f"{label}: group members come from the records' members and member_of=, "
+                "not from an attribute rule"
+            )
+        multi, complex_ = multi_valued(resource_type, path)
+        entries.append(
+            Entry(
+                label=label,
+                section=section,
+                path=path,
+                rule=to_rule(value),
+                multi_valued=multi,
+                complex=complex_,
+            )
+        )
+    _check_overlaps(entries)
+    if default_external_id and not any(
+        e.path.urn is None and e.path.attribute.lower() == "externalid" for e in entries
+    ):
+        path = parse_target("externalId", resource_type, cls.schema_urn)
+        entries.append(
+            Entry(
+                label=f"{section}['externalId'] (the record key, by default)",
+                section=section,
+                path=path,
+                rule=_Key(),
+                multi_valued=False,
+                complex=False,
+            )
+        )
+    return tuple(entries)
+
+
+def _check_overlaps(entries: list[Entry]) -> None:
+    """Refuse two entries writing the same place, or one inside the other."""
+    for index, entry in enumerate(entries):
+        for earlier in entries[:index]:
+            if _clash(earlier, entry):
+                raise ConfigurationError(
+                    f"{entry.label} and {earlier.label} write the same attribute: keep one"
+                )
+
+
+def _clash(a: Entry, b: Entry) -> bool:
+    pa, pb = a.path, b.path
+    if (pa.urn or "").lower() != (pb.urn or "").lower():
+        return False
+    if not pa.attribute or not pb.attribute:
+        return True  # a whole extension object and anything inside it
+    if pa.attribute.lower() != pb.attribute.lower():
+        return False
+    if _writes_whole(pa) or _writes_whole(pb):
+        return True
+    if pa.conditions is None or pb.conditions is None:
+        # An unfiltered sub-attribute of a multi-valued attribute builds the whole list.
+        return a.multi_valued
+    if _normalised(pa.conditions) != _normalised(pb.conditions):
+        return False
+    return pa.sub is None or pb.sub is None or pa.sub.lower() == pb.sub.lower()
+
+
+def _writes_whole(path: TargetPath) -> bool:
+    return path.sub is None and path.conditions is None
+
+
+def _normalised(conditions: tuple[tuple[str, Any], ...]) -> list[tuple[str, str]]:
+    return sorted((name.lower(), json.dumps(value)) for name, value in conditions)
+
+
+def _check_disjoint(users: tuple[Entry, ...], create_only: tuple[Entry, ...]) -> None:
+    for entry in create_only:
+        for managed in users:
+            if _clash(managed, entry) or managed.path.whole == entry.path.whole:
+                raise ConfigurationError(
+                    f"{entry.label} and {managed.label}: an attribute is either managed "
+                    "or create-only, not both"
+                )
+
+
+def _required_attributes(resource_type: str, entries: tuple[Entry, ...]) -> tuple[str, ...]:
+    """Top-level required attributes of the core schema that the mapping writes.
+
+    A record leaving one of them empty is an issue (it could not be created); ones the
+    mapping does not write at all are :meth:`Mapping.check`'s business.
+    """
+    required = []
+    for urn, spec in CORE_SCHEMAS.attributes(resource_type):
+        if urn is None and spec.required and spec.writable:
+            required.append(spec.name)
+    return tuple(required)
+
+
+class _Builder:
+    """Collects one read: desired users and groups, issues, duplicate keys."""
+
+    def __init__(self, mapping: Mapping, source_fields: frozenset[str]) -> None:
+        self.mapping = mapping
+        self.source_fields = source_fields
+        self.users: dict[str, DesiredUser] = {}
+        self.group_records: dict[str, tuple[Record, DesiredGroup | None]] = {}
+        # key -> (line, origin) of every keyed record in scope, to report duplicates.
+        # Where each keyed record in scope came from, per kind; every place of a
+        # duplicated key, to report each occurrence with the others.
+        self.seen: dict[RecordKind, dict[str, tuple[int | None, str | None]]] = {
+            "user": {},
+            "group": {},
+        }
+        self.duplicate_places: dict[tuple[RecordKind, str], list[tuple[int | None, str | None]]]
+        self.duplicate_places = {}
+        self.memberships: dict[str, list[str]] = {}
+        self.issues: list[RecordIssue] = []
+        self.troubled_users: set[str] = set()
+        # Users the source holds but nobody can name (no key, or the read stopped).
+        self.unnamed_users = False
+        self.out_of_scope_users: set[str] = set()
+        self.fields_seen: set[str] = set()
+        self.records = 0
+        self.out_of_scope = 0
+        self.read_complete = True
+
+    def add(self, item: SourceItem) -> None:
+        if isinstance(item, RecordIssue):
+            self.issues.append(item)
+            if item.code is IssueCode.READ_INCOMPLETE:
+                self.read_complete = False
+            if item.kind == "user":
+                self._troubled(item.key)
+            return
+        mapping = self.mapping
+        self.records += 1
+        self.fields_seen.update(item.attributes)
+        if mapping.scope is not None:
+            try:
+                in_scope = bool(mapping.scope(item))
+            except Exception as exc:
+                self._problem(
+                    item,
+                    IssueCode.MAPPING_FAILED,
+                    f"scope raised {type(exc).__name__}: {exc}",
+                )
+                return
+            if not in_scope:
+                self.out_of_scope += 1
+                if item.key is not None and item.kind == "user":
+                    self.out_of_scope_users.add(item.key)
+                return
+        key = item.key
+        if key is None:
+            self._problem(item, IssueCode.NO_KEY, "the record has no key")
+            return
+        seen = self.seen[item.kind]
+        first = seen.get(key)
+        if first is not None:
+            places = self.duplicate_places.setdefault((item.kind, key), [first])
+            places.append((item.line, item.origin))
+            if item.kind == "user":
+                self._troubled(key)
+            return
+        seen[key] = (item.line, item.origin)
+        if item.kind == "group":
+            self.group_records[key] = (item, None)
+            return
+        if mapping.member_of is not None:
+            self._add_memberships(item, key, mapping.member_of)
+        desired = mapping.map_user(item)
+        if isinstance(desired, RecordIssue):
+            self.issues.append(desired)
+            self.troubled_users.add(key)
+        else:
+            self.users[key] = desired
+
+    def _add_memberships(self, record: Record, key: str, rule: Rule) -> None:
+        try:
+            value = rule(record)
+        except Exception as exc:
+            self._problem(
+                record,
+                IssueCode.MAPPING_FAILED,
+                f"member_of: {rule!r} raised {type(exc).__name__}: {exc}",
+            )
+            return
+        for group_key in value if isinstance(value, list) else (value,):
+            if group_key is None:
+                continue
+            text = str(group_key).strip()
+            if text:
+                self.memberships.setdefault(text, []).append(key)
+
+    def _problem(self, record: Record, code: IssueCode, reason: str) -> None:
+        self.issues.append(_issue(record, code, reason))
+        if record.kind == "user":
+            self._troubled(record.key)
+
+    def _troubled(self, key: str | None) -> None:
+        if key is None:
+            self.unnamed_users = True
+        else:
+            self.troubled_users.add(key)
+
+    def finish(self) -> MappingResult:
+        for kind, key in sorted(self.duplicate_places):
+            places = self.duplicate_places[(kind, key)]
+            for index, (line, origin) in enumerate(places):
+                others = [_place(*p) for i, p in enumerate(places) if i != index]
+                self.issues.append(
+                    RecordIssue(
+                        code=IssueCode.DUPLICATE_KEY,
+                        reason=(
+                            f"{len(places)} records have this key (also {', '.join(others)});"
+                            " none of them is used"
+                        ),
+                        key=key,
+                        line=line,
+                        kind=kind,
+                        origin=origin,
+                    )
+                )
+            if kind == "user":
+                self.users.pop(key, None)
+        users = tuple(self.users.values())
+        groups = self._groups()
+        complete = self.read_complete and not any(i.code.loses_identity for i in self.issues)
+        unread = sorted(self.fields_seen - self.mapping.reads - self.source_fields)
+        return MappingResult(
+            desired=DesiredState(users=users, groups=groups, complete=complete),
+            issues=tuple(self.issues),
+            records=self.records,
+            out_of_scope=self.out_of_scope,
+            unread_fields=tuple(unread),
+            callables_read=self.mapping.opaque,
+        )
+
+    def _groups(self) -> tuple[DesiredGroup, ...]:
+        mapping = self.mapping
+        groups: list[DesiredGroup] = []
+        for key, (record, _) in self.group_records.items():
+            if ("group", key) in self.duplicate_places:
+                continue
+            members = self._members(key, (*record.members, *self.memberships.pop(key, ())))
+            desired = mapping.map_group(record, members)
+            if isinstance(desired, RecordIssue):
+                self.issues.append(desired)
+            else:
+                groups.append(desired)
+        for key in sorted(self.memberships):
+            if ("group", key) in self.duplicate_places:
+                continue
+            members = self._members(key, self.memberships[key])
+            group = Group(display_name=key, external_id=key)
+            groups.append(DesiredGroup(key=key, group=group, member_keys=members))
+        return tuple(groups)
+
+    def _members(self, group_key: str, keys: Iterable[str]) -> tuple[str, ...]:
+        # An unknown member may be one of the users nobody could name (a row without
+        # key, records after a failed read): then it is kept, so that no membership is
+        # removed on a guess; otherwise it is left out. Reported either way.
+        keep_unknown = self.unnamed_users or not self.read_complete
+        kept: dict[str, None] = {}
+        unknown: list[str] = []
+        for key in keys:
+            if key in kept:
+                continue
+            if key in self.users or key in self.troubled_users:
+                kept[key] = None
+            elif key in self.out_of_scope_users:
+                continue  # left out on purpose
+            else:
+                unknown.append(key)
+                if keep_unknown:
+                    kept[key] = None
+        if unknown:
+            listed = ", ".join(map(repr, unknown[:_LISTED]))
+            more = f" and {len(unknown) - _LISTED} more" if len(unknown) > _LISTED else ""
+            what = (
+                "kept, as some users of the source could not be identified"
+                if keep_unknown
+                else "left out"
+            )
+            self.issues.append(
+                RecordIssue(
+                    code=IssueCode.UNKNOWN_MEMBER,
+                    reason=f"members {listed}{more} are not users of the source: {what}",
+                    key=group_key,
+                    kind="group",
+                )
+            )
+        return tuple(kept)
+
+
+def _place(line: int | None, origin: str | None) -> str:
+    if line is None:
+        return origin or "another record"
+    return f"line {line}" if origin is None else f"{origin} line {line}"

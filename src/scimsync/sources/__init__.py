@@ -1,0 +1,42 @@
+"""Sources: where identities come from.
+
+A source reads identity records, users and groups, each with a stable key, its
+attributes and (for groups) its members' keys::
+
+    from scimsync.sources import CsvSource
+
+    source = CsvSource("people.csv", key="employee_id", multi_valued={"groups": ";"})
+    for item in source.read():
+        ...  # a Record, or a RecordIssue for a row that could not be read
+
+Bad input never stops the rest: a row that cannot be read becomes a
+:class:`RecordIssue` (with its line and the reason) in the record's place, and a read
+that stops early says so with a ``READ_INCOMPLETE`` issue, so that a partial read is
+never mistaken for departures. Sources stream: memory stays flat however large the
+input.
+
+Built-ins: :class:`MemorySource` (lists of dicts), :class:`CsvSource`,
+:class:`JsonLinesSource`, :class:`ScimSource` (another SCIM service, through
+:class:`~scimsync.client.ScimClient`), :class:`CombinedSource` (several in turn).
+Write your own by implementing :class:`Source` (or :class:`AsyncSource`).
+"""
+
+from ._csv import CsvSource
+from ._jsonl import JsonLinesSource
+from ._memory import MemorySource
+from ._protocol import AsyncSource, CombinedSource, Source, SourceItem
+from ._records import IssueCode, Record, RecordIssue, RecordKind
+
+__all__ = [
+    "AsyncSource",
+    "CombinedSource",
+    "CsvSource",
+    "IssueCode",
+    "JsonLinesSource",
+    "MemorySource",
+    "Record",
+    "RecordIssue",
+    "RecordKind",
+    "Source",
+    "SourceItem",
+]
