@@ -26,7 +26,9 @@ The tree, split by the phase that failed::
     │   ├── PayloadTooLargeError      413
     │   ├── TooManyRequestsError      429
     │   └── ServerError               5xx
-    └── InvalidResponseError          an answer that is not what SCIM promises (HTML, bad shape)
+    ├── InvalidResponseError          an answer that is not what SCIM promises (HTML, bad shape)
+    ├── StateError                    the state store cannot be read or written
+    └── CycleInProgressError          another sync cycle holds the lock (here or in another process)
 
 Errors keep what helps a person fix the problem (attribute paths, the SCIM ``scimType``,
 an excerpt of the offending payload) and never a secret: request headers are not kept.
@@ -44,6 +46,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConflictResponseError",
+    "CycleInProgressError",
     "FilterSyntaxError",
     "ForbiddenError",
     "GuardTrippedError",
@@ -62,6 +65,7 @@ __all__ = [
     "ScimHTTPError",
     "ScimSyncError",
     "ServerError",
+    "StateError",
     "TooManyRequestsError",
     "TransportError",
     "UnauthorizedError",
@@ -261,6 +265,23 @@ class InvalidResponseError(ScimSyncError):
     def __init__(self, message: str, *, body_excerpt: str = "") -> None:
         self.body_excerpt = body_excerpt
         super().__init__(f"{message}: {body_excerpt}" if body_excerpt else message)
+
+
+class StateError(ScimSyncError):
+    """The state store cannot be read or written: not a state database, a newer schema."""
+
+
+class CycleInProgressError(ScimSyncError):
+    """A sync cycle is already running against this state, in this process or another.
+
+    Cycles never overlap: the second one is refused rather than queued, so a slow
+    cycle never piles up others behind it. ``holder`` says who holds the lock, when
+    known (``"pid 4242"``).
+    """
+
+    def __init__(self, message: str, *, holder: str | None = None) -> None:
+        self.holder = holder
+        super().__init__(message)
 
 
 _BY_STATUS: dict[int, type[ScimHTTPError]] = {
