@@ -1,43 +1,41 @@
-"""``mapping.check`` against the ``/Schemas`` real SCIM servers publish, over loopback HTTP."""
+"""``mapping.check`` against the ``/Schemas`` real SCIM servers publish, over loopback HTTP:
+the project's test server and scim2-server, an independent implementation."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
+from scimsync.auth import BearerToken
+from scimsync.client import AsyncScimClient
 from scimsync.mapping import Mapping, lower
-from scimsync.schema import SchemaTable
+from scimsync.schema import CORE_SCHEMAS
+from scimsync.targets import MemoryTarget, ScimTarget
 from scimsync.testing import ScimTestServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from scimsync.schema import SchemaTable
+
 pytestmark = pytest.mark.integration
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-
-
-def fetch_schema_table(base_url: str, headers: dict[str, str] | None = None) -> SchemaTable:
-    """Read a server's ``/Schemas`` and ``/ResourceTypes`` into a schema table."""
-    with httpx.Client(base_url=base_url, headers=headers or {}, timeout=10) as http:
-        schemas = _resources(http.get("/Schemas"))
-        resource_types = _resources(http.get("/ResourceTypes"))
-    return SchemaTable.from_scim(schemas, resource_types)
-
-
-def _resources(response: httpx.Response) -> list[Any]:
-    response.raise_for_status()
-    body = response.json()
-    resources: list[Any] = body["Resources"] if isinstance(body, dict) else body
-    return resources
+BADGE = "urn:example:params:scim:schemas:extension:badge:2.0:User:number"
+TOKEN = "schema-token"
 
 
 @pytest.fixture(scope="module")
-def test_server_table() -> Iterator[SchemaTable]:
-    with ScimTestServer(token="t0k3n") as server:
-        yield fetch_schema_table(server.url, server.headers)
+def test_server_url() -> Iterator[str]:
+    with ScimTestServer(token=TOKEN) as server:
+        yield server.url
+
+
+async def table_of(url: str, token: str | None = None) -> SchemaTable:
+    auth = BearerToken(token) if token else None
+    async with AsyncScimClient(url, auth=auth) as client:
+        return await ScimTarget(client).schema()
 
 
 def people_mapping(**extra: Any) -> Mapping:
@@ -54,17 +52,57 @@ def people_mapping(**extra: Any) -> Mapping:
     )
 
 
-def test_a_sound_mapping_fits_the_test_server(test_server_table: SchemaTable) -> None:
-    """The people mapping has no problem against the test server's published schemas."""
-    assert () == people_mapping().check(test_server_table).problems
+@pytest.mark.parametrize("server", ["test server", "scim2-server"])
+async def test_a_sound_mapping_fits_both_servers(
+    server: str, test_server_url: str, scim2_server_url: str
+) -> None:
+    """The people mapping has no problem against either server's published schemas."""
+    table = await (
+        table_of(test_server_url, TOKEN) if server == "test server" else table_of(scim2_server_url)
+    )
+    assert () == people_mapping().check(table).problems
 
 
-def test_an_attribute_the_test_server_lacks_is_reported(test_server_table: SchemaTable) -> None:
-    """A custom extension the server does not publish blocks, naming the mapping line."""
-    badge = "urn:example:params:scim:schemas:extension:badge:2.0:User:number"
-    check = people_mapping(**{badge: "badge", "costCentre": "cc"}).check(test_server_table)
-    assert [
-        (f"users[{badge!r}]", True),
-        ("users['costCentre']", True),
-    ] == [(p.entry, p.blocking) for p in check.problems]
+@pytest.mark.parametrize("server", ["test server", "scim2-server"])
+async def test_attributes_a_server_lacks_are_reported_not_dropped(
+    server: str, test_server_url: str, scim2_server_url: str
+) -> None:
+    """A custom extension and an unknown attribute block, each naming its mapping line."""
+    table = await (
+        table_of(test_server_url, TOKEN) if server == "test server" else table_of(scim2_server_url)
+    )
+    check = people_mapping(**{BADGE: "badge", "costCentre": "cc"}).check(table)
+    assert [(f"users[{BADGE!r}]", True), ("users['costCentre']", True)] == [
+        (p.entry, p.blocking) for p in check.problems
+    ]
     assert False is check.ok
+
+
+async def test_the_read_only_attributes_a_server_publishes_are_respected(
+    scim2_server_url: str,
+) -> None:
+    """What scim2-server marks readOnly (``groups``, ``meta``) is refused as a target."""
+    table = await table_of(scim2_server_url)
+    check = Mapping(users={"userName": "u", "groups": "g", "meta.created": "c"}).check(table)
+    assert [("users['groups']", True), ("users['meta.created']", True)] == [
+        (p.entry, p.blocking) for p in check.problems
+    ]
+
+
+async def test_memory_target_checks_against_its_table() -> None:
+    """A MemoryTarget answers with the table it was given (the core one by default)."""
+    assert CORE_SCHEMAS is await MemoryTarget().schema()
+
+
+async def test_a_target_without_schemas_is_taken_as_core() -> None:
+    """A target answering 404 on /Schemas is checked against the RFC 7643 core schemas."""
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"status": "404", "detail": "no such endpoint"})
+
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler), base_url="https://scim.example.com/v2"
+    )
+    async with http, AsyncScimClient(http=http) as client:
+        assert CORE_SCHEMAS is await ScimTarget(client).schema()

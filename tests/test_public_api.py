@@ -28,24 +28,32 @@ PUBLIC_MODULES = _public_modules()
 CONTRACT = {
     "scimsync": [
         "User", "Group", "EnterpriseUser", "Name", "Email", "PhoneNumber", "Address",
-        "Member", "Meta", "to_scim", "from_scim",
+        "Member", "Meta", "to_scim", "from_scim", "Provisioner", "SyncReport",
     ],
     "scimsync.errors": ["ScimSyncError"],
     "scimsync.filter": ["parse_filter", "attr"],
     "scimsync.patch": ["diff", "apply_patch"],
     "scimsync.engine": ["plan", "Policy", "Plan"],
+    "scimsync.client": ["ScimClient", "AsyncScimClient"],
+    "scimsync.auth": ["BearerToken", "OAuth2ClientCredentials"],
+    "scimsync.retry": ["RetryPolicy"],
     "scimsync.mapping": [
         "Mapping", "MappingResult", "MappingCheck", "MappingProblem", "Preview", "Rule",
         "boolean", "coalesce", "const", "default", "field", "join", "key", "lower", "split",
         "strip", "template", "upper",
     ],
     "scimsync.sources": [
-        "CsvSource", "JsonLinesSource", "MemorySource", "Source", "AsyncSource", "Record",
-        "RecordIssue", "IssueCode", "CombinedSource",
+        "CsvSource", "JsonLinesSource", "MemorySource", "ScimSource", "AsyncScimSource",
+        "Source", "AsyncSource", "Record", "RecordIssue", "IssueCode", "CombinedSource",
+    ],
+    "scimsync.sync": [
+        "Provisioner", "SyncReport", "StateStore", "SqliteStateStore", "MemoryStateStore",
+        "ApplyPolicy", "AuditEvent", "Alert", "Progress", "Health", "Explanation",
+        "OperationResult",
     ],
     "scimsync.targets": [
-        "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities", "Listing",
-        "read_target_state",
+        "ScimTarget", "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities",
+        "Listing", "read_target_state",
     ],
 }  # fmt: skip
 
@@ -111,3 +119,19 @@ def test_core_imports_neither_httpx_nor_tenacity(module_name: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "[]"
+
+
+def test_import_scimsync_stays_light_and_the_runner_loads_on_first_use() -> None:
+    """``import scimsync`` loads neither httpx nor tenacity; ``scimsync.Provisioner``
+    and ``scimsync.SyncReport`` resolve lazily to the runner's classes."""
+    code = (
+        "import sys, scimsync\n"
+        "print(sorted(m for m in ('httpx', 'tenacity') if m in sys.modules))\n"
+        "from scimsync import Provisioner, SyncReport\n"
+        "import scimsync.sync as s\n"
+        "print(Provisioner is s.Provisioner and SyncReport is s.SyncReport)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert ["[]", "True"] == out

@@ -300,7 +300,7 @@ async def test_read_target_state_combines_both_listings() -> None:
 
     class HalfListed(MemoryTarget):
         async def list_groups(self) -> Listing[Group]:
-            return Listing(resources=(), complete=False, reason="page 2 failed")
+            return Listing(resources=(), complete=False, problem="page 2 failed")
 
     target = HalfListed(users=[User(user_name="ann")])
     state = await read_target_state(target)

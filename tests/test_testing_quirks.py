@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pytest
 
+from scimsync.errors import ConfigurationError
 from scimsync.testing import Quirks, ScimTestServer
 
 if TYPE_CHECKING:
@@ -44,22 +46,75 @@ def patch_body(*operations: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_quirks_default_to_the_rfc() -> None:
-    """Quirks() is a provider without quirks."""
-    assert (
-        Quirks(
-            patch_supported=True,
-            omit_group_members=False,
-            max_members_per_patch_operation=None,
-            case_sensitive_user_name_filter=False,
-        )
-        == ScimTestServer().quirks
+    """Quirks() is a provider without quirks, the server's default and the strict profile."""
+    rfc = Quirks(
+        patch_supported=True,
+        omit_group_members=False,
+        max_members_per_patch_operation=None,
+        case_sensitive_user_name_filter=False,
+        items_per_page_echoes_count=False,
+        start_index_past_end_restarts=False,
+        page_size_cap=None,
+        etag_supported=True,
+        location_header=True,
+        duplicate_members_on_add=False,
+        string_booleans=False,
     )
+    assert (rfc, rfc) == (ScimTestServer().quirks, Quirks.profile("strict"))
 
 
-def test_member_cap_must_be_positive() -> None:
-    """A cap below one member cannot be honoured by any client."""
-    with pytest.raises(ValueError, match="at least 1"):
-        Quirks(max_members_per_patch_operation=0)
+@pytest.mark.parametrize("field", ["max_members_per_patch_operation", "page_size_cap"])
+def test_caps_must_be_positive(field: str) -> None:
+    """A cap below one cannot be honoured by any client."""
+    options: dict[str, Any] = {field: 0}
+    with pytest.raises(ValueError, match=f"{field} must be at least 1"):
+        Quirks(**options)
+
+
+def test_the_legacy_profile_combines_the_quirks_of_old_providers() -> None:
+    """ "legacy" turns on every quirk but the missing PATCH and the member cap."""
+    assert Quirks(
+        omit_group_members=True,
+        case_sensitive_user_name_filter=True,
+        items_per_page_echoes_count=True,
+        start_index_past_end_restarts=True,
+        page_size_cap=20,
+        etag_supported=False,
+        location_header=False,
+        duplicate_members_on_add=True,
+        string_booleans=True,
+    ) == Quirks.profile("legacy")
+
+
+def test_an_unknown_profile_is_a_configuration_error() -> None:
+    """A misspelt profile fails with the names that exist, rather than running without quirks."""
+    with pytest.raises(
+        ConfigurationError, match="no quirk profile 'Legacy'; known: legacy, strict"
+    ):
+        Quirks.profile("Legacy")
+    assert ("legacy", "strict") == Quirks.profile_names()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], Quirks()),
+        (["--quirks", "legacy"], Quirks.profile("legacy")),
+        (
+            ["--quirks", "legacy", "--no-patch", "--max-members-per-patch", "5"],
+            attrs.evolve(
+                Quirks.profile("legacy"), patch_supported=False, max_members_per_patch_operation=5
+            ),
+        ),
+        (["--case-sensitive-user-name-filter"], Quirks(case_sensitive_user_name_filter=True)),
+    ],
+    ids=["none", "profile", "profile-and-flags", "flag"],
+)
+def test_the_command_reads_a_profile_and_adds_the_flags(argv: list[str], expected: Quirks) -> None:
+    """``--quirks PROFILE`` picks a profile; the single-quirk flags add to it."""
+    from scimsync.testing.__main__ import build_parser, quirks_from
+
+    assert expected == quirks_from(build_parser().parse_args(argv))
 
 
 # -- no PATCH -------------------------------------------------------------------------------------

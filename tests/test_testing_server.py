@@ -28,7 +28,7 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-BASE = "http://scim.test/scim/v2"
+BASE = "http://localhost/scim/v2"
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 
 
@@ -471,9 +471,9 @@ def test_unknown_paths_are_404(http: httpx.Client, path: str) -> None:
 
 def test_paths_outside_the_base_path_are_404(server: ScimTestServer) -> None:
     """The endpoints live under the base path only."""
-    with server.client(base_url="http://scim.test") as client:
+    with server.client(base_url="http://localhost") as client:
         assert_scim_error(client.get("/Users"), 404)
-    with server.client(base_url="http://scim.test/scim/v2") as client:
+    with server.client(base_url="http://localhost/scim/v2") as client:
         assert client.get("/Users").status_code == 200
 
 
@@ -487,7 +487,7 @@ def test_base_path_is_configurable() -> None:
     server = ScimTestServer(base_path="v2")
     with server.client() as client:
         assert (server.base_path, client.get("/Users").status_code) == ("/v2", 200)
-        assert server.in_process_url == "http://scim.test/v2"
+        assert server.in_process_url == "http://localhost/v2"
 
 
 def test_location_follows_the_host_the_client_used(server: ScimTestServer) -> None:

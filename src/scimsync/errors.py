@@ -27,6 +27,7 @@ The tree, split by the phase that failed::
     │   ├── TooManyRequestsError      429
     │   └── ServerError               5xx
     ├── InvalidResponseError          an answer that is not what SCIM promises (HTML, bad shape)
+    │   └── IncompleteListingError    a listing not known to be whole (short, or shifted)
     ├── StateError                    the state store cannot be read or written
     └── CycleInProgressError          another sync cycle holds the lock (here or in another process)
 
@@ -50,6 +51,7 @@ __all__ = [
     "FilterSyntaxError",
     "ForbiddenError",
     "GuardTrippedError",
+    "IncompleteListingError",
     "InvalidPathError",
     "InvalidResponseError",
     "InvalidValueError",
@@ -256,7 +258,9 @@ class TooManyRequestsError(ScimHTTPError):
 
 
 class ServerError(ScimHTTPError):
-    """A 5xx answer."""
+    """A 5xx answer. ``retry_after`` is the wait asked for (503), in seconds, if any."""
+
+    retry_after: float | None = None
 
 
 class InvalidResponseError(ScimSyncError):
@@ -265,6 +269,21 @@ class InvalidResponseError(ScimSyncError):
     def __init__(self, message: str, *, body_excerpt: str = "") -> None:
         self.body_excerpt = body_excerpt
         super().__init__(f"{message}: {body_excerpt}" if body_excerpt else message)
+
+
+class IncompleteListingError(InvalidResponseError):
+    """A listing not known to be whole: it ended short of its ``totalResults``, or
+    ``totalResults`` changed while it ran (pages shift, a resource can slip by).
+
+    What was listed is not the whole truth: nothing missing from it may be read as
+    deleted. ``listed`` is how many distinct resources came back, ``total_results``
+    what the target announced.
+    """
+
+    def __init__(self, message: str, *, listed: int, total_results: int | None) -> None:
+        self.listed = listed
+        self.total_results = total_results
+        super().__init__(message)
 
 
 class StateError(ScimSyncError):

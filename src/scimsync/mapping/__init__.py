@@ -1,17 +1,36 @@
 """The mapping: from source records to the desired SCIM users and groups.
 
-A :class:`Mapping` is declarative: target paths on the left, rules on the right::
+A :class:`Mapping` is declarative: target paths on the left, rules on the right.
+``map`` reads a source into the desired state, with an issue for every record that
+could not be used::
 
-    from scimsync.mapping import Mapping, lower, template
+    >>> from scimsync.mapping import Mapping, lower, template
+    >>> from scimsync.sources import MemorySource
+    >>> mapping = Mapping(users={
+    ...     "userName": lower("email"),
+    ...     "name.givenName": "first_name",
+    ...     "displayName": template("{first_name} {last_name}"),
+    ... })
+    >>> source = MemorySource(users=[
+    ...     {"id": "E1", "email": "Ann@Example.com", "first_name": "Ann", "last_name": "Lee"},
+    ...     {"id": "E2", "email": "", "first_name": "Bob", "last_name": "Ray"},
+    ... ])
+    >>> result = mapping.map(source)
+    >>> [(u.key, u.user.user_name, u.user.display_name) for u in result.desired.users]
+    [('E1', 'ann@example.com', 'Ann Lee')]
+    >>> print(result.issues[0])
+    memory users line 2 key 'E2': invalid_value: required attribute userName empty
+    >>> result.complete  # E2 is missing: nothing may be deprovisioned on this read
+    False
 
-    mapping = Mapping(users={
-        "userName": lower("email"),
-        "name.givenName": "first_name",
-        "displayName": template("{first_name} {last_name}"),
-    })
-    result = mapping.map(source)        # MappingResult: desired state + issues
-    mapping.check(schema_table)         # every problem, with the line it comes from
-    print(mapping.preview(records))     # what a few records become
+``check`` lists every problem against a target's schema table, with the line it
+comes from; ``preview`` shows what a few records become::
+
+    >>> check = Mapping(users={"userName": "email", "favouriteColour": "colour"}).check()
+    >>> check.ok
+    False
+    >>> [(problem.entry, problem.blocking) for problem in check.problems]
+    [("users['favouriteColour']", True)]
 
 Rules: a string copies a source field, a callable is called with the record, other
 values are constants, and the builders of this module transform: :func:`lower`,

@@ -298,7 +298,7 @@ def _check_fields(
     if source is not None:
         excluded.update(
             value
-            for value in (getattr(source, "key", None), getattr(source, "members", None))
+            for value in (getattr(source, n, None) for n in ("key", "group_key", "members"))
             if isinstance(value, str)
         )
     if fields is None:

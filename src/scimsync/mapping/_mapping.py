@@ -252,8 +252,8 @@ class Mapping:
         )
         self.group_entries = _compile("groups", self.groups or {}, Group, default_external_id=True)
         _check_disjoint(self.user_entries, self.create_only_entries)
-        self._user_required = _required_attributes("User", self.user_entries)
-        self._group_required = _required_attributes("Group", self.group_entries)
+        self._user_required = _required_attributes("User")
+        self._group_required = _required_attributes("Group")
         self._reads = frozenset().union(
             *(e.rule.reads for e in (*self.user_entries, *self.create_only_entries)),
             *(e.rule.reads for e in self.group_entries),
@@ -454,7 +454,7 @@ def _items(source: Any) -> Any:
 def _source_fields(source: object) -> frozenset[str]:
     """Fields a source itself consumes (its key and members fields): never "unread"."""
     found: set[str] = set()
-    for name in ("key", "members"):
+    for name in ("key", "group_key", "members"):
         value = getattr(source, name, None)
         if isinstance(value, str):
             found.add(value)
@@ -648,17 +648,17 @@ def _check_disjoint(users: tuple[Entry, ...], create_only: tuple[Entry, ...]) ->
                 )
 
 
-def _required_attributes(resource_type: str, entries: tuple[Entry, ...]) -> tuple[str, ...]:
-    """Top-level required attributes of the core schema that the mapping writes.
+def _required_attributes(resource_type: str) -> tuple[str, ...]:
+    """The writable top-level attributes the core schema requires (``userName``...).
 
-    A record leaving one of them empty is an issue (it could not be created); ones the
-    mapping does not write at all are :meth:`Mapping.check`'s business.
+    A record leaving one of them empty is an issue: it could not be created. A mapping
+    that writes one of them nowhere is :meth:`Mapping.check`'s business.
     """
-    required = []
-    for urn, spec in CORE_SCHEMAS.attributes(resource_type):
-        if urn is None and spec.required and spec.writable:
-            required.append(spec.name)
-    return tuple(required)
+    return tuple(
+        spec.name
+        for urn, spec in CORE_SCHEMAS.attributes(resource_type)
+        if urn is None and spec.required and spec.writable
+    )
 
 
 class _Builder:

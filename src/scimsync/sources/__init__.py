@@ -16,10 +16,13 @@ never mistaken for departures. Sources stream: memory stays flat however large t
 input.
 
 Built-ins: :class:`MemorySource` (lists of dicts), :class:`CsvSource`,
-:class:`JsonLinesSource`, :class:`ScimSource` (another SCIM service, through
-:class:`~scimsync.client.ScimClient`), :class:`CombinedSource` (several in turn).
+:class:`JsonLinesSource`, :class:`ScimSource` and :class:`AsyncScimSource`
+(another SCIM service, through :class:`~scimsync.client.ScimClient` or
+:class:`~scimsync.client.AsyncScimClient`), :class:`CombinedSource` (several in turn).
 Write your own by implementing :class:`Source` (or :class:`AsyncSource`).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._csv import CsvSource
 from ._jsonl import JsonLinesSource
@@ -27,7 +30,11 @@ from ._memory import MemorySource
 from ._protocol import AsyncSource, CombinedSource, Source, SourceItem
 from ._records import IssueCode, Record, RecordIssue, RecordKind
 
+if TYPE_CHECKING:
+    from ._scim import AsyncScimSource, ScimSource
+
 __all__ = [
+    "AsyncScimSource",
     "AsyncSource",
     "CombinedSource",
     "CsvSource",
@@ -37,6 +44,26 @@ __all__ = [
     "Record",
     "RecordIssue",
     "RecordKind",
+    "ScimSource",
     "Source",
     "SourceItem",
 ]
+
+# The SCIM sources need the HTTP client: loaded on first use, so that the mapping
+# (which reads records) never pulls in httpx.
+_LAZY = {"ScimSource": "._scim", "AsyncScimSource": "._scim"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -12,6 +12,8 @@ Built-ins: :class:`ScimTarget` (a SCIM 2.0 service, through
 same semantics, for tests and previews).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._blocking import BlockingTarget
 from ._memory import MemoryCall, MemoryTarget
 from ._overlay import overlay
@@ -24,15 +26,37 @@ from ._protocol import (
     read_target_state,
 )
 
+if TYPE_CHECKING:
+    from ._scim import ScimTarget
+
 __all__ = [
     "BlockingTarget",
     "GroupChange",
     "Listing",
     "MemoryCall",
     "MemoryTarget",
+    "ScimTarget",
     "Target",
     "TargetCapabilities",
     "UserChange",
     "overlay",
     "read_target_state",
 ]
+
+# ScimTarget needs the HTTP client: loaded on first use, so MemoryTarget stays light.
+_LAZY = {"ScimTarget": "._scim"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

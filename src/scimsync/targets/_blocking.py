@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ..models import Group, TargetState, User
+    from ..schema import SchemaTable
     from ._protocol import GroupChange, Listing, Target, TargetCapabilities, UserChange
 
 __all__ = ["BlockingTarget"]
@@ -85,6 +86,10 @@ class BlockingTarget:
     def capabilities(self) -> TargetCapabilities:
         """What the target supports."""
         return self.run(self.target.capabilities())
+
+    def schema(self) -> SchemaTable:
+        """The target's schema table."""
+        return self.run(self.target.schema())
 
     def list_users(self) -> Listing[User]:
         """Every user, and whether the listing is complete."""

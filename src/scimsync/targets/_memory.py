@@ -13,7 +13,7 @@ from ..codec import to_scim
 from ..errors import BadRequestError, ConflictResponseError, NotFoundError, PatchError
 from ..models import Group, GroupMembership, Member, Meta, PatchOperation, TargetState, User
 from ..patch import apply_patch
-from ..schema import CORE_SCHEMAS
+from ..schema import CORE_SCHEMAS, SchemaTable
 from ._overlay import overlay
 from ._protocol import GroupChange, Listing, TargetCapabilities, UserChange
 
@@ -67,10 +67,12 @@ class MemoryTarget:
         groups: Iterable[Group] = (),
         *,
         capabilities: TargetCapabilities | None = None,
+        schema: SchemaTable = CORE_SCHEMAS,
         id_factory: Callable[[], str] | None = None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._capabilities = capabilities or TargetCapabilities(etag=True)
+        self._schema = schema
         self._new_id = id_factory or (lambda: str(uuid.uuid4()))
         self._clock = clock
         self._lock = threading.Lock()
@@ -111,6 +113,10 @@ class MemoryTarget:
     async def capabilities(self) -> TargetCapabilities:
         """The capabilities given when the target was made."""
         return self._capabilities
+
+    async def schema(self) -> SchemaTable:
+        """The schema table given when the target was made (the RFC 7643 core ones)."""
+        return self._schema
 
     async def list_users(self) -> Listing[User]:
         """Every user, with ``groups`` filled in."""

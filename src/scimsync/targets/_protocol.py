@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from ..models import Group, PatchOperation, TargetState, User
 from ..models._base import to_tuple_or_empty
+
+if TYPE_CHECKING:
+    from ..schema import SchemaTable
 
 __all__ = [
     "GroupChange",
@@ -50,13 +53,13 @@ class Listing(Generic[T]):
     """Every resource a target listing returned, and whether that was all of them.
 
     ``complete`` is False when the listing came out short (a failed page, fewer
-    resources than ``totalResults``); ``reason`` then says why. An incomplete listing
+    resources than ``totalResults``); ``problem`` then says why. An incomplete listing
     is never read as "these accounts are gone".
     """
 
     resources: tuple[T, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     complete: bool = True
-    reason: str | None = None
+    problem: str | None = None
 
 
 @runtime_checkable
@@ -72,6 +75,10 @@ class Target(Protocol):
 
     async def capabilities(self) -> TargetCapabilities:
         """What the target supports."""
+        ...
+
+    async def schema(self) -> SchemaTable:
+        """The target's schema table, to check a mapping against (:meth:`Mapping.check`)."""
         ...
 
     async def list_users(self) -> Listing[User]:

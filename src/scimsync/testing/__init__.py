@@ -4,8 +4,10 @@
 scimsync's own tests run against. It runs in-process (an httpx transport, sync and
 async) or over real HTTP on 127.0.0.1, keeps a log of every request, and injects
 :class:`Faults` (429, 5xx, dropped connections, timeouts, commit-then-fail, malformed
-JSON, short pages, page drift) and :class:`Quirks` (no PATCH, groups without
-members, capped member changes, case-sensitive userName filters) on demand::
+JSON, short pages, page drift) and :class:`Quirks` (no PATCH, no ETags, no
+``Location``, groups without members, duplicated members, capped member changes,
+case-sensitive userName filters, string booleans, pages that misreport, start over
+or hold 20 at most; or a named bundle, ``Quirks.profile("legacy")``) on demand::
 
     from scimsync.testing import Faults, ScimTestServer
 

@@ -1,6 +1,7 @@
 """``python -m scimsync.testing``: run a ScimTestServer standalone, for any SCIM client.
 
     python -m scimsync.testing --port 8080 --seed seed.json --faults-rate 0.1
+    python -m scimsync.testing --quirks legacy --no-patch
 
 It prints the base URL and, unless ``--token`` or ``--no-auth`` is given, a bearer
 token drawn at start; it serves until interrupted (Ctrl-C or SIGTERM), then prints
@@ -16,6 +17,8 @@ import signal
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from ..errors import ScimSyncError
 from ._faults import FaultKind, Faults
@@ -63,7 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--faults-paths", default="", help="comma-separated, e.g. /Users")
     faults.add_argument("--faults-latency", type=float, default=1.0, help="seconds")
 
-    quirks = parser.add_argument_group("quirks")
+    quirks = parser.add_argument_group("quirks (added to the profile's)")
+    quirks.add_argument(
+        "--quirks",
+        default="strict",
+        choices=Quirks.profile_names(),
+        help="a quirk profile (default: strict, none)",
+    )
     quirks.add_argument("--no-patch", action="store_true", help="answer PATCH with 501")
     quirks.add_argument(
         "--omit-group-members", action="store_true", help="leave members out of group GETs"
@@ -96,6 +105,20 @@ def _faults(args: argparse.Namespace) -> Faults | None:
     )
 
 
+def quirks_from(args: argparse.Namespace) -> Quirks:
+    """The quirks the command line asks for: the profile's, plus each flag given."""
+    changes: dict[str, Any] = {}
+    if args.no_patch:
+        changes["patch_supported"] = False
+    if args.omit_group_members:
+        changes["omit_group_members"] = True
+    if args.max_members_per_patch is not None:
+        changes["max_members_per_patch_operation"] = args.max_members_per_patch
+    if args.case_sensitive_user_name_filter:
+        changes["case_sensitive_user_name_filter"] = True
+    return attrs.evolve(Quirks.profile(args.quirks), **changes)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until interrupted; return the exit status."""
     parser = build_parser()
@@ -109,12 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = ScimTestServer(
             token=token,
             faults=_faults(args),
-            quirks=Quirks(
-                patch_supported=not args.no_patch,
-                omit_group_members=args.omit_group_members,
-                max_members_per_patch_operation=args.max_members_per_patch,
-                case_sensitive_user_name_filter=args.case_sensitive_user_name_filter,
-            ),
+            quirks=quirks_from(args),
             base_path=args.base_path,
             host=args.host,
             port=args.port,

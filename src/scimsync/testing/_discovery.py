@@ -47,7 +47,7 @@ def service_provider_config(
         "filter": {"supported": True, "maxResults": max_results},
         "changePassword": {"supported": True},
         "sort": {"supported": True},
-        "etag": {"supported": True},
+        "etag": {"supported": quirks.etag_supported},
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",

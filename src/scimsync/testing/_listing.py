@@ -27,10 +27,14 @@ _ALWAYS = ("schemas", "id")
 
 @attrs.frozen(kw_only=True)
 class Paging:
-    """``startIndex`` (1-based) and ``count`` after the server's limits are applied."""
+    """``startIndex`` (1-based) and ``count`` after the server's limits are applied.
+
+    ``asked`` is the ``count`` asked for (the default when none was), before any cap.
+    """
 
     start_index: int
     count: int
+    asked: int
 
     @classmethod
     def parse(
@@ -43,8 +47,8 @@ class Paging:
         400 ``invalidValue``.
         """
         start = _integer("startIndex", start_index, 1)
-        wanted = _integer("count", count, default_count)
-        return cls(start_index=max(start, 1), count=min(max(wanted, 0), max_count))
+        wanted = max(_integer("count", count, default_count), 0)
+        return cls(start_index=max(start, 1), count=min(wanted, max_count), asked=wanted)
 
 
 def _integer(name: str, value: object, default: int) -> int:

@@ -29,7 +29,8 @@ __all__ = ["ScimTestServer"]
 R = TypeVar("R", User, Group)
 
 #: The host in-process clients address; the transport never resolves it.
-IN_PROCESS_ORIGIN = "http://scim.test"
+# Loopback, so a ScimClient accepts it without an insecure-http opt-in; no socket opens.
+IN_PROCESS_ORIGIN = "http://localhost"
 
 
 def _utc_now() -> datetime:

@@ -8,13 +8,15 @@ or not at all and concurrent clients see a consistent store.
 
 Request processing, in order: route; draw a fault (infrastructure faults answer
 before anything is read); check the body size and the bearer token; dispatch to the
-endpoint; apply the faults that alter a processed answer (commit-then-fail,
-malformed JSON, latency); log.
+endpoint; apply the quirks that rewrite an answer (no ``Location``, string booleans);
+apply the faults that alter a processed answer (commit-then-fail, malformed JSON,
+latency); log.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -49,7 +51,7 @@ from ._discovery import (
 from ._faults import FaultInjector, FaultKind, Faults
 from ._listing import Paging, Selection, parse_selection, project, sort_resources
 from ._log import LoggedRequest, RequestLog
-from ._store import GROUP, USER, Store
+from ._store import GROUP, USER, Store, member_ids
 from ._validation import (
     KIND_BY_NAME,
     KINDS,
@@ -320,7 +322,21 @@ class ScimService:
             applied=applied,
         )
         response = self._dispatch(method, route, context)
-        return self._late_fault(context, response)
+        return self._late_fault(context, self._quirky_answer(response))
+
+    def _quirky_answer(self, response: WireResponse) -> WireResponse:
+        """The answer as the quirks that rewrite whole answers leave it.
+
+        Applied once, on the way out: bulk reads its operations' answers before this.
+        """
+        quirks = self.quirks
+        if not quirks.location_header and response.status == 201:
+            headers = tuple(h for h in response.headers if h[0].lower() != "location")
+            response = attrs.evolve(response, headers=headers)
+        if quirks.string_booleans and 200 <= response.status < 300 and response.body:
+            body = _booleans_as_strings(json.loads(response.body))
+            response = attrs.evolve(response, body=dump_json(body))
+        return response
 
     # -- faults -------------------------------------------------------------------------
 
@@ -498,8 +514,10 @@ class ScimService:
                 {**m, "$ref": self.location(origin, m.get("type", USER), m["value"])}
                 for m in out["members"]
             ]
-        meta = out.pop("meta")
-        out["meta"] = {**meta, "location": self.location(origin, kind_name, resource_id)}
+        meta = {**out.pop("meta"), "location": self.location(origin, kind_name, resource_id)}
+        if quirks and not self.quirks.etag_supported:
+            del meta["version"]
+        out["meta"] = meta
         return project(
             out,
             include=include,
@@ -549,7 +567,9 @@ class ScimService:
         include, exclude = self._selections(kind.name, context)
         origin = context.request.origin
         body = self.render(kind.name, resource, origin, include, exclude)
-        headers: list[tuple[str, str]] = [("ETag", resource["meta"]["version"])]
+        headers: list[tuple[str, str]] = []
+        if self.quirks.etag_supported:
+            headers.append(("ETag", resource["meta"]["version"]))
         if location:
             headers.append(("Location", self.location(origin, kind.name, resource["id"])))
         return json_response(status, body, tuple(headers))
@@ -566,7 +586,11 @@ class ScimService:
         resource = self._existing(kind, resource_id)
         version = resource["meta"]["version"]
         if_none_match = context.request.headers.get("if-none-match")
-        if if_none_match and _entity_tag(version) in _etags(if_none_match):
+        if (
+            if_none_match
+            and self.quirks.etag_supported
+            and _entity_tag(version) in _etags(if_none_match)
+        ):
             return WireResponse(status=304, headers=(("ETag", version),))
         return self._resource_response(200, kind, resource, context)
 
@@ -599,11 +623,12 @@ class ScimService:
         return self._list(kinds, listing, context)
 
     def _list(self, kinds: list[Kind], listing: _Listing, context: _Context) -> WireResponse:
+        quirks = self.quirks
         paging = Paging.parse(
             listing.start_index,
             listing.count,
             default_count=self.default_page_size,
-            max_count=self.max_page_size,
+            max_count=min(self.max_page_size, quirks.page_size_cap or self.max_page_size),
         )
         sort_order = (listing.sort_order or "ascending").lower()
         if sort_order not in ("ascending", "descending"):
@@ -633,6 +658,8 @@ class ScimService:
             )
         total = len(candidates)
         first = paging.start_index - 1
+        if quirks.start_index_past_end_restarts and first >= total:
+            first = 0
         page = candidates[first : first + paging.count]
         if context.fault is FaultKind.SHORT_PAGE and first + len(page) < total:
             context.applied.append(context.fault)
@@ -642,12 +669,13 @@ class ScimService:
             self.render(kind_name, resource, origin, *selections[kind_name])
             for kind_name, resource in page
         ]
+        items_per_page = paging.asked if quirks.items_per_page_echoes_count else len(resources)
         return json_response(
             200,
             {
                 "schemas": [LIST_RESPONSE_SCHEMA],
                 "totalResults": total,
-                "itemsPerPage": len(resources),
+                "itemsPerPage": items_per_page,
                 "startIndex": paging.start_index,
                 "Resources": resources,
             },
@@ -724,7 +752,8 @@ class ScimService:
         members = resource.get("members")
         if members is None:
             return
-        checked: dict[str, dict[str, Any]] = {}
+        checked: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for member in members:
             value = member.get("value")
             if not value:
@@ -741,12 +770,13 @@ class ScimService:
                 raise ScimRequestError(
                     400, f"member {value!r} is a {actual}, not a {declared}", "invalidValue"
                 )
-            if value not in checked:
+            if value not in seen or self.quirks.duplicate_members_on_add:
+                seen.add(value)
                 entry = {k: v for k, v in member.items() if k != "$ref"}
                 entry["type"] = actual
-                checked[value] = entry
+                checked.append(entry)
         if checked:
-            resource["members"] = list(checked.values())
+            resource["members"] = checked
         else:
             del resource["members"]  # RFC 7643 §2.5: an empty list is the same as unassigned
 
@@ -771,7 +801,7 @@ class ScimService:
         return stored
 
     def _check_version(self, resource: Resource, if_match: str | None) -> None:
-        if if_match is None:
+        if if_match is None or not self.quirks.etag_supported:
             return
         tags = _etags(if_match)
         version = resource["meta"]["version"]
@@ -818,7 +848,12 @@ class ScimService:
         extensions = self._table.extension_urns(kind.name)
         operations = [_without_extension_schemas(op, extensions) for op in patch.operations]
         try:
-            patched = apply_patch(current, operations, schema=self._table, resource_type=kind.name)
+            if kind.name == GROUP and self.quirks.duplicate_members_on_add:
+                patched = self._apply_appending_members(current, operations)
+            else:
+                patched = apply_patch(
+                    current, operations, schema=self._table, resource_type=kind.name
+                )
         except PatchError as exc:
             raise ScimRequestError(exc.status, exc.detail, exc.scim_type) from None
         try:
@@ -830,6 +865,20 @@ class ScimService:
             ) from None
         stored = self._save(kind, current, resource)
         return self._resource_response(200, kind, stored, context)
+
+    def _apply_appending_members(
+        self, group: Resource, operations: list[PatchOperation]
+    ) -> Resource:
+        """Apply ``operations`` one by one, each ``add`` appending members already there."""
+        patched = group
+        for operation in operations:
+            present = set(member_ids(patched))
+            patched = apply_patch(patched, [operation], schema=self._table, resource_type=GROUP)
+            if operation.op == "add":
+                again = [m for m in _added_members(operation) if m.get("value") in present]
+                if again:
+                    patched = {**patched, "members": [*patched.get("members", ()), *again]}
+        return patched
 
     def _delete(self, kind: Kind, resource_id: str, context: _Context) -> WireResponse:
         current = self._existing(kind, resource_id)
@@ -958,6 +1007,17 @@ def _html(status: int, body: bytes) -> WireResponse:
     )
 
 
+def _booleans_as_strings(value: Any) -> Any:
+    """``value`` with every boolean written as ``"True"`` or ``"False"``."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, dict):
+        return {key: _booleans_as_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_booleans_as_strings(item) for item in value]
+    return value
+
+
 def _split_paths(value: Any) -> list[str]:
     if not value:
         return []
@@ -1014,6 +1074,17 @@ def _members_in(operation: PatchOperation) -> int:
     if isinstance(value, list):
         return len(value)
     return 1
+
+
+def _added_members(operation: PatchOperation) -> list[dict[str, Any]]:
+    """The members an ``add`` operation on a group names (none for other paths)."""
+    value = operation.value
+    if operation.path is None:
+        value = value.get("members") if isinstance(value, dict) else None
+    elif operation.path.strip().lower().rsplit(":", 1)[-1] != "members":
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [item for item in items if isinstance(item, dict)]
 
 
 def _check_member_cap(patch: PatchOp, cap: int) -> None:

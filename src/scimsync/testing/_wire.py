@@ -33,7 +33,7 @@ class WireRequest:
     query: str = ""
     headers: dict[str, str] = attrs.field(factory=dict)
     body: bytes = b""
-    origin: str = "http://scim.test"
+    origin: str = "http://localhost"
 
 
 @attrs.frozen(kw_only=True)

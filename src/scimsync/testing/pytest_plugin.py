@@ -13,6 +13,9 @@ Pass server options with a marker::
     @pytest.mark.scim_server(quirks=Quirks(patch_supported=False))
     def test_falls_back_to_put(scim_server): ...
 
+    @pytest.mark.scim_server(quirks=Quirks.profile("legacy"))
+    def test_survives_an_old_provider(scim_server): ...
+
 It is not registered as an automatic plugin: loading scimsync costs every pytest
 run a noticeable fraction of a second, which projects that do not use the fixture
 should not pay.

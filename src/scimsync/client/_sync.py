@@ -1,0 +1,540 @@
+"""The synchronous SCIM client: :class:`ScimClient`, the I/O shell over the shared base."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import httpx
+
+from ..errors import ConfigurationError, NotFoundError
+from ..models import Resource
+from ..retry import RetryPolicy, is_testing
+from ._base import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_TIMEOUT,
+    BaseScimClient,
+    ListQuery,
+    _version_of,
+    equality_filter,
+)
+from ._pagination import Listing, Paginator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+    from ..filter import Filter, FilterValue
+    from ..models import (
+        BulkOperation,
+        BulkResponse,
+        PatchOp,
+        PatchOperation,
+        ResourceType,
+        Schema,
+        ServiceProviderConfig,
+    )
+    from ..retry import RetryDetails
+    from ._base import PreparedCall, RequestDetails
+    from ._capabilities import Capabilities
+    from ._ratelimit import RateLimiter
+
+__all__ = ["ScimClient"]
+
+R = TypeVar("R", bound=Resource)
+T = TypeVar("T")
+
+
+class ScimClient(BaseScimClient):
+    """A synchronous client for one SCIM service provider.
+
+    Give it the base URL (``https://example.com/scim/v2``) and an ``auth``
+    (:class:`~scimsync.auth.BearerToken`, :class:`~scimsync.auth.OAuth2ClientCredentials`
+    or any :class:`httpx.Auth`), or an ``http`` client you configured yourself
+    (proxies, certificates, HTTP/2, timeouts); ``timeout`` applies only to the
+    client built here, and the client closes only what it created.
+
+    Resources are scimsync models (``User``, ``Group``); other resource types are
+    plain ``dict`` objects with their endpoint (``"/Devices"``). Plain ``http://`` is
+    refused unless the host is loopback or ``allow_insecure_http`` is given.
+    Redirects are not followed unless ``follow_redirects`` (and ``Authorization``
+    never goes to another host).
+
+    ``retry`` says when to try again; POST and PATCH whose outcome is unknown raise
+    :class:`~scimsync.errors.OutcomeUnknownError` instead. ``rate_limiter`` is
+    shared between clients if you pass the same one. ``on_request`` hooks receive a
+    :class:`RequestDetails` after every attempt, ``on_retry`` hooks a
+    :class:`~scimsync.retry.RetryDetails` before every wait. ``etags`` sends
+    ``If-Match`` with known versions: always (True), never (False), or when the
+    target announces ETag support (None). ``sleep`` and ``clock`` are for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        http: httpx.Client | None = None,
+        auth: httpx.Auth | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        follow_redirects: bool = False,
+        allow_insecure_http: bool = False,
+        etags: bool | None = None,
+        capabilities: Capabilities | None = None,
+        max_members_per_operation: int | None = None,
+        on_request: Iterable[Callable[[RequestDetails], None]] = (),
+        on_retry: Iterable[Callable[[RetryDetails], None]] = (),
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if base_url is None:
+            if http is None or not str(http.base_url):
+                raise ConfigurationError("ScimClient needs a base_url (or an http client with one)")
+            base_url = str(http.base_url)
+        super().__init__(
+            base_url=base_url,
+            auth=auth,
+            retry=retry if retry is not None else RetryPolicy(),
+            rate_limiter=rate_limiter,
+            follow_redirects=follow_redirects,
+            allow_insecure_http=allow_insecure_http,
+            etags=etags,
+            capabilities=capabilities,
+            max_members_per_operation=max_members_per_operation,
+            on_request=on_request,
+            on_retry=on_retry,
+            clock=clock,
+        )
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client(timeout=timeout)
+        self._sleep = sleep
+
+    def close(self) -> None:
+        """Close the HTTP client, if this client created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- resources -----------------------------------------------------------------------------
+
+    @overload
+    def create(self, resource: R, *, endpoint: str | None = None) -> R: ...
+    @overload
+    def create(self, resource: Mapping[str, Any], *, endpoint: str) -> dict[str, Any]: ...
+    def create(self, resource: Resource | Mapping[str, Any], *, endpoint: str | None = None) -> Any:
+        """POST a new resource; return it as the target stored it (with its ``id``).
+
+        Raises :class:`~scimsync.errors.OutcomeUnknownError` when the answer was lost:
+        look the resource up (:meth:`find_by`) before creating it again.
+        """
+        return self._send(self._prepare_create(resource, endpoint))
+
+    @overload
+    def get(
+        self,
+        resource_type: type[R],
+        id: str,
+        *,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+    ) -> R: ...
+    @overload
+    def get(
+        self,
+        resource_type: str,
+        id: str,
+        *,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+    ) -> dict[str, Any]: ...
+    def get(
+        self,
+        resource_type: type[Resource] | str,
+        id: str,
+        *,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+    ) -> Any:
+        """GET one resource by ``id``; :class:`~scimsync.errors.NotFoundError` if absent."""
+        return self._send(self._prepare_get(resource_type, id, attributes, excluded_attributes))
+
+    @overload
+    def replace(
+        self, resource: R, *, endpoint: str | None = None, version: str | None = None
+    ) -> R: ...
+    @overload
+    def replace(
+        self, resource: Mapping[str, Any], *, endpoint: str, version: str | None = None
+    ) -> dict[str, Any]: ...
+    def replace(
+        self,
+        resource: Resource | Mapping[str, Any],
+        *,
+        endpoint: str | None = None,
+        version: str | None = None,
+    ) -> Any:
+        """PUT ``resource`` over the stored one with the same ``id``; return the result.
+
+        ``version`` (default: the resource's ``meta.version``) guards the write with
+        ``If-Match`` (see ``etags``): a resource changed meanwhile raises
+        :class:`~scimsync.errors.PreconditionFailedError`.
+        """
+        if_match = self._if_match(version if version is not None else _version_of(resource))
+        return self._send(self._prepare_replace(resource, endpoint, if_match))
+
+    @overload
+    def patch(
+        self,
+        resource_type: type[R],
+        id: str,
+        operations: PatchOp | Iterable[PatchOperation],
+        *,
+        version: str | None = None,
+        attributes: Sequence[str] | None = None,
+    ) -> R | None: ...
+    @overload
+    def patch(
+        self,
+        resource_type: str,
+        id: str,
+        operations: PatchOp | Iterable[PatchOperation],
+        *,
+        version: str | None = None,
+        attributes: Sequence[str] | None = None,
+    ) -> dict[str, Any] | None: ...
+    def patch(
+        self,
+        resource_type: type[Resource] | str,
+        id: str,
+        operations: PatchOp | Iterable[PatchOperation],
+        *,
+        version: str | None = None,
+        attributes: Sequence[str] | None = None,
+    ) -> Any:
+        """PATCH a resource; return it, or None when the target answered 204 No Content.
+
+        ``attributes`` asks the target to answer with the resource (some targets answer
+        204 otherwise). Raises :class:`~scimsync.errors.OutcomeUnknownError` when
+        the answer was lost.
+        """
+        if_match = self._if_match(version)
+        return self._send(self._prepare_patch(resource_type, id, operations, if_match, attributes))
+
+    def delete(
+        self, resource_type: type[Resource] | str, id: str, *, version: str | None = None
+    ) -> None:
+        """DELETE a resource; :class:`~scimsync.errors.NotFoundError` if it is already gone."""
+        self._send(self._prepare_delete(resource_type, id, self._if_match(version)))
+
+    # -- listing -------------------------------------------------------------------------------
+
+    @overload
+    def iter_all(
+        self,
+        resource_type: type[R],
+        *,
+        filter: Filter | str | None = None,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        use_search: bool = False,
+    ) -> Iterator[R]: ...
+    @overload
+    def iter_all(
+        self,
+        resource_type: str,
+        *,
+        filter: Filter | str | None = None,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        use_search: bool = False,
+    ) -> Iterator[dict[str, Any]]: ...
+    def iter_all(
+        self,
+        resource_type: type[Resource] | str,
+        *,
+        filter: Filter | str | None = None,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        use_search: bool = False,
+    ) -> Iterator[Any]:
+        """Yield every resource of a type (matching ``filter``), page by page.
+
+        Each resource is yielded once, even when pages overlap. When the target stops
+        short of the ``totalResults`` it announced, the iteration ends with
+        :class:`~scimsync.errors.IncompleteListingError` after the last resource:
+        what was yielded is not everything. ``use_search`` sends POST ``/.search``
+        instead of GET (filters stay out of URLs and logs).
+        """
+        query = ListQuery.build(
+            filter=filter,
+            attributes=attributes,
+            excluded_attributes=excluded_attributes,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            use_search=use_search,
+        )
+        pager: Paginator[Any] = Paginator(page_size)
+        while not pager.done:
+            call = self._prepare_page(resource_type, query, pager.start_index, pager.count)
+            yield from pager.feed(self._send(call))
+        if not pager.complete:
+            raise pager.incomplete_error()
+
+    @overload
+    def list_all(
+        self,
+        resource_type: type[R],
+        *,
+        filter: Filter | str | None = None,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        use_search: bool = False,
+    ) -> Listing[R]: ...
+    @overload
+    def list_all(
+        self,
+        resource_type: str,
+        *,
+        filter: Filter | str | None = None,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        use_search: bool = False,
+    ) -> Listing[dict[str, Any]]: ...
+    def list_all(
+        self,
+        resource_type: type[Resource] | str,
+        *,
+        filter: Filter | str | None = None,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        use_search: bool = False,
+    ) -> Listing[Any]:
+        """List every resource of a type into a :class:`Listing` that says if it is whole.
+
+        Never raises for a short listing: check ``listing.complete`` before reading an
+        absence as a deletion (or call ``listing.require_complete()``).
+        """
+        query = ListQuery.build(
+            filter=filter,
+            attributes=attributes,
+            excluded_attributes=excluded_attributes,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            use_search=use_search,
+        )
+        pager: Paginator[Any] = Paginator(page_size)
+        resources: list[Any] = []
+        while not pager.done:
+            call = self._prepare_page(resource_type, query, pager.start_index, pager.count)
+            resources.extend(pager.feed(self._send(call)))
+        return pager.listing(resources)
+
+    @overload
+    def find(
+        self,
+        resource_type: type[R],
+        filter: Filter | str,
+        *,
+        attributes: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Listing[R]: ...
+    @overload
+    def find(
+        self,
+        resource_type: str,
+        filter: Filter | str,
+        *,
+        attributes: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Listing[dict[str, Any]]: ...
+    def find(
+        self,
+        resource_type: type[Resource] | str,
+        filter: Filter | str,
+        *,
+        attributes: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Listing[Any]:
+        """The resources matching ``filter`` (every page), as a :class:`Listing`."""
+        return self.list_all(
+            resource_type, filter=filter, attributes=attributes, page_size=page_size
+        )
+
+    @overload
+    def find_by(
+        self, resource_type: type[R], attribute: str, value: FilterValue
+    ) -> tuple[R, ...]: ...
+    @overload
+    def find_by(
+        self, resource_type: str, attribute: str, value: FilterValue
+    ) -> tuple[dict[str, Any], ...]: ...
+    def find_by(
+        self, resource_type: type[Resource] | str, attribute: str, value: FilterValue
+    ) -> tuple[Any, ...]:
+        """The resources whose ``attribute`` equals ``value`` (``"externalId"``, ``"userName"``).
+
+        The lookup to make after :class:`~scimsync.errors.OutcomeUnknownError`, before
+        creating again. The filter is built with :func:`scimsync.filter.attr`, so any
+        value is safe. Raises :class:`~scimsync.errors.IncompleteListingError` rather
+        than answer from a partial listing.
+        """
+        listing = self.find(resource_type, equality_filter(attribute, value))
+        return listing.require_complete().resources
+
+    @overload
+    def search(
+        self,
+        resource_type: type[R],
+        *,
+        filter: Filter | str | None = None,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Listing[R]: ...
+    @overload
+    def search(
+        self,
+        resource_type: str,
+        *,
+        filter: Filter | str | None = None,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Listing[dict[str, Any]]: ...
+    def search(
+        self,
+        resource_type: type[Resource] | str,
+        *,
+        filter: Filter | str | None = None,
+        attributes: Sequence[str] | None = None,
+        excluded_attributes: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Listing[Any]:
+        """Like :meth:`list_all`, with POST ``{endpoint}/.search`` (RFC 7644 §3.4.3)."""
+        return self.list_all(
+            resource_type,
+            filter=filter,
+            attributes=attributes,
+            excluded_attributes=excluded_attributes,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            page_size=page_size,
+            use_search=True,
+        )
+
+    def bulk(
+        self, operations: Iterable[BulkOperation], *, fail_on_errors: int | None = None
+    ) -> BulkResponse:
+        """POST ``/Bulk`` (RFC 7644 §3.7); each operation's status is in the answer.
+
+        Keep to ``capabilities().bulk_max_operations`` per request.
+        """
+        return self._send(self._prepare_bulk(operations, fail_on_errors))
+
+    # -- discovery -------------------------------------------------------------------------------
+
+    def service_provider_config(self) -> ServiceProviderConfig:
+        """GET ``/ServiceProviderConfig`` (cached after the first call)."""
+        if self._service_provider_config is None:
+            self._service_provider_config = self._send(self._prepare_service_provider_config())
+        return self._service_provider_config
+
+    def schemas(self) -> tuple[Schema, ...]:
+        """GET ``/Schemas`` (cached after the first call)."""
+        if self._schemas is None:
+            self._schemas = self._send(self._prepare_schemas())
+        return self._schemas
+
+    def resource_types(self) -> tuple[ResourceType, ...]:
+        """GET ``/ResourceTypes`` (cached after the first call)."""
+        if self._resource_types is None:
+            self._resource_types = self._send(self._prepare_resource_types())
+        return self._resource_types
+
+    def capabilities(self) -> Capabilities:
+        """What the target supports: PATCH, bulk and its limits, filters, sort, ETags.
+
+        Read from the ServiceProviderConfig (once); a target that has none supports
+        nothing. The ``capabilities`` given to the constructor win.
+        """
+        if self._capabilities is None:
+            try:
+                config: ServiceProviderConfig | None = self.service_provider_config()
+            except NotFoundError:
+                config = None
+            self._capabilities = self._capabilities_from(config)
+        return self._capabilities
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    def _if_match(self, version: str | None) -> str | None:
+        if version is None or self._etags is False:
+            return None
+        if self._etags or self.capabilities().etag:
+            return version
+        return None
+
+    def _send(self, call: PreparedCall[T]) -> T:
+        retrying = self.retry.retrying(
+            method=call.method,
+            url=call.url,
+            clock=self._clock,
+            sleep=self._sleep,
+            on_retry=self._on_retry,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._attempt(call, attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+    def _attempt(self, call: PreparedCall[T], number: int) -> T:
+        if self._rate_limiter is not None:
+            delay = self._rate_limiter.reserve(self._clock())
+            if delay > 0 and not is_testing():
+                self._sleep(delay)
+        request = self._build_request(self._http, call)
+        started = self._clock()
+        try:
+            response = self._http.send(request, **self._send_arguments())
+        except httpx.RequestError as exc:
+            self._report(call, number, started, error=exc)
+            raise self._transport_error(call, exc, request) from exc
+        self._report(call, number, started, status=response.status_code)
+        return call.result(response)

@@ -1,0 +1,265 @@
+"""Pagination against servers that misbehave the way real ones do.
+
+Pinned: startIndex advances by what was returned; duplicates are dropped; the listing
+always ends; a short listing is reported incomplete, never as a smaller truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from _mock_target import BASE, MockTarget, json_response
+from scimsync import User
+from scimsync.client import Listing, Paginator, ScimClient
+from scimsync.errors import ConfigurationError, IncompleteListingError, InvalidResponseError
+from scimsync.models import ListResponse
+from scimsync.retry import RetryPolicy
+
+
+@attrs.define
+class PagedServer:
+    """A /Users listing with the quirks of real servers, switchable one by one."""
+
+    ids: list[str]
+    max_page: int = 1000
+    """The server's own page cap (it ignores larger ``count`` values silently)."""
+    echo_count: bool = False
+    """``itemsPerPage`` echoes the requested count instead of what was returned."""
+    ignore_start_index: bool = False
+    restart_past_end: bool = False
+    """A startIndex past the end answers the first page again."""
+    overlap: int = 0
+    """Each page after the first starts this many resources early (duplicates)."""
+    extra_total: int = 0
+    """Announce this many more resources than exist."""
+    delete_after_first_page: int = 0
+    requests: list[tuple[int, int]] = attrs.field(factory=list)
+
+    def page(self, start_index: int, count: int) -> dict[str, Any]:
+        self.requests.append((start_index, count))
+        if len(self.requests) == 2 and self.delete_after_first_page:
+            del self.ids[: self.delete_after_first_page]
+        start = 1 if self.ignore_start_index else start_index
+        if self.restart_past_end and start > len(self.ids):
+            start = 1
+        if start > 1:
+            start = max(1, start - self.overlap)
+        chunk = self.ids[start - 1 : start - 1 + min(count, self.max_page)]
+        return {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": len(self.ids) + self.extra_total,
+            "itemsPerPage": count if self.echo_count else len(chunk),
+            "startIndex": start_index,
+            "Resources": [{"id": i, "userName": f"user-{i}"} for i in chunk],
+        }
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        return json_response(200, self.page(int(params["startIndex"]), int(params["count"])))
+
+
+def _client(server: PagedServer) -> ScimClient:
+    target = MockTarget()
+    target.on("GET", "/v2/Users", server.handler)
+    return ScimClient(
+        BASE, http=httpx.Client(transport=target.transport()), retry=RetryPolicy.never()
+    )
+
+
+def _ids(n: int) -> list[str]:
+    return [f"id-{i:04d}" for i in range(n)]
+
+
+# -- the real servers' quirks ---------------------------------------------------------------------
+
+
+def test_server_page_cap_and_echoed_items_per_page() -> None:
+    """A server capping pages at 20 and echoing count=100 is still listed whole."""
+    server = PagedServer(_ids(45), max_page=20, echo_count=True)
+    listing = _client(server).list_all(User, page_size=100)
+    assert (True, 45, 3) == (listing.complete, len(listing), listing.pages)
+    assert [1, 21, 41] == [start for start, _ in server.requests]
+
+
+def test_duplicates_across_pages_are_dropped() -> None:
+    """Overlapping pages yield each resource once."""
+    server = PagedServer(_ids(30), max_page=10, overlap=2)
+    listing = _client(server).list_all(User, page_size=10)
+    assert _ids(30) == [u.id for u in listing]
+    assert True is listing.complete
+
+
+def test_a_server_ignoring_start_index_gives_an_incomplete_listing() -> None:
+    """The same first page again stops the listing, reported as incomplete."""
+    server = PagedServer(_ids(50), max_page=20, ignore_start_index=True)
+    listing = _client(server).list_all(User, page_size=20)
+    assert (False, 20, 2) == (listing.complete, len(listing), listing.pages)
+    assert "held only resources already listed after 20 of 50" in (listing.problem or "")
+
+
+def test_a_server_announcing_more_than_it_has_gives_an_incomplete_listing() -> None:
+    """totalResults above what the pages hold ends at an empty page: incomplete."""
+    server = PagedServer(_ids(12), max_page=5, extra_total=3)
+    listing = _client(server).list_all(User, page_size=5)
+    assert (False, 12, 15) == (listing.complete, len(listing), listing.total_results)
+    assert "empty" in (listing.problem or "")
+
+
+def test_past_the_end_restarting_never_loops() -> None:
+    """A server answering pages past the end with the first page again is stopped."""
+    server = PagedServer(_ids(12), max_page=5, extra_total=1, restart_past_end=True)
+    listing = _client(server).list_all(User, page_size=5)
+    assert (False, 12, 4) == (listing.complete, len(listing), listing.pages)
+
+
+def test_deletions_during_the_listing_make_it_incomplete() -> None:
+    """Resources removed mid-listing shift the pages: what is missed is flagged."""
+    server = PagedServer(_ids(30), max_page=10, delete_after_first_page=5)
+    listing = _client(server).list_all(User, page_size=10)
+    # ids 10-14 slid onto page 1 after it was read: the count adds up, yet they were missed.
+    assert False is listing.complete
+    assert 25 == listing.total_results
+    assert "totalResults went from 30 to 25" in (listing.problem or "")
+
+
+def test_iter_all_raises_after_the_last_resource_of_an_incomplete_listing() -> None:
+    """Streaming consumers get every resource, then IncompleteListingError."""
+    server = PagedServer(_ids(50), max_page=20, ignore_start_index=True)
+    seen: list[str] = []
+
+    def consume() -> None:
+        seen.extend(user.id or "" for user in _client(server).iter_all(User, page_size=20))
+
+    with pytest.raises(IncompleteListingError) as caught:
+        consume()
+    assert 20 == len(seen)
+    assert (20, 50) == (caught.value.listed, caught.value.total_results)
+
+
+def test_iter_all_of_a_whole_listing_ends_quietly() -> None:
+    """A complete listing iterates to its end without error."""
+    server = PagedServer(_ids(7), max_page=3)
+    assert _ids(7) == [u.id for u in _client(server).iter_all(User, page_size=3)]
+
+
+def test_require_complete_raises_for_short_listings() -> None:
+    """``Listing.require_complete`` turns the flag into an exception, for callers who prefer one."""
+    short = Listing(resources=(1, 2), complete=False, total_results=3, pages=2, problem="short")
+    whole = Listing(resources=(1, 2), complete=True, total_results=2, pages=1)
+    assert whole is whole.require_complete()
+    with pytest.raises(IncompleteListingError):
+        short.require_complete()
+
+
+def test_an_empty_target_is_a_complete_empty_listing() -> None:
+    """totalResults 0 without Resources is a real, complete, empty listing."""
+    target = MockTarget()
+    target.on("GET", "/v2/Users", json_response(200, {"totalResults": 0}))
+    client = ScimClient(BASE, http=httpx.Client(transport=target.transport()))
+    listing = client.list_all(User)
+    assert (True, 0, 1) == (listing.complete, len(listing), listing.pages)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"totalResults": 3},
+        {"totalResults": "3", "Resources": []},
+        {"totalResults": -1, "Resources": []},
+        {"totalResults": 1, "Resources": [{"userName": "no-id"}]},
+        {"Resources": []},
+    ],
+)
+def test_malformed_pages_are_errors_never_empty(body: dict[str, Any]) -> None:
+    """No Resources for a non-zero total, a string or negative total, a resource without id."""
+    target = MockTarget()
+    target.on("GET", "/v2/Users", json_response(200, body))
+    client = ScimClient(BASE, http=httpx.Client(transport=target.transport()))
+    with pytest.raises(InvalidResponseError):
+        client.list_all(User)
+
+
+# -- the paginator as a pure state machine --------------------------------------------------------
+
+
+def _feed(pager: Paginator[dict[str, Any]], server: PagedServer) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = []
+    while not pager.done:
+        data = server.page(pager.start_index, pager.count)
+        page: ListResponse[dict[str, Any]] = ListResponse(
+            total_results=data["totalResults"], resources=data["Resources"]
+        )
+        listed.extend(pager.feed(page))
+    return listed
+
+
+@pytest.mark.parametrize("page_size", [0, -5])
+def test_page_size_must_be_positive(page_size: int) -> None:
+    """A page size that could never advance is a configuration error, before any request."""
+    target = MockTarget()
+    client = ScimClient(BASE, http=httpx.Client(transport=target.transport()))
+    with pytest.raises(ConfigurationError):
+        client.list_all(User, page_size=page_size)
+    assert [] == target.requests
+
+
+def test_feeding_a_finished_paginator_is_a_bug() -> None:
+    """Once done, the paginator refuses more pages."""
+    pager: Paginator[dict[str, Any]] = Paginator(10)
+    pager.feed(ListResponse(total_results=0))
+    with pytest.raises(RuntimeError):
+        pager.feed(ListResponse(total_results=0))
+
+
+@settings(max_examples=200)
+@given(
+    size=st.integers(0, 60),
+    page_size=st.integers(1, 25),
+    max_page=st.integers(1, 25),
+    echo_count=st.booleans(),
+    ignore_start_index=st.booleans(),
+    restart_past_end=st.booleans(),
+    overlap=st.integers(0, 3),
+    extra_total=st.integers(0, 5),
+    deleted=st.integers(0, 5),
+)
+def test_any_quirky_server_ends_without_duplicates_and_flags_what_it_misses(
+    size: int,
+    page_size: int,
+    max_page: int,
+    echo_count: bool,
+    ignore_start_index: bool,
+    restart_past_end: bool,
+    overlap: int,
+    extra_total: int,
+    deleted: int,
+) -> None:
+    """Whatever the quirks: the listing ends, lists each id once, and complete means whole."""
+    ids = _ids(size)
+    server = PagedServer(
+        list(ids),
+        max_page=max_page,
+        echo_count=echo_count,
+        ignore_start_index=ignore_start_index,
+        restart_past_end=restart_past_end,
+        overlap=overlap,
+        extra_total=extra_total,
+        delete_after_first_page=deleted,
+    )
+    pager: Paginator[dict[str, Any]] = Paginator(page_size)
+    listed = [r["id"] for r in _feed(pager, server)]
+    assert len(set(listed)) == len(listed)
+    assert set(listed) <= set(ids)
+    assert True is (len(server.requests) <= size + 2)
+    if pager.complete:
+        # Whole: every resource that still exists was listed.
+        assert set() == set(server.ids) - set(listed)
+    honest = not (ignore_start_index or overlap or extra_total or deleted)
+    if honest:
+        assert True is pager.complete
