@@ -36,7 +36,15 @@ from ._executor import ApplyPolicy, Execution, Executor
 from ._explain import Explanation, Step
 from ._health import Health
 from ._provisioner import Provisioner
-from ._report import Alert, AlertKind, OperationResult, Outcome, Progress, SyncReport
+from ._report import (
+    Alert,
+    AlertKind,
+    OperationResult,
+    Outcome,
+    Progress,
+    RequestStats,
+    SyncReport,
+)
 from ._state import (
     SCHEMA_VERSION,
     CycleRecord,
@@ -69,6 +77,7 @@ __all__ = [
     "PendingFailure",
     "Progress",
     "Provisioner",
+    "RequestStats",
     "SCHEMA_VERSION",
     "SqliteStateStore",
     "StateStore",

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from ..engine import Change
 from ..models._base import to_tuple_or_empty
 from ._report import OperationResult, Outcome, _name, _time
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["AUDIT_LOGGER", "AuditEvent", "AuditSink", "emit"]
 
@@ -116,16 +118,22 @@ class AuditEvent:
             f"{self.outcome} {self.kind} {self.resource_type} "
             f"{_name(self.source_key, self.target_id)}"
         )
-        details = [_describe(c) for c in self.changes[:5]]
+        details = [_describe(c, self.kind) for c in self.changes[:5]]
         if len(self.changes) > 5:
             details.append(f"and {len(self.changes) - 5} more")
         text = head + (": " + "; ".join(details) if details else "")
         return f"{text} ({self.reason})" if self.reason else text
 
 
-def _describe(change: Change) -> str:
+def _describe(change: Change, kind: str) -> str:
     if change.sensitive:
         return f"{change.path} (sensitive)"
+    if kind == "create":
+        return f"{change.path} = {_short(change.new)}"
+    if kind == "add_members":
+        return f"{change.path} + {_short(change.new)}"
+    if kind == "remove_members":
+        return f"{change.path} - {_short(change.old)}"
     return f"{change.path} {_short(change.old)} → {_short(change.new)}"
 
 
@@ -134,8 +142,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= _VALUE_LIMIT else text[: _VALUE_LIMIT - 1] + "…"
 
 
-AuditSink = Callable[[AuditEvent], object]
-"""A callable receiving each :class:`AuditEvent` (a list's ``append`` will do)."""
+class AuditSink(Protocol):
+    """A callable receiving each :class:`AuditEvent` (a list's ``append`` will do)."""
+
+    def __call__(self, event: AuditEvent, /) -> object:
+        """Take one event."""
+        ...
 
 
 def emit(event: AuditEvent, sinks: Iterable[AuditSink]) -> None:

@@ -64,6 +64,7 @@ __all__ = [
     "decide_error",
     "dependencies",
     "fingerprint",
+    "holds_identity",
     "matches_identity",
     "next_delay",
     "quarantine_reason",
@@ -176,18 +177,32 @@ def _raw_value(resource: Resource, resource_type: str, path: str, policy: Policy
     return value if isinstance(value, str) else None
 
 
-def matches_identity(
+def _agreement(
     resource_type: str, identity: Mapping[str, str], account: Resource, policy: Policy
-) -> bool:
-    """True when every value of ``identity`` equals the account's (per ``caseExact``)."""
-    if not identity:
-        return False
+) -> list[bool]:
+    """Per value of ``identity``: does the account hold that value (per ``caseExact``)?"""
+    out = []
     for path, value in identity.items():
         wanted = value if policy.schema.case_exact(resource_type, path) else value.casefold()
         (found,) = key_values(resource_type, path, policy, [account])
-        if found != wanted:
-            return False
-    return True
+        out.append(found == wanted)
+    return out
+
+
+def matches_identity(
+    resource_type: str, identity: Mapping[str, str], account: Resource, policy: Policy
+) -> bool:
+    """True when every value of ``identity`` equals the account's: the account a create
+    with that identity made."""
+    return bool(identity) and all(_agreement(resource_type, identity, account, policy))
+
+
+def holds_identity(
+    resource_type: str, identity: Mapping[str, str], account: Resource, policy: Policy
+) -> bool:
+    """True when the account holds any value of ``identity``: a create with it would
+    clash with the account, as the engine would match them."""
+    return any(_agreement(resource_type, identity, account, policy))
 
 
 class CreateAction(str, enum.Enum):
@@ -222,14 +237,15 @@ def decide_create(
     ledger: Ledger,
     maybe_ours: bool,
 ) -> CreateDecision:
-    """Decide a create from the accounts a lookup ``found`` for its identity.
+    """Decide a create from the accounts a lookup ``found`` holding its identity
+    (any of its match-key values: :func:`holds_identity`).
 
-    ``found`` must hold only accounts whose every match key agrees with the create
-    (:func:`matches_identity`). ``maybe_ours`` is True when an earlier attempt of this
-    create may have been committed (its answer was lost): an account found then is
-    the one it made. Otherwise an account is linked when scimsync owns it (the state
-    says so, it carries the create's own ``externalId``, or the policy's
-    ``external_id_prefix``), and adopted, ignored or refused per ``policy.adopt``.
+    ``maybe_ours`` is True when an earlier attempt of this create may have been
+    committed (its answer was lost): an account holding every value it sent
+    (:func:`matches_identity`) is then the one it made. Otherwise an account is
+    linked when scimsync owns it (the state says so, it carries the create's own
+    ``externalId``, or the policy's ``external_id_prefix``), and adopted, ignored or
+    refused per ``policy.adopt``.
     """
     noun = op.resource_type.lower()
     if not found:
@@ -258,8 +274,11 @@ def decide_create(
         or (op.body.external_id is not None and op.body.external_id == account.external_id)
         or (prefix is not None and (account.external_id or "").startswith(prefix))
     )
-    if maybe_ours or managed:
-        why = "the create went through although its answer was lost" if maybe_ours else "owned"
+    ours = maybe_ours and matches_identity(
+        op.resource_type, create_identity(op, policy), account, policy
+    )
+    if ours or managed:
+        why = "the create went through although its answer was lost" if ours else "owned"
         return CreateDecision(
             CreateAction.LINK, f"found {noun} account {account_id}: {why}", account
         )

@@ -45,6 +45,7 @@ from ._decisions import (
     decide_error,
     dependencies,
     describe_error,
+    holds_identity,
     matches_identity,
     quarantine_reason,
     rebase,
@@ -450,7 +451,7 @@ class Executor:
                 found = [
                     a
                     for a in self._listed.get(op.resource_type, ())
-                    if matches_identity(op.resource_type, identity, a, self.policy)
+                    if holds_identity(op.resource_type, identity, a, self.policy)
                 ]
             else:
                 found = await self._find(run, op, identity)
@@ -678,22 +679,30 @@ class Executor:
             return None
 
     async def _find(self, run: _Run, op: Operation, identity: Mapping[str, str]) -> list[Resource]:
-        if not identity:
-            return []
-        path, value = next(iter(identity.items()))
-        run.reads += 1
-        self._requests += 1
-        found: Sequence[Resource]
-        if op.resource_type == "Group":
-            found = await self.target.find_groups(path, value)
-        else:
-            found = await self.target.find_users(path, value)
-        unique = {a.id: a for a in found if a.id is not None}
-        return [
-            a
-            for a in unique.values()
-            if matches_identity(op.resource_type, identity, a, self.policy)
-        ]
+        """Accounts holding any value of ``identity``, key by key, as the engine matches.
+
+        The first key that finds the account the create would have made ends the
+        search: one request in the common case of a lost answer.
+        """
+        found: dict[str, Resource] = {}
+        for path, value in identity.items():
+            run.reads += 1
+            self._requests += 1
+            listed: Sequence[Resource]
+            if op.resource_type == "Group":
+                listed = await self.target.find_groups(path, value)
+            else:
+                listed = await self.target.find_users(path, value)
+            for account in listed:
+                if account.id is not None and holds_identity(
+                    op.resource_type, identity, account, self.policy
+                ):
+                    found.setdefault(account.id, account)
+            if len(found) == 1 and all(
+                matches_identity(op.resource_type, identity, a, self.policy) for a in found.values()
+            ):
+                break
+        return list(found.values())
 
 
 def _sets_only_active(op: Operation, value: bool) -> bool:

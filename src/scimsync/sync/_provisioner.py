@@ -10,6 +10,7 @@ import random
 import threading
 import time
 import uuid
+import weakref
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,17 +22,17 @@ from ..engine._changes import add_members_patch
 from ..errors import ConfigurationError, CycleInProgressError, ScimSyncError
 from ..mapping import MappingResult
 from ..models import DesiredState, Group, TargetState, User
-from ..targets import BlockingTarget, read_target_state
+from ..targets import read_target_state
 from ._audit import AuditEvent, AuditSink, emit
 from ._decisions import describe_error, fingerprint, next_delay, recover
 from ._executor import ApplyPolicy, Execution, Executor, Journal
 from ._explain import Explanation, Step
 from ._health import Health, health_from
-from ._report import Alert, OperationResult, Progress, SyncReport
+from ._report import Alert, OperationResult, Progress, RequestStats, SyncReport
 from ._state import CycleRecord, MemoryStateStore, PendingFailure, StateStore, StoredState
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
     from contextlib import AbstractContextManager
 
     from ..mapping import Mapping
@@ -130,6 +131,7 @@ class Provisioner:
         audit: AuditSink | Iterable[AuditSink] | None = None,
         on_alert: Callable[[Alert], object] | None = None,
         on_progress: Callable[[Progress], object] | None = None,
+        request_stats: RequestStats | None = None,
         full_cycle_every: timedelta | None = timedelta(hours=24),
         check_mapping: bool = True,
         clock: Callable[[], datetime] = _utc_now,
@@ -150,13 +152,18 @@ class Provisioner:
             self.audit = tuple(audit)
         self.on_alert = on_alert
         self.on_progress = on_progress
+        self.request_stats = request_stats
+        self._stats_start = (0, 0)
+        self._schema_checked = not check_mapping
         self.full_cycle_every = full_cycle_every
         self.clock = clock
         self.timer = timer
         self.cycle_ids = cycle_ids
         if check_mapping:
             mapping.check(self.policy.schema).raise_for_problems()
-        self._blocking = BlockingTarget(target)
+        self._loop_runner = _LoopRunner()
+        # The plain methods' event loop is closed with the provisioner, if not before.
+        weakref.finalize(self, self._loop_runner.close)
         self._cycle = threading.Lock()
         self._running = False
         # Scheduling: what run_forever waits on, set from any thread.
@@ -173,7 +180,7 @@ class Provisioner:
 
     def close(self) -> None:
         """Close the provisioner's own event loop (the target and store are the caller's)."""
-        self._blocking.close()
+        self._loop_runner.close()
 
     def __enter__(self) -> Provisioner:
         return self
@@ -183,11 +190,15 @@ class Provisioner:
 
     # -- plain twins ----------------------------------------------------------------------
 
-    def _run(self, awaitable: Awaitable[T]) -> T:
-        async def wrapped() -> T:
-            return await awaitable
-
-        return self._blocking.run(wrapped())
+    def _run(self, start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop_runner.run(start())
+        raise ConfigurationError(
+            "the plain Provisioner methods cannot run inside a running event loop: "
+            "await their async twins (arun_once, aplan, aapply, ...)"
+        )
 
     def plan(self, *, force: Iterable[str] = ()) -> Plan:
         """Read the source and the whole target and return the plan; nothing is written.
@@ -195,20 +206,20 @@ class Provisioner:
         ``force`` names guards to go past (see :data:`scimsync.engine.GUARDS`); the
         plan records that they were forced.
         """
-        return self._run(self.aplan(force=force))
+        return self._run(lambda: self.aplan(force=force))
 
     def apply(self, plan: Plan) -> SyncReport:
         """Apply exactly ``plan``: each operation re-planned against the target as it is now."""
-        return self._run(self.aapply(plan))
+        return self._run(lambda: self.aapply(plan))
 
     def run_once(self, *, full: bool = False, force: Iterable[str] = ()) -> SyncReport:
         """One cycle: read, plan, apply, remember. ``full`` reads the target even when
         the source has not changed; ``force`` goes past the named guards."""
-        return self._run(self.arun_once(full=full, force=force))
+        return self._run(lambda: self.arun_once(full=full, force=force))
 
     def provision_one(self, key: str) -> Explanation:
         """Provision one identity now and explain each step (see :meth:`aprovision_one`)."""
-        return self._run(self.aprovision_one(key))
+        return self._run(lambda: self.aprovision_one(key))
 
     def run_forever(
         self,
@@ -222,7 +233,7 @@ class Provisioner:
     ) -> None:
         """Run cycles until :meth:`stop` (see :meth:`arun_forever`), blocking."""
         self._run(
-            self.arun_forever(
+            lambda: self.arun_forever(
                 interval,
                 jitter=jitter,
                 max_backoff=max_backoff,
@@ -245,6 +256,11 @@ class Provisioner:
     async def _effective_policy(self, force: Iterable[str]) -> Policy:
         """The policy, fitted to what the target supports (PUT without PATCH, member caps)."""
         policy = self.policy
+        if not self._schema_checked:
+            # The mapping was checked against the policy's schema table when the
+            # provisioner was made; the target's own /Schemas may say more.
+            self.mapping.check(await self.target.schema()).raise_for_problems()
+            self._schema_checked = True
         capabilities = await self.target.capabilities()
         changes: dict[str, Any] = {}
         if not capabilities.patch and policy.update_method == "patch":
@@ -268,6 +284,8 @@ class Provisioner:
             try:
                 with self.state.lock():
                     self._running = True
+                    if self.request_stats is not None:
+                        self._stats_start = self.request_stats.snapshot()
                     try:
                         yield
                     finally:
@@ -462,7 +480,7 @@ class Provisioner:
             return "the policy changed"
         if not reading.mapped.desired.complete:
             return "the source read was incomplete"
-        if {k: dict(v) for k, v in stored.fingerprints.items()} != digests:
+        if {k: dict(v) for k, v in stored.fingerprints.items() if v} != digests:
             return "identities changed in the source"
         return None
 
@@ -846,6 +864,11 @@ class Provisioner:
         mapped = reading.mapped
         actual = reading.actual
         notes = [*reading.notes, note] if note else list(reading.notes)
+        retries = execution.retries if execution is not None else 0
+        if self.request_stats is not None:
+            now_requests, now_retries = self.request_stats.snapshot()
+            requests = now_requests - self._stats_start[0]
+            retries += now_retries - self._stats_start[1]
         return SyncReport(
             cycle_id=cycle_id,
             mode=mode,
@@ -864,7 +887,7 @@ class Provisioner:
             quarantine=execution.quarantine if execution is not None else None,
             stopped=execution.stopped if execution is not None else None,
             requests=requests,
-            retries=execution.retries if execution is not None else 0,
+            retries=retries,
             note="; ".join(notes),
         )
 
@@ -937,6 +960,32 @@ class Provisioner:
 # -- helpers -------------------------------------------------------------------------------
 
 
+class _LoopRunner:
+    """The event loop the plain methods run on: one for the provisioner's life, so the
+    target's connections outlive a call. Calls from several threads take turns."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def run(self, awaitable: Coroutine[Any, Any, T]) -> T:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+            return self._loop.run_until_complete(awaitable)
+
+    def close(self) -> None:
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is None or loop.is_closed():
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no other loop running here: finish async generators first
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 def _empty_mapping_result() -> MappingResult:
     return MappingResult(desired=DesiredState())
 
@@ -949,10 +998,11 @@ async def _read_records(source: Any) -> list[Any]:
 
 
 def _fingerprints(desired: DesiredState) -> dict[str, dict[str, str]]:
-    return {
+    found = {
         "User": {u.key: fingerprint(u) for u in desired.users},
         "Group": {g.key: fingerprint(g) for g in desired.groups},
     }
+    return {kind: values for kind, values in found.items() if values}
 
 
 def _policy_digest(policy: Policy) -> str:

@@ -24,14 +24,17 @@ __all__ = [
     "OperationResult",
     "Outcome",
     "Progress",
+    "RequestStats",
     "SyncReport",
 ]
 
 Outcome = Literal["applied", "failed", "skipped"]
-"""What became of an operation: done on the target, failed (with the error), or not tried."""
+Outcome.__doc__ = (
+    "What became of an operation: done on the target, failed (with the error), or not tried."
+)
 
 AlertKind = Literal["failures", "guard", "quarantine", "stopped", "error"]
-"""Why an alert was raised."""
+AlertKind.__doc__ = "Why an alert was raised."
 
 _FORMAT = "scimsync-report/1"
 
@@ -327,8 +330,9 @@ class SyncReport:
             f"{self.requests} requests, {self.retries} retries",
         ]
         if self.results:
+            count = len(self.results)
             lines.append(
-                f"  {len(self.results)} operations: {totals['applied']} applied, "
+                f"  {count} operation{'' if count == 1 else 's'}: {totals['applied']} applied, "
                 f"{totals['failed']} failed, {totals['skipped']} skipped"
             )
             for kind, counted in self.counts().items():
@@ -370,3 +374,44 @@ class SyncReport:
             if len(self.source_issues) > 10:
                 lines.append(f"    … and {len(self.source_issues) - 10} more")
         return "\n".join(lines)
+
+
+class RequestStats:
+    """Counts the HTTP requests and retries of a client, for the reports.
+
+    Give its hooks to the client, and the counter to the provisioner, and each
+    report counts requests on the wire (pages, retries and all) instead of calls
+    to the target::
+
+        stats = RequestStats()
+        client = AsyncScimClient(url, auth=auth, on_request=[stats.on_request],
+                                 on_retry=[stats.on_retry])
+        provisioner = Provisioner(source, mapping, ScimTarget(client), request_stats=stats)
+
+    Safe to call from any thread.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.retries = 0
+
+    def __repr__(self) -> str:
+        return f"RequestStats(requests={self.requests}, retries={self.retries})"
+
+    def on_request(self, details: object) -> None:
+        """An ``on_request`` hook: one more request sent."""
+        with self._lock:
+            self.requests += 1
+
+    def on_retry(self, details: object) -> None:
+        """An ``on_retry`` hook: one more retry."""
+        with self._lock:
+            self.retries += 1
+
+    def snapshot(self) -> tuple[int, int]:
+        """``(requests, retries)`` so far."""
+        with self._lock:
+            return self.requests, self.retries

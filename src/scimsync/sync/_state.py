@@ -56,7 +56,9 @@ __all__ = [
 logger = logging.getLogger("scimsync.sync")
 
 JournalEvent = Literal["intent", "created", "deactivated", "deleted"]
-"""What a journal entry records: a create about to be sent, or a write that was done."""
+JournalEvent.__doc__ = (
+    "What a journal entry records: a create about to be sent, or a write that was done."
+)
 
 #: Cycles the history keeps.
 HISTORY_LENGTH = 200
@@ -65,8 +67,9 @@ HISTORY_LENGTH = 200
 def _frozen_nested(
     values: Mapping[str, Mapping[str, str]] | None,
 ) -> Mapping[str, Mapping[str, str]]:
+    # Kinds without fingerprints are left out, so equal contents compare equal.
     return MappingProxyType(
-        {kind: MappingProxyType(dict(inner)) for kind, inner in (values or {}).items()}
+        {kind: MappingProxyType(dict(inner)) for kind, inner in (values or {}).items() if inner}
     )
 
 
