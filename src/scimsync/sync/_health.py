@@ -62,7 +62,11 @@ class Health:
 def health_from(
     history: Sequence[CycleRecord], *, running: bool, next_run_at: datetime | None
 ) -> Health:
-    """Health from the cycle history (newest first) and what the scheduler knows."""
+    """Health from the cycle history (newest first) and what the scheduler knows.
+
+    On-demand provisioning of one identity (mode ``"one"``) is no cycle: left out.
+    """
+    history = [record for record in history if record.mode != "one"]
     if not history:
         return Health(
             healthy=False,

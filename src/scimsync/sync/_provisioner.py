@@ -107,7 +107,10 @@ class Provisioner:
       ``scimsync.audit`` logger). ``on_alert`` receives an
       :class:`~scimsync.sync.Alert` on failures, a tripped guard, quarantine, writes
       stopped or a cycle that could not run; ``on_progress`` a
-      :class:`~scimsync.sync.Progress` as reading, planning and applying advance.
+      :class:`~scimsync.sync.Progress` as reading, planning and applying advance;
+      ``on_report`` every cycle's :class:`~scimsync.SyncReport` (what
+      :meth:`run_forever` would otherwise only log). A hook that raises is logged,
+      never allowed to break a cycle.
     - ``full_cycle_every``: an incremental cycle whose source did not change since
       the last clean cycle ends without reading the target; every
       ``full_cycle_every`` (and whenever ``run_once(full=True)`` asks) a cycle reads
@@ -131,6 +134,7 @@ class Provisioner:
         audit: AuditSink | Iterable[AuditSink] | None = None,
         on_alert: Callable[[Alert], object] | None = None,
         on_progress: Callable[[Progress], object] | None = None,
+        on_report: Callable[[SyncReport], object] | None = None,
         request_stats: RequestStats | None = None,
         full_cycle_every: timedelta | None = timedelta(hours=24),
         check_mapping: bool = True,
@@ -152,6 +156,7 @@ class Provisioner:
             self.audit = tuple(audit)
         self.on_alert = on_alert
         self.on_progress = on_progress
+        self.on_report = on_report
         self.request_stats = request_stats
         self._stats_start = (0, 0)
         self._schema_checked = not check_mapping
@@ -179,7 +184,22 @@ class Provisioner:
         return f"Provisioner({self.source!r}, target={self.target!r}, state={self.state!r})"
 
     def close(self) -> None:
-        """Close the provisioner's own event loop (the target and store are the caller's)."""
+        """Close the event loop the plain methods ran on.
+
+        Connections a target opened on that loop cannot outlive it: when the plain
+        methods were used, the target's ``aclose()`` (or its ``client``'s, as a
+        :class:`~scimsync.targets.ScimTarget` has) is awaited there first. With the
+        async twins, closing the target stays the caller's business.
+        """
+        if self._loop_runner.used:
+            closer = getattr(self.target, "aclose", None)
+            if closer is None:
+                closer = getattr(getattr(self.target, "client", None), "aclose", None)
+            if callable(closer):
+                try:
+                    self._loop_runner.run(closer())
+                except Exception as exc:
+                    logger.warning("closing the target failed: %s", describe_error(exc))
         self._loop_runner.close()
 
     def __enter__(self) -> Provisioner:
@@ -566,6 +586,7 @@ class Provisioner:
                 empty = Plan(now=self.clock())
                 report = self._report(cycle_id, "one", started_at, started, reading, plan=empty)
                 self.state.save(stored, self._record(report))
+                self._finish(report)
                 return Explanation(key=key, steps=steps, plan=empty, report=report)
             resource_type = "User" if wanted_user is not None else "Group"
             actual, reads = await self._read_for(key, resource_type, desired, reading.state, policy)
@@ -904,6 +925,11 @@ class Provisioner:
 
     def _finish(self, report: SyncReport) -> None:
         logger.info("%s", str(report).splitlines()[0])
+        if self.on_report is not None:
+            try:
+                self.on_report(report)
+            except Exception as exc:
+                logger.warning("the report hook failed: %s", describe_error(exc))
         if self.on_alert is None:
             return
         alerts: list[tuple[str, str]] = []
@@ -967,6 +993,11 @@ class _LoopRunner:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+
+    @property
+    def used(self) -> bool:
+        """True when a loop is open."""
+        return self._loop is not None and not self._loop.is_closed()
 
     def run(self, awaitable: Coroutine[Any, Any, T]) -> T:
         with self._lock:
