@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -109,7 +109,7 @@ async def scenario(url: str, state_path: Path, prefix: str = "", **client: Any) 
         assert (True, (), Counter()) == (full.ok, full.results, writes.take())
         assert full.requests >= 2  # the listings, and nothing else
 
-        users = source.users
+        users = cast("list[dict[str, Any]]", source.users)  # the list the source reads
         for i in range(10):
             users[i * 20 + 7] = {**users[i * 20 + 7], "title": "Principal"}
         users[500] = {**users[500], "email": f"{prefix}renamed@example.com"}
@@ -133,7 +133,7 @@ async def scenario(url: str, state_path: Path, prefix: str = "", **client: Any) 
         assert Counter({("PATCH", "Users"): 5, ("PATCH", "Groups"): 5}) == writes.take()
 
         assert True is (await provisioner.aplan()).is_empty
-        await check_target(http, prefix, source.users, departed[5:])
+        await check_target(http, prefix, users, departed[5:])
 
 
 async def check_target(
