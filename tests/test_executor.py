@@ -257,6 +257,32 @@ async def test_creates_are_verified_first_when_asked() -> None:
     assert Counter({"user0": 1, "user1": 1}) == user_names(inner)
 
 
+async def test_creates_an_interrupted_cycle_sent_are_looked_up_first() -> None:
+    """A create an earlier, killed cycle may have sent is looked up before it is sent,
+    and the account holding its whole identity is taken as its own (not adopted)."""
+    inner = memory_target(users=[User(user_name="user0")])  # landed after the crash
+    target = ScriptedTarget(inner)
+    made = plan(
+        DesiredState(users=[DesiredUser(key="e0", user=User(user_name="user0"))]),
+        attrs.evolve(inner.state(), users=()),
+        POLICY,
+        now=WHEN,
+    )
+    executor = Executor(
+        target.as_target(),
+        policy=POLICY,
+        timer=Timer(),
+        clock=lambda: WHEN,
+        earlier_attempts={("User", "e0")},
+    )
+    execution = await executor.execute(made)
+    (result,) = execution.results
+    assert ("applied", False, 0) == (result.outcome, result.adopted, target.count("create_user"))
+    assert {"urn:scimsync:placeholder:User:e0": inner.state().users[0].id} == dict(
+        execution.resolved
+    )
+
+
 # -- other writes -----------------------------------------------------------------------------
 
 

@@ -269,6 +269,20 @@ def test_failed_operations_are_remembered_and_retried_next_cycle() -> None:
     assert 2 == len(r.users())
 
 
+def test_a_group_left_empty_by_a_failure_gets_its_members_next_cycle() -> None:
+    """The group was created but adding its members failed: the next cycle sees an
+    empty group (not one whose members are unknown) and adds them."""
+    scripted = ScriptedTarget(memory_target())
+    scripted.fail("add_members", ServerError(503))
+    r = rig(people(3), target=scripted)
+    assert 1 == len(r.provisioner.run_once().failures)
+    (group,) = r.target.state().groups
+    assert () == tuple(group.members or ())
+    second = r.provisioner.run_once()
+    assert ({"add_members": {"applied": 1}}, True) == (second.counts(), second.ok)
+    assert 3 == len(r.target.state().groups[0].members or ())
+
+
 def test_links_survive_in_sqlite_between_provisioners(tmp_path: Path) -> None:
     """A new provisioner on the same state file continues where the last one stopped."""
     target = memory_target()
@@ -300,7 +314,7 @@ def test_a_journal_left_by_a_killed_cycle_is_recovered() -> None:
     )
     report = r.provisioner.run_once()
     assert report.ok
-    assert "created by an interrupted cycle" in report.note
+    assert "1 creates of an interrupted cycle found on the target and linked" == report.note
     assert {"e0": created.id} == {
         k: v for k, v in r.state.load().state.users.links.items() if k == "e0"
     }

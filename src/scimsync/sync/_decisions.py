@@ -594,13 +594,17 @@ def recover(
     journal: Sequence[JournalEntry],
     actual: TargetState,
     policy: Policy,
-) -> tuple[SyncState, list[str]]:
+) -> tuple[SyncState, list[str], list[JournalEntry]]:
     """The state a killed cycle would have saved, from its journal and the target now.
 
     Writes the journal records as done are taken as done. A create announced by an
     intent and never recorded may or may not have happened: the account holding its
     identity in ``actual`` (the one such account, owned by no other source key) is
-    the one it made, and is linked. Returns the state and a note per repair.
+    the one it made, and is linked. An intent whose identity is nowhere is returned
+    as unresolved: that create may still land (a request in flight when the process
+    died), so the next create of that identity must look it up first.
+
+    Returns the state, notes for people, and the unresolved intents.
     """
     links = {kind: dict(state.ledger(kind).links) for kind in ("User", "Group")}
     owned = {kind: set(state.ledger(kind).owned) for kind in ("User", "Group")}
@@ -625,6 +629,8 @@ def recover(
             deactivated[kind].pop(target_id, None)
     if done:
         notes.append(f"{len(done)} creates of an interrupted cycle recorded")
+    unresolved: list[JournalEntry] = []
+    linked = 0
     listed = {"User": actual.users, "Group": actual.groups}
     for entry in journal:
         kind, wanted_key = entry.resource_type, entry.source_key
@@ -637,6 +643,9 @@ def recover(
             for account in listed[kind]
             if matches_identity(kind, entry.identity, account, policy)
         ]
+        if not found:
+            unresolved.append(entry)
+            continue
         if len(found) != 1 or found[0].id is None:
             continue
         account_id = found[0].id
@@ -645,8 +654,13 @@ def recover(
             continue
         links[kind][wanted_key] = account_id
         owned[kind].add(account_id)
+        linked += 1
+    if linked:
+        notes.append(f"{linked} creates of an interrupted cycle found on the target and linked")
+    if unresolved:
         notes.append(
-            f"{kind} {wanted_key!r}: created by an interrupted cycle as {account_id}, linked"
+            f"{len(unresolved)} creates of an interrupted cycle not found: each is looked "
+            "up again before it is sent"
         )
     from ..engine import Ledger, SyncState
 
@@ -658,4 +672,4 @@ def recover(
             deactivated_at=deactivated[kind],
         )
 
-    return SyncState(users=rebuilt("User"), groups=rebuilt("Group")), notes
+    return SyncState(users=rebuilt("User"), groups=rebuilt("Group")), notes, unresolved

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -228,7 +228,9 @@ class Executor:
     ``state`` is what the plan was made with (ownership decides what a lookup may
     link); ``journal`` receives the write-ahead records (None: none kept);
     ``on_result`` is called with each result as it comes; ``stop_requested`` is
-    asked before each operation starts.
+    asked before each operation starts. ``earlier_attempts`` names the creates
+    (resource type, source key) an interrupted cycle may have sent: each is looked
+    up before it is sent, and an account holding its whole identity is its own.
     """
 
     def __init__(
@@ -243,6 +245,7 @@ class Executor:
         clock: Callable[[], datetime],
         on_result: Callable[[OperationResult], object] | None = None,
         stop_requested: Callable[[], bool] | None = None,
+        earlier_attempts: Collection[tuple[str, str | None]] = (),
     ) -> None:
         from ..engine import SyncState
 
@@ -255,6 +258,7 @@ class Executor:
         self.clock = clock
         self.on_result = on_result
         self.stop_requested = stop_requested or (lambda: False)
+        self.earlier_attempts = frozenset(earlier_attempts)
         self.ids: dict[str, str] = {}
         self._current: dict[tuple[str, str], Resource] | None = None
         self._listed: dict[str, list[Resource]] = {}
@@ -446,7 +450,8 @@ class Executor:
     async def _create(self, run: _Run, op: Operation) -> tuple[Outcome, str, BaseException | None]:
         identity = create_identity(op, self.policy)
         ledger = self.state.ledger(op.resource_type)
-        if self._current is not None or self._verify_creates:
+        earlier = (op.resource_type, op.source_key) in self.earlier_attempts
+        if self._current is not None or self._verify_creates or earlier:
             if self._current is not None:
                 found = [
                     a
@@ -457,10 +462,10 @@ class Executor:
                 found = await self._find(run, op, identity)
             if found:
                 existing = decide_create(
-                    op, found, policy=self.policy, ledger=ledger, maybe_ours=False
+                    op, found, policy=self.policy, ledger=ledger, maybe_ours=earlier
                 )
                 return await self._settle(run, op, existing)
-        maybe_ours = False
+        maybe_ours = earlier
         attempts = 0
         while True:
             attempts += 1

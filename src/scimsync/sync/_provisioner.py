@@ -29,7 +29,14 @@ from ._executor import ApplyPolicy, Execution, Executor, Journal
 from ._explain import Explanation, Step
 from ._health import Health, health_from
 from ._report import Alert, OperationResult, Progress, RequestStats, SyncReport
-from ._state import CycleRecord, MemoryStateStore, PendingFailure, StateStore, StoredState
+from ._state import (
+    CycleRecord,
+    JournalEntry,
+    MemoryStateStore,
+    PendingFailure,
+    StateStore,
+    StoredState,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -68,6 +75,8 @@ class _Reading:
     policy: Policy
     actual: TargetState | None = None
     notes: list[str] = attrs.Factory(list)
+    # Creates an interrupted cycle announced and nobody found yet: they may still land.
+    earlier: list[JournalEntry] = attrs.Factory(list)
 
 
 class Provisioner:
@@ -332,12 +341,13 @@ class Provisioner:
         reading.actual = actual
         stored = reading.stored
         if stored.journal:
-            state, notes = recover(stored.state, stored.journal, actual, reading.policy)
+            state, notes, unresolved = recover(stored.state, stored.journal, actual, reading.policy)
             for note in notes:
                 logger.warning("recovered from an interrupted cycle: %s", note)
             reading.notes.extend(notes)
             reading.state = state
-            reading.stored = attrs.evolve(stored, state=state, journal=(), clean=False)
+            reading.earlier = unresolved
+            reading.stored = attrs.evolve(stored, state=state, journal=unresolved, clean=False)
             self.state.save(reading.stored)
 
     def _make_plan(self, cycle_id: str, reading: _Reading, actual: TargetState) -> Plan:
@@ -470,6 +480,7 @@ class Provisioner:
             clock=self.clock,
             on_result=on_result,
             stop_requested=self._stop_is_requested,
+            earlier_attempts={(e.resource_type, e.source_key) for e in reading.earlier},
         )
         listing_complete = reading.actual is None or reading.actual.complete
         return await executor.execute(plan, current=current, verify_creates=not listing_complete)
@@ -518,6 +529,12 @@ class Provisioner:
         stored = reading.stored
         not_applied = execution.not_applied(plan)
         state = reading.state.after(plan, execution.resolved, failed=not_applied)
+        # Creates of an interrupted cycle still unaccounted for stay journaled.
+        leftover = [
+            entry
+            for entry in reading.earlier
+            if entry.source_key not in state.ledger(entry.resource_type).links
+        ]
         now = self.clock()
         failures = _failures(stored.failures, report.failures, now)
         if digests is not None:
@@ -537,11 +554,13 @@ class Provisioner:
             and not plan.held
             and reading.mapped.desired.complete
             and (actual is None or actual.complete)
+            and not leftover
         )
         new = StoredState(
             state=state,
             fingerprints=fingerprints,
             failures=failures,
+            journal=leftover,
             clean=clean,
             settings=settings if clean else None,
             last_full_at=now if read_all else stored.last_full_at,
@@ -625,7 +644,6 @@ class Provisioner:
                 failures=_failures(
                     stored.failures, report.failures, self.clock(), keep_others=True
                 ),
-                journal=(),
             )
             self.state.save(new, self._record(report))
             self._finish(report)
