@@ -324,20 +324,35 @@ class Provisioner:
 
         return locked()
 
-    async def _read(self, cycle_id: str, *, force: Iterable[str], with_target: bool) -> _Reading:
+    async def _read(
+        self,
+        cycle_id: str,
+        *,
+        force: Iterable[str],
+        with_target: bool,
+        stored: StoredState | None = None,
+    ) -> _Reading:
         self._progress(cycle_id, "reading", 0, 2)
         policy = await self._effective_policy(force)
-        stored = self.state.load()
-        mapped = await self.mapping.amap(self.source)
-        self._progress(cycle_id, "reading", 1, 2)
-        reading = _Reading(mapped=mapped, stored=stored, state=stored.state, policy=policy)
+        stored = stored if stored is not None else self.state.load()
         if with_target:
-            await self._read_target(reading)
+            # Independent reads: the source is mapped while the target pages come in.
+            mapped, actual = await asyncio.gather(
+                self.mapping.amap(self.source), read_target_state(self.target)
+            )
+        else:
+            mapped, actual = await self.mapping.amap(self.source), None
+        reading = _Reading(mapped=mapped, stored=stored, state=stored.state, policy=policy)
+        if actual is not None:
+            self._take_target(reading, actual)
         self._progress(cycle_id, "reading", 2, 2)
         return reading
 
     async def _read_target(self, reading: _Reading) -> None:
-        actual = await read_target_state(self.target)
+        self._take_target(reading, await read_target_state(self.target))
+
+    def _take_target(self, reading: _Reading, actual: TargetState) -> None:
+        """Keep what the target listing said; repair what an interrupted cycle left."""
         reading.actual = actual
         stored = reading.stored
         if stored.journal:
@@ -379,10 +394,16 @@ class Provisioner:
             started_at, started = self.clock(), self.timer()
             logger.info("cycle %s started%s", cycle_id, " (full)" if full else "")
             try:
-                reading = await self._read(cycle_id, force=force, with_target=False)
-                digests = _fingerprints(reading.mapped.desired)
+                # When the target must be read whatever the source says, it is read
+                # while the source is; otherwise only once the source has changed.
+                stored = self.state.load()
+                certain = self._full_cycle_reason(full, started_at, stored)
+                reading = await self._read(
+                    cycle_id, force=force, with_target=certain is not None, stored=stored
+                )
+                digests = await asyncio.to_thread(_fingerprints, reading.mapped.desired)
                 settings = _policy_digest(reading.policy)
-                why_not = self._incremental_refusal(reading, digests, settings, full, started_at)
+                why_not = certain or self._incremental_refusal(reading, digests, settings)
                 if why_not is None:
                     report = self._report(
                         cycle_id,
@@ -397,7 +418,8 @@ class Provisioner:
                     self._finish(report)
                     return report
                 logger.debug("cycle %s reads the target: %s", cycle_id, why_not)
-                await self._read_target(reading)
+                if reading.actual is None:
+                    await self._read_target(reading)
                 assert reading.actual is not None
                 made = self._make_plan(cycle_id, reading, reading.actual)
                 execution = await self._execute(cycle_id, made, reading, current=None)
@@ -485,22 +507,23 @@ class Provisioner:
         listing_complete = reading.actual is None or reading.actual.complete
         return await executor.execute(plan, current=current, verify_creates=not listing_complete)
 
-    def _incremental_refusal(
-        self,
-        reading: _Reading,
-        digests: dict[str, dict[str, str]],
-        settings: str,
-        full: bool,
-        now: datetime,
-    ) -> str | None:
-        """Why this cycle must read the target, or None when it need not."""
-        stored = reading.stored
+    def _full_cycle_reason(self, full: bool, now: datetime, stored: StoredState) -> str | None:
+        """Why this cycle must read the target whatever the source says, or None."""
         if full:
             return "a full cycle was asked for"
         if self.full_cycle_every is None:
             return "every cycle is a full one (full_cycle_every is None)"
         if stored.last_full_at is None or now - stored.last_full_at >= self.full_cycle_every:
             return "a full cycle is due"
+        if not stored.clean or stored.journal or stored.failures:
+            return "the last cycle left work"
+        return None
+
+    def _incremental_refusal(
+        self, reading: _Reading, digests: dict[str, dict[str, str]], settings: str
+    ) -> str | None:
+        """Why this cycle must read the target after all, or None when it need not."""
+        stored = reading.stored
         if not stored.clean:
             return "the last cycle left work (failures, held operations, conflicts)"
         if stored.journal:
