@@ -372,6 +372,24 @@ def test_apply_re_plans_against_the_target_as_it_is_now() -> None:
     assert 3 == len(r.users())
 
 
+def test_applying_a_blocked_plan_applies_what_is_safe_and_holds_the_rest() -> None:
+    """A plan with held deprovisions: the rest is applied, the held ones are not, and
+    the report is blocked (exit code 2)."""
+    r = rig(people(10, groups=""))
+    r.provisioner.run_once()
+    r.source.users[:] = people(4, groups="")
+    r.source.users[0] = {**r.source.users[0], "title": "Lead"}
+    plan = r.provisioner.plan()
+    assert (True, {"update": 1, "held": 6}) == (plan.blocked, plan.summary())
+    report = r.provisioner.apply(plan)
+    assert (2, True, {"update": {"applied": 1}}) == (
+        report.exit_code,
+        report.blocked,
+        report.counts(),
+    )
+    assert 10 == sum(1 for u in r.users().values() if u.active is not False)
+
+
 # -- reports, audit, hooks ------------------------------------------------------------------------
 
 
@@ -476,6 +494,17 @@ def test_provision_one_creates_the_user_and_its_memberships_and_explains() -> No
     text = str(explanation)
     assert text.startswith('Provisioning "e2" on demand:')
     assert "password = (sensitive)" in text
+
+
+def test_provision_one_of_a_group_creates_it_with_the_members_there_are() -> None:
+    """A group key on demand: the group is created and gets its existing members."""
+    r = rig(people(2))
+    r.provisioner.run_once()
+    r.source.users[0] = {**people(1)[0], "groups": "staff;ops"}
+    explanation = r.provisioner.provision_one("ops")
+    assert explanation.ok
+    groups = {g.display_name: g for g in r.target.state().groups}
+    assert [r.users()["user0@example.com"].id] == [m.value for m in groups["ops"].members or ()]
 
 
 def test_provision_one_of_a_key_the_source_lacks() -> None:

@@ -120,6 +120,8 @@ class Provisioner:
       ``on_report`` every cycle's :class:`~scimsync.SyncReport` (what
       :meth:`run_forever` would otherwise only log). A hook that raises is logged,
       never allowed to break a cycle.
+    - ``request_stats``: a :class:`~scimsync.sync.RequestStats` whose hooks the
+      target's client calls, so reports count HTTP requests and retries.
     - ``full_cycle_every``: an incremental cycle whose source did not change since
       the last clean cycle ends without reading the target; every
       ``full_cycle_every`` (and whenever ``run_once(full=True)`` asks) a cycle reads
@@ -597,8 +599,10 @@ class Provisioner:
 
         The source is read (scope and duplicate keys are decided on all of it), but
         only this identity's accounts are read from the target: its linked account and
-        those holding its match-key values, and the groups it should be in. It is
-        created or updated and added to those groups. Nothing is taken away on demand
+        those holding its match-key values, and the groups a user should be in (for a
+        group: the users, to find its members). A user is created or updated and
+        added to its groups; a group is created or updated and gets the members that
+        exist already. Nothing is taken away on demand
         (no deprovisioning, no member removal): without the whole target that is left
         to the next cycle, and the explanation says when something waits for it.
         """
@@ -698,7 +702,8 @@ class Provisioner:
         state: SyncState,
         policy: Policy,
     ) -> tuple[TargetState, int]:
-        """The accounts one identity may concern: linked, matching, and its groups."""
+        """The accounts one identity may concern: a user's own and its groups, or a
+        group's own and the users (its members)."""
         from ..errors import NotFoundError
 
         target = self.target
@@ -747,6 +752,10 @@ class Provisioner:
         else:
             wanted_group = next(g for g in desired.groups if g.key == key)
             await lookups("Group", wanted_group.group, state.groups.links.get(key))
+            # Its members may be anyone: the users are listed (once), not looked up one by one.
+            reads += 1
+            listed = await target.list_users()
+            users.update((u.id, u) for u in listed.resources if u.id is not None)
         return TargetState(
             users=tuple(users.values()), groups=tuple(groups.values()), complete=False
         ), reads

@@ -170,8 +170,11 @@ class SyncReport:
       ``source_complete`` / ``target_complete``: whether the reads were whole.
     - ``quarantine``: why writing stopped because too many writes failed;
       ``stopped``: why writing stopped otherwise (401/403, a stop request).
-    - ``requests``: requests made to the target (reads and writes);
-      ``retries``: writes sent again (after a lost answer, a 412, a conflict).
+    - ``requests``: HTTP requests on the wire when the provisioner has a
+      :class:`RequestStats` wired to the client, else calls made to the target (a
+      paged listing then counts once); ``retries``: writes the runner sent again
+      (after a lost answer, a 412, a conflict), plus the client's own retries when
+      counted by a :class:`RequestStats`.
     - ``note``: anything else worth saying (why an incremental cycle did nothing).
     """
 

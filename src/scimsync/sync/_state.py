@@ -26,6 +26,7 @@ import os
 import sqlite3
 import sys
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -358,9 +359,17 @@ class SqliteStateStore:
         except BaseException:
             self._db.close()
             raise
+        # A store dropped without close() still releases its database.
+        self._finalizer = weakref.finalize(self, self._db.close)
 
     def __repr__(self) -> str:
         return f"SqliteStateStore({str(self.path)!r})"
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- schema --------------------------------------------------------------------------
 
@@ -604,7 +613,7 @@ class SqliteStateStore:
     def close(self) -> None:
         """Close the database."""
         with self._lock:
-            self._db.close()
+            self._finalizer()
 
 
 def _sync_table(
