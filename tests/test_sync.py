@@ -378,7 +378,7 @@ def test_applying_a_blocked_plan_applies_what_is_safe_and_holds_the_rest() -> No
     r = rig(people(10, groups=""))
     r.provisioner.run_once()
     r.source.users[:] = people(4, groups="")
-    r.source.users[0] = {**r.source.users[0], "title": "Lead"}
+    r.source.users[0] = {**people(1, groups="")[0], "title": "Lead"}
     plan = r.provisioner.plan()
     assert (True, {"update": 1, "held": 6}) == (plan.blocked, plan.summary())
     report = r.provisioner.apply(plan)
