@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any, cast
 
+import attrs
 import pytest
 
 from scimsync import Provisioner
@@ -22,7 +23,7 @@ from scimsync.retry import RetryPolicy
 from scimsync.sources import MemorySource
 from scimsync.sync import RequestStats, SqliteStateStore, SyncReport
 from scimsync.targets import ScimTarget
-from scimsync.testing import ScimTestServer
+from scimsync.testing import Quirks, ScimTestServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -204,3 +205,34 @@ def test_the_plain_methods_over_http(test_server: ScimTestServer, tmp_path: Path
         second = provisioner.run_once(full=True)
     assert (True, True, ()) == (first.ok, second.ok, second.results)
     assert 20 == len(test_server.users())
+
+
+async def test_a_target_without_patch_keeps_what_the_mapping_does_not_manage(
+    tmp_path: Path,
+) -> None:
+    """Against a server without PATCH, changes go as whole-resource PUTs that keep the
+    attributes someone else set on the target, and membership still converges."""
+    with ScimTestServer(token=TOKEN, quirks=Quirks(patch_supported=False)) as server:
+        async with AsyncScimClient(server.url, auth=BearerToken(TOKEN)) as http:
+            source = MemorySource(users=people("")[:30])
+            provisioner = Provisioner(
+                source,
+                MAPPING,
+                ScimTarget(http),
+                state=SqliteStateStore(tmp_path / "state.db"),
+            )
+            assert (await provisioner.arun_once()).ok
+            user = next(u for u in server.users() if u.user_name == "user0@example.com")
+            await http.replace(attrs.evolve(user, nick_name="Babs"))  # set by someone else
+            users = cast("list[dict[str, Any]]", source.users)
+            users[0] = {**users[0], "title": "Principal", "group": "g5"}
+            server.requests.clear()
+            report = await provisioner.arun_once()
+            assert report.ok, str(report)
+            assert 0 == server.requests.count("PATCH")
+            assert True is (await provisioner.aplan()).is_empty
+        changed = next(u for u in server.users() if u.user_name == "user0@example.com")
+        groups = {g.display_name: {m.value for m in g.members or ()} for g in server.groups()}
+    assert ("Principal", "Babs") == (changed.title, changed.nick_name)
+    assert changed.id in groups["g5"]
+    assert changed.id not in groups["g0"]
