@@ -340,3 +340,24 @@ def test_a_process_killed_mid_save_leaves_the_old_state(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
     assert 9 == result.returncode
     assert stored() == SqliteStateStore(path).load()
+
+
+def test_the_next_state_leaves_out_what_failed_however_it_is_passed() -> None:
+    """``SyncState.after`` drops the links of failed creates, given as the plan's own
+    operations or as equal copies (read back from JSON, say); the rest are linked."""
+    from scimsync import User
+    from scimsync.engine import Plan, Policy, plan
+    from scimsync.models import DesiredState, DesiredUser, TargetState
+
+    wanted = DesiredState(
+        users=[
+            DesiredUser(key=f"e{i}", user=User(user_name=f"u{i}", external_id=f"e{i}"))
+            for i in range(3)
+        ]
+    )
+    made = plan(wanted, TargetState(), Policy())
+    ids = {op.target_id: f"id{i}" for i, op in enumerate(made.operations)}
+    copies = Plan.from_json(made.to_json()).operations
+    for failed in ([made.operations[1]], [copies[1]]):
+        after = SyncState().after(made, ids, failed=failed)
+        assert {"e0": "id0", "e2": "id2"} == dict(after.users.links)
