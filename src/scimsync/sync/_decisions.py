@@ -163,18 +163,14 @@ def create_identity(op: Operation, policy: Policy) -> dict[str, str]:
     values are as sent (not case-folded), so they can go into a lookup request.
     """
     assert op.body is not None
+    data = to_scim(op.body)
+    urns = policy.schema.extension_urns(op.resource_type)
     out: dict[str, str] = {}
     for path in _match_paths(op.resource_type, policy):
-        value = _raw_value(op.body, op.resource_type, path, policy)
-        if value is not None:
+        value = _lookup(data, path, urns)
+        if isinstance(value, str):
             out[path] = value
     return out
-
-
-def _raw_value(resource: Resource, resource_type: str, path: str, policy: Policy) -> str | None:
-    data = to_scim(resource)
-    value = _lookup(data, path, policy.schema.extension_urns(resource_type))
-    return value if isinstance(value, str) else None
 
 
 def _agreement(

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..engine import Operation
+from ..engine import Operation, Policy
 from ..engine._changes import add_members_patch, remove_members_patch
 from ..engine._values import is_placeholder
 from ..errors import ConfigurationError, InvalidResponseError, NotFoundError, OutcomeUnknownError
@@ -59,7 +59,7 @@ from ._state import JournalEntry
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ..engine import Plan, Policy, SyncState
+    from ..engine import Plan, SyncState
     from ..models import Resource, TargetState
     from ..targets import Target
     from ._state import StateStore
@@ -186,7 +186,7 @@ class _Run:
     planned: Operation
     started: float
     target_id: str
-    secrets: tuple[str, ...]
+    policy: Policy
     writes: int = 0
     reads: int = 0
     rereads: int = 0
@@ -210,7 +210,8 @@ class _Run:
             source_key=self.planned.source_key,
             target_id=self.target_id,
             outcome=outcome,
-            reason=redact(text, self.secrets),
+            # The operation's sensitive values, masked wherever a message repeats them.
+            reason=redact(text, secrets_of(self.planned, self.policy)) if text else "",
             error=type(exc).__name__ if exc is not None else None,
             status=status_of(exc) if exc is not None else None,
             writes=self.writes,
@@ -263,6 +264,7 @@ class Executor:
         self._current: dict[tuple[str, str], Resource] | None = None
         self._listed: dict[str, list[Resource]] = {}
         self._verify_creates = False
+        self._identities: dict[str, dict[str, str]] = {}
         self._stop_reason: str | None = None
         self._quarantine: str | None = None
         self._finished = 0
@@ -292,21 +294,26 @@ class Executor:
             self._current = {("User", u.id): u for u in current.users if u.id is not None}
             self._current.update((("Group", g.id), g) for g in current.groups if g.id is not None)
             self._listed = {"User": list(current.users), "Group": list(current.groups)}
-        if self.journal is not None:
-            intents = [
-                JournalEntry(
-                    event="intent",
-                    resource_type=op.resource_type,
-                    source_key=op.source_key,
-                    target_id=op.target_id,
-                    identity=create_identity(op, self.policy),
-                    at=plan.now,
-                )
-                for op in operations
-                if op.kind == "create"
-            ]
-            if intents:
-                self.journal.intend(intents)
+        self._identities = {
+            op.target_id: create_identity(op, self.policy)
+            for op in operations
+            if op.kind == "create"
+        }
+        if self.journal is not None and self._identities:
+            self.journal.intend(
+                [
+                    JournalEntry(
+                        event="intent",
+                        resource_type=op.resource_type,
+                        source_key=op.source_key,
+                        target_id=op.target_id,
+                        identity=self._identities[op.target_id],
+                        at=plan.now,
+                    )
+                    for op in operations
+                    if op.kind == "create"
+                ]
+            )
         results: list[OperationResult | None] = [None] * len(operations)
         deps = dependencies(operations)
         waiting = [len(d) for d in deps]
@@ -363,7 +370,7 @@ class Executor:
             planned=planned,
             started=self.timer(),
             target_id=planned.target_id,
-            secrets=secrets_of(planned, self.policy),
+            policy=self.policy,
         )
         try:
             outcome, reason, error = await self._apply(run)
@@ -448,7 +455,7 @@ class Executor:
     # -- creates -------------------------------------------------------------------------
 
     async def _create(self, run: _Run, op: Operation) -> tuple[Outcome, str, BaseException | None]:
-        identity = create_identity(op, self.policy)
+        identity = self._identities.get(op.target_id) or create_identity(op, self.policy)
         ledger = self.state.ledger(op.resource_type)
         earlier = (op.resource_type, op.source_key) in self.earlier_attempts
         if self._current is not None or self._verify_creates or earlier:

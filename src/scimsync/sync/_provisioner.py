@@ -24,6 +24,7 @@ from ..mapping import MappingResult
 from ..models import DesiredState, Group, TargetState, User
 from ..targets import read_target_state
 from ._audit import AuditEvent, AuditSink, emit
+from ._audit import logger as audit_logger
 from ._decisions import describe_error, fingerprint, next_delay, recover
 from ._executor import ApplyPolicy, Execution, Executor, Journal
 from ._explain import Explanation, Step
@@ -488,10 +489,13 @@ class Provisioner:
         done = 0
         self._progress(cycle_id, "applying", 0, total)
 
+        audited = bool(self.audit) or audit_logger.isEnabledFor(logging.INFO)
+
         def on_result(result: OperationResult) -> None:
             nonlocal done
             done += 1
-            emit(AuditEvent.from_result(cycle_id, self.clock(), result), self.audit)
+            if audited:
+                emit(AuditEvent.from_result(cycle_id, self.clock(), result), self.audit)
             self._progress(cycle_id, "applying", done, total)
 
         executor = Executor(
