@@ -90,7 +90,7 @@ class Provisioner:
 
         store = SqliteStateStore("sync.db")
         provisioner = Provisioner(source, mapping, target, Policy(), state=store)
-        plan = provisioner.plan()            # read both sides; nothing is written
+        plan = provisioner.plan()            # read both sides; nothing is sent
         print(plan.render())
         report = provisioner.apply(plan)     # exactly that plan, re-checked against the target
         report = provisioner.run_once()      # plan + apply in one cycle
@@ -233,7 +233,7 @@ class Provisioner:
         )
 
     def plan(self, *, force: Iterable[str] = ()) -> Plan:
-        """Read the source and the whole target and return the plan; nothing is written.
+        """Read the source and the whole target and return the plan; nothing is sent.
 
         ``force`` names guards to go past (see :data:`scimsync.engine.GUARDS`); the
         plan records that they were forced.
@@ -278,7 +278,7 @@ class Provisioner:
     # -- planning -------------------------------------------------------------------------
 
     async def aplan(self, *, force: Iterable[str] = ()) -> Plan:
-        """Read the source and the whole target and return the plan; nothing is written."""
+        """Read the source and the whole target and return the plan; nothing is sent."""
         cycle_id = self.cycle_ids()
         with self._lock_cycle():
             reading = await self._read(cycle_id, force=force, with_target=True)
