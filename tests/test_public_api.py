@@ -28,7 +28,7 @@ PUBLIC_MODULES = _public_modules()
 CONTRACT = {
     "scimsync": [
         "User", "Group", "EnterpriseUser", "Name", "Email", "PhoneNumber", "Address",
-        "Member", "Meta", "to_scim", "from_scim",
+        "Member", "Meta", "to_scim", "from_scim", "Provisioner", "SyncReport",
     ],
     "scimsync.errors": ["ScimSyncError"],
     "scimsync.filter": ["parse_filter", "attr"],
@@ -45,6 +45,11 @@ CONTRACT = {
     "scimsync.sources": [
         "CsvSource", "JsonLinesSource", "MemorySource", "ScimSource", "AsyncScimSource",
         "Source", "AsyncSource", "Record", "RecordIssue", "IssueCode", "CombinedSource",
+    ],
+    "scimsync.sync": [
+        "Provisioner", "SyncReport", "StateStore", "SqliteStateStore", "MemoryStateStore",
+        "ApplyPolicy", "AuditEvent", "Alert", "Progress", "Health", "Explanation",
+        "OperationResult",
     ],
     "scimsync.targets": [
         "ScimTarget", "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities",
@@ -100,8 +105,8 @@ def test_version_comes_from_package_metadata() -> None:
         "scimsync.codec",
         "scimsync.filter",
         "scimsync.patch",
-        "scimsync.mapping",
         "scimsync.engine",
+        "scimsync.mapping",
     ],
 )
 def test_core_imports_neither_httpx_nor_tenacity(module_name: str) -> None:
@@ -114,3 +119,19 @@ def test_core_imports_neither_httpx_nor_tenacity(module_name: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "[]"
+
+
+def test_import_scimsync_stays_light_and_the_runner_loads_on_first_use() -> None:
+    """``import scimsync`` loads neither httpx nor tenacity; ``scimsync.Provisioner``
+    and ``scimsync.SyncReport`` resolve lazily to the runner's classes."""
+    code = (
+        "import sys, scimsync\n"
+        "print(sorted(m for m in ('httpx', 'tenacity') if m in sys.modules))\n"
+        "from scimsync import Provisioner, SyncReport\n"
+        "import scimsync.sync as s\n"
+        "print(Provisioner is s.Provisioner and SyncReport is s.SyncReport)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert ["[]", "True"] == out

@@ -68,7 +68,10 @@ __all__ = [
 ]
 
 # Names that pull in the runner (and with it httpx): loaded on first access.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "Provisioner": "scimsync.sync",
+    "SyncReport": "scimsync.sync",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -26,8 +26,10 @@ The tree, split by the phase that failed::
     │   ├── PayloadTooLargeError      413
     │   ├── TooManyRequestsError      429
     │   └── ServerError               5xx
-    └── InvalidResponseError          an answer that is not what SCIM promises (HTML, bad shape)
-        └── IncompleteListingError    a listing not known to be whole (short, or shifted)
+    ├── InvalidResponseError          an answer that is not what SCIM promises (HTML, bad shape)
+    │   └── IncompleteListingError    a listing not known to be whole (short, or shifted)
+    ├── StateError                    the state store cannot be read or written
+    └── CycleInProgressError          another sync cycle holds the lock (here or in another process)
 
 Errors keep what helps a person fix the problem (attribute paths, the SCIM ``scimType``,
 an excerpt of the offending payload) and never a secret: request headers are not kept.
@@ -45,6 +47,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConflictResponseError",
+    "CycleInProgressError",
     "FilterSyntaxError",
     "ForbiddenError",
     "GuardTrippedError",
@@ -64,6 +67,7 @@ __all__ = [
     "ScimHTTPError",
     "ScimSyncError",
     "ServerError",
+    "StateError",
     "TooManyRequestsError",
     "TransportError",
     "UnauthorizedError",
@@ -279,6 +283,23 @@ class IncompleteListingError(InvalidResponseError):
     def __init__(self, message: str, *, listed: int, total_results: int | None) -> None:
         self.listed = listed
         self.total_results = total_results
+        super().__init__(message)
+
+
+class StateError(ScimSyncError):
+    """The state store cannot be read or written: not a state database, a newer schema."""
+
+
+class CycleInProgressError(ScimSyncError):
+    """A sync cycle is already running against this state, in this process or another.
+
+    Cycles never overlap: the second one is refused rather than queued, so a slow
+    cycle never piles up others behind it. ``holder`` says who holds the lock, when
+    known (``"pid 4242"``).
+    """
+
+    def __init__(self, message: str, *, holder: str | None = None) -> None:
+        self.holder = holder
         super().__init__(message)
 
 

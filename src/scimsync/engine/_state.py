@@ -215,9 +215,17 @@ def _advance(
 def _applied(
     operations: Iterable[Operation], resource_type: str, failed: list[Operation]
 ) -> Iterable[Operation]:
+    # Looked up by what tells a plan's operations apart, not by a scan of the list:
+    # a cycle that stopped early passes thousands of operations here.
+    skipped = {_operation_key(op) for op in failed}
     for op in operations:
-        if op.resource_type == resource_type and not (failed and op in failed):
+        if op.resource_type == resource_type and _operation_key(op) not in skipped:
             yield op
+
+
+def _operation_key(op: Operation) -> tuple[str, str, str, str | None, tuple[str, ...]]:
+    """What no two operations of one plan share (chunks of one group differ by members)."""
+    return (op.kind, op.resource_type, op.target_id, op.source_key, op.members)
 
 
 def _sets_active(op: Operation) -> bool:

@@ -125,10 +125,10 @@ class MemoryTarget:
             return Listing(resources=tuple(self._with_groups(u) for u in self._users.values()))
 
     async def list_groups(self) -> Listing[Group]:
-        """Every group, with its members."""
+        """Every group, with its members (``()`` for a group that has none)."""
         with self._lock:
             self.calls.append(MemoryCall(method="GET", resource="Groups"))
-            return Listing(resources=tuple(self._groups.values()))
+            return Listing(resources=_with_empty_members(self._groups.values()))
 
     async def get_user(self, user_id: str) -> User:
         """The user with id ``user_id``."""
@@ -350,6 +350,12 @@ class MemoryTarget:
             self.calls.append(
                 MemoryCall(method="PATCH", resource="Groups", id=group_id, count=len(chunk))
             )
+
+
+def _with_empty_members(groups: Iterable[Group]) -> tuple[Group, ...]:
+    # A listing that shows members says "none" as (), not None: None would read as
+    # "not shown", and the engine would never compare that group's members.
+    return tuple(g if g.members is not None else attrs.evolve(g, members=()) for g in groups)
 
 
 def _update_call(resource: str, resource_id: str, change: Any) -> MemoryCall:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
+import attrs
+
 from ..client import DEFAULT_PAGE_SIZE, AsyncScimClient
 from ..errors import ConfigurationError, NotFoundError
 from ..filter import attr
@@ -116,7 +118,15 @@ class ScimTarget:
         listing = await self.client.list_all(
             Group, attributes=attributes, page_size=self._page_size
         )
-        return _listing(listing)
+        groups = listing.resources
+        if self._request_group_members or any(g.members is not None for g in groups):
+            # Members were asked for, or this target lists them: a group listed
+            # without any has none. (None would read as "not shown", and the engine
+            # would never compare that group's members.)
+            groups = tuple(
+                g if g.members is not None else attrs.evolve(g, members=()) for g in groups
+            )
+        return Listing(resources=groups, complete=listing.complete, problem=listing.problem)
 
     async def get_user(self, user_id: str) -> User:
         """The user with id ``user_id``."""
@@ -251,6 +261,4 @@ def _version(resource: User | Group) -> str | None:
 
 
 def _with_members(group: Group, members: Sequence[Member]) -> Group:
-    import attrs
-
     return attrs.evolve(group, members=tuple(members))

@@ -1,0 +1,704 @@
+"""Where cycles remember things: the :class:`StateStore` protocol and two stores.
+
+What is kept, and why:
+
+- the engine's :class:`~scimsync.engine.SyncState`: links (source key ↔ target id),
+  ownership, the last trusted source sizes (the shrink guard) and deactivation
+  times (``delete_after_days``);
+- a fingerprint per identity of what was last applied, so an incremental cycle
+  whose source did not change ends without a request;
+- the operations that failed, retried by the next cycle;
+- a write-ahead journal: the creates a cycle is about to send, and what it has
+  done so far. A cycle that is killed leaves it behind; the next one reads it and
+  links what the killed one created, so nothing is created twice;
+- a short history of cycles, for :meth:`Provisioner.health`.
+
+:class:`SqliteStateStore` keeps it in one SQLite file (standard library ``sqlite3``,
+WAL, schema versioned and migrated); :class:`MemoryStateStore` in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+from ..engine import Ledger, SyncState
+from ..errors import CycleInProgressError, StateError
+from ..models._base import to_tuple_or_empty
+
+if TYPE_CHECKING:
+    from typing import TextIO
+
+__all__ = [
+    "CycleRecord",
+    "JournalEntry",
+    "JournalEvent",
+    "MemoryStateStore",
+    "PendingFailure",
+    "SCHEMA_VERSION",
+    "SqliteStateStore",
+    "StateStore",
+    "StoredState",
+]
+
+logger = logging.getLogger("scimsync.sync")
+
+JournalEvent = Literal["intent", "created", "deactivated", "deleted"]
+JournalEvent.__doc__ = (
+    "What a journal entry records: a create about to be sent, or a write that was done."
+)
+
+#: Cycles the history keeps.
+HISTORY_LENGTH = 200
+
+
+def _frozen_nested(
+    values: Mapping[str, Mapping[str, str]] | None,
+) -> Mapping[str, Mapping[str, str]]:
+    # Kinds without fingerprints are left out, so equal contents compare equal.
+    return MappingProxyType(
+        {kind: MappingProxyType(dict(inner)) for kind, inner in (values or {}).items() if inner}
+    )
+
+
+def _frozen_mapping(values: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if isinstance(values, MappingProxyType):
+        return values
+    return MappingProxyType(dict(values or {}))
+
+
+@attrs.frozen(kw_only=True)
+class PendingFailure:
+    """An operation that failed, kept so the next cycle retries it and people see it.
+
+    ``attempts`` counts the cycles in a row it failed in.
+    """
+
+    resource_type: str
+    kind: str
+    source_key: str | None
+    target_id: str | None
+    error: str
+    attempts: int = 1
+    first_failed_at: datetime | None = None
+    last_failed_at: datetime | None = None
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """What makes two failures the same one: type, kind, and key (or target id)."""
+        return (self.resource_type, self.kind, self.source_key or self.target_id or "")
+
+
+@attrs.frozen(kw_only=True)
+class JournalEntry:
+    """One write-ahead record of a cycle in progress.
+
+    - ``intent``: a create is about to be sent; ``identity`` holds the match-key
+      values it sends (``{"externalId": "e1", "userName": "ann"}``), ``target_id``
+      its placeholder.
+    - ``created``: a create (or the lookup after a lost answer) gave ``target_id``.
+    - ``deactivated`` / ``deleted``: done to ``target_id`` at ``at``.
+    """
+
+    event: JournalEvent
+    resource_type: str
+    source_key: str | None = None
+    target_id: str | None = None
+    identity: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+    adopted: bool = False
+    at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data."""
+        return {
+            "event": self.event,
+            "resourceType": self.resource_type,
+            "sourceKey": self.source_key,
+            "targetId": self.target_id,
+            "identity": dict(self.identity),
+            "adopted": self.adopted,
+            "at": _time_text(self.at),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JournalEntry:
+        """Read what :meth:`to_dict` wrote."""
+        return cls(
+            event=data["event"],
+            resource_type=data["resourceType"],
+            source_key=data.get("sourceKey"),
+            target_id=data.get("targetId"),
+            identity=data.get("identity") or {},
+            adopted=bool(data.get("adopted")),
+            at=_parse_time(data.get("at")),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class CycleRecord:
+    """One cycle in the history: when, how it went, and its counts.
+
+    ``outcome`` is ``"ok"``, ``"unchanged"`` (an incremental cycle that found nothing
+    to do), ``"failed"``, ``"blocked"``, ``"quarantined"``, ``"stopped"`` or
+    ``"error"``; ``mode`` is ``"full"``, ``"incremental"`` or ``"one"``.
+    """
+
+    cycle_id: str
+    started_at: datetime
+    finished_at: datetime
+    mode: str
+    outcome: str
+    summary: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_mapping)
+    detail: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        """True for the outcomes an operator need not look at: ``ok`` and ``unchanged``."""
+        return self.outcome in ("ok", "unchanged")
+
+
+@attrs.frozen(kw_only=True)
+class StoredState:
+    """Everything a store holds besides the history.
+
+    ``fingerprints`` maps ``"User"``/``"Group"`` to source key → fingerprint of what
+    was last applied; ``clean`` says the last cycle applied everything it planned
+    (nothing failed, held or in conflict) with the policy whose digest is
+    ``settings``; ``last_full_at`` is when a cycle last read the whole target.
+    """
+
+    state: SyncState = attrs.field(factory=SyncState)
+    fingerprints: Mapping[str, Mapping[str, str]] = attrs.field(
+        factory=dict, converter=_frozen_nested
+    )
+    failures: tuple[PendingFailure, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    journal: tuple[JournalEntry, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    clean: bool = False
+    settings: str | None = None
+    last_full_at: datetime | None = None
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Where a :class:`~scimsync.Provisioner` keeps what cycles need to remember.
+
+    Implementations must make :meth:`save` atomic (all of it or nothing) and
+    :meth:`append_journal` durable before it returns: the journal is written before
+    creates are sent, and what it says is what a killed cycle leaves for the next.
+    """
+
+    def load(self) -> StoredState:
+        """What the last :meth:`save` stored, with the journal written since."""
+        ...
+
+    def append_journal(self, entries: Sequence[JournalEntry]) -> None:
+        """Add write-ahead entries, durably."""
+        ...
+
+    def save(self, stored: StoredState, cycle: CycleRecord | None = None) -> None:
+        """Replace everything with ``stored`` (its journal too, normally empty), add ``cycle``."""
+        ...
+
+    def history(self, limit: int = 20) -> tuple[CycleRecord, ...]:
+        """The most recent cycles, newest first."""
+        ...
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the cycle lock; raise :class:`~scimsync.errors.CycleInProgressError`
+        at once when someone else holds it."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds open."""
+        ...
+
+
+# -- memory ------------------------------------------------------------------------------
+
+
+class MemoryStateStore:
+    """A :class:`StateStore` in memory: for tests, and for cycles that need not remember.
+
+    Nothing survives the process: after a restart, scimsync owns only what carries
+    its ``externalId`` (or the policy's ``external_id_prefix``). Use
+    :class:`SqliteStateStore` for anything that runs more than once.
+    """
+
+    def __init__(self, stored: StoredState | None = None) -> None:
+        self._stored = stored or StoredState()
+        self._journal: list[JournalEntry] = list(self._stored.journal)
+        self._history: list[CycleRecord] = []
+        self._lock = threading.Lock()
+        self._cycle = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "MemoryStateStore()"
+
+    def load(self) -> StoredState:
+        """The stored state, with the journal."""
+        with self._lock:
+            return attrs.evolve(self._stored, journal=tuple(self._journal))
+
+    def append_journal(self, entries: Sequence[JournalEntry]) -> None:
+        """Add journal entries."""
+        with self._lock:
+            self._journal.extend(entries)
+
+    def save(self, stored: StoredState, cycle: CycleRecord | None = None) -> None:
+        """Replace the state and the journal, add ``cycle`` to the history."""
+        with self._lock:
+            self._stored = attrs.evolve(stored, journal=())
+            self._journal[:] = stored.journal
+            if cycle is not None:
+                self._history.append(cycle)
+                del self._history[:-HISTORY_LENGTH]
+
+    def history(self, limit: int = 20) -> tuple[CycleRecord, ...]:
+        """The most recent cycles, newest first."""
+        with self._lock:
+            return tuple(reversed(self._history[-limit:])) if limit > 0 else ()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold this store's cycle lock (within this process only)."""
+        if not self._cycle.acquire(blocking=False):
+            raise CycleInProgressError("another sync cycle is running with this state store")
+        try:
+            yield
+        finally:
+            self._cycle.release()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+# -- SQLite ------------------------------------------------------------------------------
+
+#: Each migration brings the schema from its position to the next version; the
+#: schema version of a database is ``PRAGMA user_version``. Append, never edit.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT)",
+        "CREATE TABLE links (resource_type TEXT NOT NULL, source_key TEXT NOT NULL,"
+        " target_id TEXT NOT NULL, PRIMARY KEY (resource_type, source_key))",
+        "CREATE TABLE owned (resource_type TEXT NOT NULL, target_id TEXT NOT NULL,"
+        " PRIMARY KEY (resource_type, target_id))",
+        "CREATE TABLE deactivations (resource_type TEXT NOT NULL, target_id TEXT NOT NULL,"
+        " at TEXT NOT NULL, PRIMARY KEY (resource_type, target_id))",
+        "CREATE TABLE source_counts (resource_type TEXT PRIMARY KEY, count INTEGER NOT NULL)",
+        "CREATE TABLE fingerprints (resource_type TEXT NOT NULL, source_key TEXT NOT NULL,"
+        " fingerprint TEXT NOT NULL, PRIMARY KEY (resource_type, source_key))",
+        "CREATE TABLE failures (resource_type TEXT NOT NULL, kind TEXT NOT NULL,"
+        " ident TEXT NOT NULL, source_key TEXT, target_id TEXT, error TEXT NOT NULL,"
+        " attempts INTEGER NOT NULL, first_failed_at TEXT, last_failed_at TEXT,"
+        " PRIMARY KEY (resource_type, kind, ident))",
+        "CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL)",
+        "CREATE TABLE cycles (seq INTEGER PRIMARY KEY AUTOINCREMENT, cycle_id TEXT NOT NULL,"
+        " started_at TEXT NOT NULL, finished_at TEXT NOT NULL, mode TEXT NOT NULL,"
+        " outcome TEXT NOT NULL, summary TEXT NOT NULL, detail TEXT NOT NULL)",
+    ),
+)
+
+#: The schema version this scimsync writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_APPLICATION_ID = 0x5C1A5C  # marks the file as a scimsync state database
+
+
+class SqliteStateStore:
+    """A :class:`StateStore` in one SQLite file, with the standard library's ``sqlite3``.
+
+    The database runs in WAL mode and every save is one transaction, so a process
+    killed at any point leaves either the old state or the new one, plus the
+    journal written so far. The schema is versioned (``PRAGMA user_version``) and
+    migrated forward on open; a file written by a newer scimsync, or that is not a
+    scimsync state database, raises :class:`~scimsync.errors.StateError` instead of
+    being touched.
+
+    :meth:`lock` takes an exclusive ``fcntl`` lock on ``<path>.lock``, so cycles
+    never overlap across processes. Where ``fcntl`` is missing (Windows) the lock
+    covers this process only, and says so in a warning.
+
+    ``synchronous`` is SQLite's ``PRAGMA synchronous``: ``"NORMAL"`` (the default)
+    survives a killed process; ``"FULL"`` also survives a power cut, at the cost of
+    a disk sync per write.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise StateError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._cycle = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the state database {str(self.path)!r}: {exc}") from exc
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StateError(f"{str(self.path)!r} is not a scimsync state database: {exc}") from exc
+        except BaseException:
+            self._db.close()
+            raise
+        # A store dropped without close() still releases its database.
+        self._finalizer = weakref.finalize(self, self._db.close)
+
+    def __repr__(self) -> str:
+        return f"SqliteStateStore({str(self.path)!r})"
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- schema --------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        with self._lock:
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            return int(version)
+
+    def _migrate(self) -> None:
+        (application_id,) = self._db.execute("PRAGMA application_id").fetchone()
+        version = self.schema_version
+        if version == 0 and application_id == 0:
+            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables:
+                raise StateError(
+                    f"{str(self.path)!r} holds tables but is not a scimsync state database"
+                )
+        elif application_id != _APPLICATION_ID:
+            raise StateError(f"{str(self.path)!r} is not a scimsync state database")
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"{str(self.path)!r} has schema version {version}, newer than the "
+                f"{SCHEMA_VERSION} this scimsync knows: upgrade scimsync"
+            )
+        for target in range(version, SCHEMA_VERSION):
+            with self._transaction():
+                for statement in MIGRATIONS[target]:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+                self._db.execute(f"PRAGMA user_version = {target + 1}")
+            logger.info("state database %s migrated to schema version %d", self.path, target + 1)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- the protocol ---------------------------------------------------------------------
+
+    def load(self) -> StoredState:
+        """Read the stored state and the journal."""
+        try:
+            with self._lock:
+                return self._load()
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"cannot read the state database {str(self.path)!r}: {exc}") from exc
+
+    def _load(self) -> StoredState:
+        db = self._db
+        ledgers: dict[str, dict[str, Any]] = {
+            kind: {"links": {}, "owned": set(), "deactivated_at": {}, "last_source_count": None}
+            for kind in ("User", "Group")
+        }
+        for kind, key, target in db.execute(
+            "SELECT resource_type, source_key, target_id FROM links"
+        ):
+            ledgers[kind]["links"][key] = target
+        for kind, target in db.execute("SELECT resource_type, target_id FROM owned"):
+            ledgers[kind]["owned"].add(target)
+        for kind, target, at in db.execute(
+            "SELECT resource_type, target_id, at FROM deactivations"
+        ):
+            ledgers[kind]["deactivated_at"][target] = _parse_time(at)
+        for kind, count in db.execute("SELECT resource_type, count FROM source_counts"):
+            ledgers[kind]["last_source_count"] = count
+        fingerprints: dict[str, dict[str, str]] = {"User": {}, "Group": {}}
+        for kind, key, value in db.execute(
+            "SELECT resource_type, source_key, fingerprint FROM fingerprints"
+        ):
+            fingerprints.setdefault(kind, {})[key] = value
+        failures = tuple(
+            PendingFailure(
+                resource_type=row[0],
+                kind=row[1],
+                source_key=row[2],
+                target_id=row[3],
+                error=row[4],
+                attempts=row[5],
+                first_failed_at=_parse_time(row[6]),
+                last_failed_at=_parse_time(row[7]),
+            )
+            for row in db.execute(
+                "SELECT resource_type, kind, source_key, target_id, error, attempts,"
+                " first_failed_at, last_failed_at FROM failures ORDER BY resource_type, kind, ident"
+            )
+        )
+        journal = tuple(
+            JournalEntry.from_dict(json.loads(text))
+            for (text,) in db.execute("SELECT entry FROM journal ORDER BY seq")
+        )
+        settings = dict(db.execute("SELECT name, value FROM settings").fetchall())
+        return StoredState(
+            state=SyncState(users=Ledger(**ledgers["User"]), groups=Ledger(**ledgers["Group"])),
+            fingerprints=fingerprints,
+            failures=failures,
+            journal=journal,
+            clean=settings.get("clean") == "1",
+            settings=settings.get("settings"),
+            last_full_at=_parse_time(settings.get("last_full_at")),
+        )
+
+    def append_journal(self, entries: Sequence[JournalEntry]) -> None:
+        """Add journal entries in one transaction."""
+        if not entries:
+            return
+        rows = [(json.dumps(entry.to_dict(), sort_keys=True),) for entry in entries]
+        try:
+            with self._transaction() as db:
+                db.executemany("INSERT INTO journal (entry) VALUES (?)", rows)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot write the journal to {str(self.path)!r}: {exc}") from exc
+
+    def save(self, stored: StoredState, cycle: CycleRecord | None = None) -> None:
+        """Replace the state (writing only what changed) and the journal, add ``cycle``."""
+        try:
+            with self._transaction() as db:
+                self._save(db, stored)
+                db.execute("DELETE FROM journal")
+                db.executemany(
+                    "INSERT INTO journal (entry) VALUES (?)",
+                    [(json.dumps(e.to_dict(), sort_keys=True),) for e in stored.journal],
+                )
+                if cycle is not None:
+                    db.execute(
+                        "INSERT INTO cycles (cycle_id, started_at, finished_at, mode, outcome,"
+                        " summary, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            cycle.cycle_id,
+                            _time_text(cycle.started_at),
+                            _time_text(cycle.finished_at),
+                            cycle.mode,
+                            cycle.outcome,
+                            json.dumps(dict(cycle.summary), sort_keys=True),
+                            cycle.detail,
+                        ),
+                    )
+                    db.execute(
+                        "DELETE FROM cycles WHERE seq <= (SELECT max(seq) FROM cycles) - ?",
+                        (HISTORY_LENGTH,),
+                    )
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot save the state to {str(self.path)!r}: {exc}") from exc
+
+    def _save(self, db: sqlite3.Connection, stored: StoredState) -> None:
+        state = stored.state
+        links: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        owned: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        deactivations: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        counts: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        for kind in ("User", "Group"):
+            ledger = state.ledger(kind)
+            links.update(((kind, key), (target,)) for key, target in ledger.links.items())
+            owned.update(((kind, target), ()) for target in ledger.owned)
+            deactivations.update(
+                ((kind, target), (_time_text(at),)) for target, at in ledger.deactivated_at.items()
+            )
+            if ledger.last_source_count is not None:
+                counts[(kind,)] = (ledger.last_source_count,)
+        fingerprints = {
+            (kind, key): (value,)
+            for kind, values in stored.fingerprints.items()
+            for key, value in values.items()
+        }
+        failures = {
+            (f.resource_type, f.kind, f.identity[2]): (
+                f.source_key,
+                f.target_id,
+                f.error,
+                f.attempts,
+                _time_text(f.first_failed_at),
+                _time_text(f.last_failed_at),
+            )
+            for f in stored.failures
+        }
+        _sync_table(db, "links", ("resource_type", "source_key"), ("target_id",), links)
+        _sync_table(db, "owned", ("resource_type", "target_id"), (), owned)
+        _sync_table(db, "deactivations", ("resource_type", "target_id"), ("at",), deactivations)
+        _sync_table(db, "source_counts", ("resource_type",), ("count",), counts)
+        _sync_table(
+            db, "fingerprints", ("resource_type", "source_key"), ("fingerprint",), fingerprints
+        )
+        _sync_table(
+            db,
+            "failures",
+            ("resource_type", "kind", "ident"),
+            ("source_key", "target_id", "error", "attempts", "first_failed_at", "last_failed_at"),
+            failures,
+        )
+        settings = {
+            ("clean",): ("1" if stored.clean else "0",),
+            ("settings",): (stored.settings,),
+            ("last_full_at",): (_time_text(stored.last_full_at),),
+        }
+        _sync_table(db, "settings", ("name",), ("value",), settings)
+
+    def history(self, limit: int = 20) -> tuple[CycleRecord, ...]:
+        """The most recent cycles, newest first."""
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT cycle_id, started_at, finished_at, mode, outcome, summary, detail"
+                    " FROM cycles ORDER BY seq DESC LIMIT ?",
+                    (max(limit, 0),),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read the history in {str(self.path)!r}: {exc}") from exc
+        return tuple(
+            CycleRecord(
+                cycle_id=row[0],
+                started_at=_parse_time(row[1]) or _EPOCH,
+                finished_at=_parse_time(row[2]) or _EPOCH,
+                mode=row[3],
+                outcome=row[4],
+                summary=json.loads(row[5]),
+                detail=row[6],
+            )
+            for row in rows
+        )
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the cycle lock: this process's, and an ``fcntl`` lock on ``<path>.lock``."""
+        if not self._cycle.acquire(blocking=False):
+            raise CycleInProgressError(
+                f"another sync cycle of this process is running with {str(self.path)!r}"
+            )
+        try:
+            with _file_lock(Path(f"{self.path}.lock")):
+                yield
+        finally:
+            self._cycle.release()
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._finalizer()
+
+
+def _sync_table(
+    db: sqlite3.Connection,
+    table: str,
+    key_columns: tuple[str, ...],
+    value_columns: tuple[str, ...],
+    rows: Mapping[tuple[Any, ...], tuple[Any, ...]],
+) -> None:
+    """Make ``table`` hold exactly ``rows`` (key → values), writing only the differences."""
+    columns = ", ".join((*key_columns, *value_columns))
+    existing = {
+        tuple(row[: len(key_columns)]): tuple(row[len(key_columns) :])
+        for row in db.execute(f"SELECT {columns} FROM {table}")  # noqa: S608 - our own names
+    }
+    gone = [key for key in existing if key not in rows]
+    changed = [(*key, *values) for key, values in rows.items() if existing.get(key) != values]
+    if gone:
+        where = " AND ".join(f"{c} = ?" for c in key_columns)
+        db.executemany(f"DELETE FROM {table} WHERE {where}", gone)  # noqa: S608
+    if changed:
+        marks = ", ".join("?" for _ in (*key_columns, *value_columns))
+        db.executemany(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", changed)  # noqa: S608
+
+
+# -- the inter-process lock --------------------------------------------------------------
+
+_warned_no_fcntl = False
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        global _warned_no_fcntl  # noqa: PLW0603 - warn once per process
+        if not _warned_no_fcntl:
+            _warned_no_fcntl = True
+            logger.warning(
+                "no fcntl on %s: cycles are kept apart within this process only; "
+                "never run two agents on one state file",
+                sys.platform,
+            )
+        yield
+        return
+    handle: TextIO = path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or None
+            raise CycleInProgressError(
+                f"another process holds the cycle lock on {str(path)!r}"
+                + (f" ({holder})" if holder else ""),
+                holder=holder,
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+# -- times -------------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _time_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def _parse_time(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
