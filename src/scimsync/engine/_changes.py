@@ -17,6 +17,7 @@ from ..codec import to_scim
 from ..filter import AttrPath, attr
 from ..models import Group, PatchOperation, Resource
 from ..patch import Path, changed_attributes, diff
+from ..schema import split_urn
 from ._values import Change
 
 if TYPE_CHECKING:
@@ -151,6 +152,35 @@ def _folded(data: object) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         return {}
     return {str(key).lower(): value for key, value in data.items()}
+
+
+def value_at(data: Mapping[str, Any], path: str, urns: Sequence[str]) -> Any:
+    """The value at attribute ``path`` of a SCIM JSON object, or None.
+
+    ``path`` is dotted and may be URN-qualified (one of ``urns`` alone names a whole
+    extension); names compare case-insensitively, as RFC 7643 §2.1 says.
+    """
+    urn, rest = split_urn(path, urns)
+    node: Any = data
+    if urn is not None:
+        node = _get_folded(node, urn)
+        if not rest:
+            return node
+    for part in rest.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = _get_folded(node, part)
+    return node
+
+
+def _get_folded(data: Mapping[str, Any], key: str) -> Any:
+    if key in data:
+        return data[key]
+    folded = key.lower()
+    for name, value in data.items():
+        if name.lower() == folded:
+            return value
+    return None
 
 
 def is_sensitive(path: str, resource_type: str, policy: Policy) -> bool:

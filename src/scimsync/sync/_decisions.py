@@ -27,10 +27,10 @@ import attrs
 from ..codec import to_scim
 from ..engine import Operation
 from ..engine._changes import (
-    _lookup,
     add_members_patch,
     is_sensitive,
     remove_members_patch,
+    value_at,
 )
 from ..engine._match import key_values
 from ..errors import (
@@ -167,7 +167,7 @@ def create_identity(op: Operation, policy: Policy) -> dict[str, str]:
     urns = policy.schema.extension_urns(op.resource_type)
     out: dict[str, str] = {}
     for path in _match_paths(op.resource_type, policy):
-        value = _lookup(data, path, urns)
+        value = value_at(data, path, urns)
         if isinstance(value, str):
             out[path] = value
     return out
@@ -370,7 +370,7 @@ def _planned_values_hold(op: Operation, current: Resource, policy: Policy) -> bo
     for change in op.changes:
         if change.sensitive or change.path == "members":
             return False  # cannot compare: re-diff to be sure
-        if _lookup(data, change.path, urns) != change.old:
+        if value_at(data, change.path, urns) != change.old:
             return False
     return bool(op.changes)
 
@@ -408,7 +408,7 @@ def _rebase_put(
             if op.kind != "remove_members" and isinstance(change.new, list):
                 added = [ids.get(str(m), str(m)) for m in change.new]
             continue
-        value = _lookup(body_data, change.path, urns)
+        value = value_at(body_data, change.path, urns)
         if value is None:
             patch.append(PatchOperation(op="remove", path=change.path))
         else:

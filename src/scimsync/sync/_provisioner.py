@@ -730,11 +730,11 @@ class Provisioner:
                     into[found.id or ""] = found
             paths = policy.match_keys if kind == "User" else policy.group_match_keys
             from ..codec import to_scim
-            from ..engine._changes import _lookup
+            from ..engine._changes import value_at
 
             data = to_scim(resource)
             for path in paths:
-                value = _lookup(data, path, policy.schema.extension_urns(kind))
+                value = value_at(data, path, policy.schema.extension_urns(kind))
                 if not isinstance(value, str):
                     continue
                 reads += 1
