@@ -427,9 +427,12 @@ def test_issue_text_says_where_and_why() -> None:
     assert "p.csv line 3: no_key: no key" == str(issue)
 
 
-def test_only_unknown_members_lose_no_identity() -> None:
-    """Every issue code except UNKNOWN_MEMBER means an identity may be missing."""
-    assert [IssueCode.UNKNOWN_MEMBER] == [c for c in IssueCode if not c.loses_identity]
+def test_only_unknown_members_and_references_lose_no_identity() -> None:
+    """Every issue code except UNKNOWN_MEMBER and UNKNOWN_REFERENCE means an identity
+    may be missing."""
+    assert [IssueCode.UNKNOWN_MEMBER, IssueCode.UNKNOWN_REFERENCE] == [
+        c for c in IssueCode if not c.loses_identity
+    ]
 
 
 def test_built_in_sources_satisfy_the_source_protocol() -> None:

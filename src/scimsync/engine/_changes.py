@@ -8,7 +8,7 @@ explicit, chunked add/remove operations.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -16,34 +16,48 @@ import attrs
 from ..codec import to_scim
 from ..filter import AttrPath, attr
 from ..models import Group, PatchOperation, Resource
-from ..patch import Path, changed_attributes, diff
+from ..patch import AttributeChange, Path, changed_attributes, diff
 from ..schema import split_urn
 from ._values import Change
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ..patch._managed import Clearing
     from ..schema import SchemaTable
     from ._policy import Policy
+    from ._values import Operation
 
 R = TypeVar("R", bound=Resource)
 
 
 def attribute_patch(
-    actual: Resource, desired: Resource, resource_type: str, policy: Policy
-) -> tuple[list[PatchOperation], tuple[Change, ...]]:
-    """The PATCH operations turning ``actual`` into ``desired``, and the changes to review.
+    actual: Resource,
+    desired: Resource,
+    resource_type: str,
+    policy: Policy,
+    clearing: Clearing | None = None,
+) -> tuple[list[PatchOperation], tuple[Change, ...], tuple[str, ...]]:
+    """The PATCH operations turning ``actual`` into ``desired``, the changes to review,
+    and the paths cleared (managed attributes ``desired`` leaves unset).
 
-    Only what ``desired`` sets is compared (:func:`scimsync.patch.diff`). One rule is
+    What ``desired`` sets is compared (:func:`scimsync.patch.diff`); with ``clearing``
+    (the compiled managed attributes), a managed value ``actual`` holds and
+    ``desired`` leaves unset is removed, after the other operations. One rule is
     the engine's own: a value of a case-insensitive attribute (``caseExact: false``,
     ``userName`` say) that differs only in case is no change. Targets that store such
     values folded would otherwise be updated on every cycle, forever.
     """
     schema = policy.schema
     ops = diff(actual, desired, schema=schema)
-    if not ops:
-        return ops, ()
-    changed = changed_attributes(actual, desired, schema=schema)
+    removals = (
+        clearing.removals(actual, desired)
+        if clearing is not None and clearing.needed(actual, desired)
+        else []
+    )
+    if not ops and not removals:
+        return ops, (), ()
+    changed = changed_attributes(actual, desired, schema=schema) if ops else []
     case_only = {
         change.path
         for change in changed
@@ -55,13 +69,15 @@ def attribute_patch(
     if case_only:
         ops = [op for op in ops if op.path not in case_only]
         changed = [change for change in changed if change.path not in case_only]
+    ops.extend(PatchOperation(op="remove", path=removal.path) for removal in removals)
+    changed.extend(AttributeChange(removal.path, removal.old, None) for removal in removals)
     changes = tuple(
         Change(path=change.path, sensitive=True)
         if is_sensitive(change.path, resource_type, policy)
         else Change(path=change.path, old=change.old, new=change.new)
         for change in changed
     )
-    return ops, changes
+    return ops, changes, tuple(removal.path for removal in removals)
 
 
 def overlay(actual: R, desired: Resource) -> R:
@@ -199,16 +215,27 @@ def is_sensitive(path: str, resource_type: str, policy: Policy) -> bool:
     return spec is not None and spec.write_only
 
 
-def summarise(changes: Sequence[Change]) -> str:
-    """``"title changed"``, ``"title and emails changed"``, ``"a, b and 3 more changed"``."""
+def summarise(changes: Sequence[Change], cleared: Collection[str] = ()) -> str:
+    """``"title changed"``, ``"title and emails changed"``, ``"a, b and 3 more changed"``;
+    the changes whose path is in ``cleared`` as ``"title cleared in source"``."""
+    if cleared:
+        kept = [change for change in changes if change.path not in cleared]
+        gone = [change for change in changes if change.path in cleared]
+        parts = [_names(kept, "changed")] if kept else []
+        parts.append(_names(gone, "cleared in source"))
+        return "; ".join(parts)
+    return _names(changes, "changed")
+
+
+def _names(changes: Sequence[Change], verb: str) -> str:
     names = list(dict.fromkeys(_short(change.path) for change in changes))
     if not names:
         return "no attribute changed"
     if len(names) == 1:
-        return f"{names[0]} changed"
+        return f"{names[0]} {verb}"
     if len(names) <= 3:
-        return f"{', '.join(names[:-1])} and {names[-1]} changed"
-    return f"{names[0]}, {names[1]} and {len(names) - 2} more changed"
+        return f"{', '.join(names[:-1])} and {names[-1]} {verb}"
+    return f"{names[0]}, {names[1]} and {len(names) - 2} more {verb}"
 
 
 def _short(path: str) -> str:
@@ -246,3 +273,32 @@ def remove_members_patch(member_ids: Sequence[str]) -> list[PatchOperation]:
 def without_members(group: Group) -> Group:
     """``group`` with ``members`` unset, to compare its other attributes."""
     return attrs.evolve(group, members=None) if group.members is not None else group
+
+
+# -- whole bodies as PATCH ----------------------------------------------------------------
+
+
+def body_patch(op: Operation) -> tuple[PatchOperation, ...]:
+    """See :meth:`Operation.body_patch`."""
+    if op.body is None or op.kind == "create":
+        return ()
+    data = to_scim(op.body)
+    urns = data.get("schemas", ())
+    out: dict[str, PatchOperation] = {}
+    for change in op.changes:
+        path = change.path
+        bracket = path.find("[")
+        if bracket != -1:
+            top = path[:bracket]
+            value = value_at(data, top, urns)
+            if value is None:
+                out.setdefault(path, PatchOperation(op="remove", path=path))
+            else:
+                out[top] = PatchOperation(op="replace", path=top, value=value)
+            continue
+        value = value_at(data, path, urns)
+        if value is None:
+            out[path] = PatchOperation(op="remove", path=path)
+        else:
+            out[path] = PatchOperation(op="replace", path=path, value=value)
+    return tuple(out.values())

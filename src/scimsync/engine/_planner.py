@@ -18,7 +18,12 @@ Rules this module keeps, and every change to it must keep:
   remove members) is held when a guard trips, and the plan says which and why.
 - **Order.** User creates and updates, then group creates, updates and membership,
   then group deletions, then user deactivations and deletions; within a kind, by
-  source key, then target id.
+  source key, then target id. User creates come after the creates of the users they
+  refer to (a manager before the people it manages, see ``_refs``).
+- **Managed means cleared.** A managed attribute (``DesiredState.managed_*``) that a
+  desired resource leaves unset is removed from the target, except ``active`` (the
+  engine's own: deactivate, reactivate), references that do not resolve, and what a
+  record sets on create only.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..codec import to_scim
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, InvalidPathError
 from ..models import DesiredState, Group, Member, PatchOperation, Resource, TargetState, User
+from ..patch import apply_patch
 from ..patch._diff import _unchanged_check
+from ..patch._managed import Clearing, clearing
 from ._changes import (
     add_members_patch,
     attribute_patch,
@@ -48,13 +55,21 @@ from ._changes import (
 from ._match import match
 from ._plan import Plan
 from ._policy import Policy
+from ._refs import creation_order, reader, with_values
 from ._state import SyncState
-from ._values import DEPROVISION_KINDS, DESTRUCTIVE_KINDS, Change, GuardTrip, Operation, Skip
+from ._values import (
+    DEPROVISION_KINDS,
+    DESTRUCTIVE_KINDS,
+    Change,
+    GuardTrip,
+    Operation,
+    Skip,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from ..models import DesiredGroup
+    from ..models import DesiredGroup, DesiredUser
     from ._match import Matching
 
 __all__ = ["plan"]
@@ -141,8 +156,48 @@ def _canonical_text(resource: Resource) -> str:
     return json.dumps(to_scim(resource), sort_keys=True, default=str)
 
 
-def _order(op: Operation) -> tuple[int, str, str]:
-    return (_PHASES[op.resource_type, op.kind], op.source_key or "", op.target_id)
+def _canonical(path: str, schema: Any) -> str:
+    """An attribute path as the compiled managed attributes write it."""
+    try:
+        return clearing(User, (path,), schema).managed[0].text
+    except InvalidPathError as exc:
+        raise ConfigurationError(f"cannot plan: {exc}") from exc
+
+
+def _without_create_only(clear: Clearing, create_only: User, schema: Any) -> Clearing | None:
+    """``clear`` without the attributes ``create_only`` sets: those are never cleared."""
+    heads: set[tuple[str, str]] = set()
+    for name, value in to_scim(create_only, request=True).items():
+        if name == "schemas":
+            continue
+        if name.lower().startswith("urn:") and isinstance(value, dict):
+            heads.update((name.lower(), inner.lower()) for inner in value)
+        else:
+            heads.add(("", name.lower()))
+    kept = tuple(m.text for m in clear.managed if m.scope_head not in heads)
+    if len(kept) == len(clear.managed):
+        return clear
+    return clearing(User, kept, schema) if kept else None
+
+
+#: Managed attributes the engine never clears: ``active`` is deactivation's business.
+_NEVER_CLEARED = frozenset({"active"})
+
+
+def _clearing(
+    cls: type[User] | type[Group], paths: tuple[str, ...] | None, schema: Any
+) -> Clearing | None:
+    """The managed attributes compiled, without those the engine never clears."""
+    if not paths:
+        return None
+    try:
+        compiled = clearing(cls, paths, schema)
+    except InvalidPathError as exc:
+        raise ConfigurationError(f"cannot plan: {exc}") from exc
+    kept = tuple(
+        m.text for m in compiled.managed if m.urn is not None or m.attribute not in _NEVER_CLEARED
+    )
+    return clearing(cls, kept, schema) if kept else None
 
 
 def _plural(count: int, noun: str) -> str:
@@ -195,6 +250,12 @@ class _Cycle:
         self.skipped: list[Skip] = [*self.users.skipped, *self.groups.skipped]
         self.refuse_incomplete_creates(self.users, "User")
         self.refuse_incomplete_creates(self.groups, "Group")
+        schema = policy.schema
+        self.clear_users = _clearing(User, desired.managed_user_attributes, schema)
+        self.clear_groups = _clearing(Group, desired.managed_group_attributes, schema)
+        # The user clearing without given paths (a record's references), by those paths.
+        self._clear_without: dict[tuple[str, ...], Clearing | None] = {(): self.clear_users}
+        self.create_rank: dict[str, int] = {}
 
     def refuse_incomplete_creates(self, matching: Matching, resource_type: str) -> None:
         """Leave out creates the target would refuse: a required attribute is missing."""
@@ -231,7 +292,7 @@ class _Cycle:
             *self.user_deprovisions(),
             *self.group_deprovisions(),
         ]
-        operations.sort(key=_order)
+        operations.sort(key=self.order)
         trips, untrusted = self.guards(operations)
         holding = any(not trip.forced for trip in trips)
         to_apply = [op for op in operations if not (holding and op.kind in DESTRUCTIVE_KINDS)]
@@ -264,6 +325,12 @@ class _Cycle:
             now=self.now,
         )
 
+    def order(self, op: Operation) -> tuple[int, int, str, str]:
+        """Where ``op`` goes in the plan (see the rules at the top of this module)."""
+        phase = _PHASES[op.resource_type, op.kind]
+        rank = self.create_rank.get(op.source_key or "", 0) if phase == 0 else 0
+        return (phase, rank, op.source_key or "", op.target_id)
+
     # -- writes -------------------------------------------------------------------------
 
     def write(
@@ -292,8 +359,25 @@ class _Cycle:
     # -- users --------------------------------------------------------------------------
 
     def user_creates(self) -> Iterable[Operation]:
-        for record in self.users.creates:
+        creates = self.users.creates
+        resolved = {record.key: self.resolve_references(record) for record in creates}
+        created = {self.users.ids[record.key]: record.key for record in creates}
+        rank, deferred = creation_order(
+            {
+                key: [(path, created[target]) for path, target in refs if target in created]
+                for key, refs in resolved.items()
+            }
+        )
+        self.create_rank = rank
+        later: list[tuple[DesiredUser, User, list[tuple[str, str]]]] = []
+        for record in creates:
             body: User = _strip_server_attributes(record.user)
+            refs = resolved[record.key]
+            now = [(p, t) for p, t in refs if (record.key, p) not in deferred]
+            if now:
+                body = with_values(body, now, self.policy.schema)
+            if len(now) != len(refs):
+                later.append((record, body, [(p, t) for p, t in refs if (p, t) not in now]))
             if record.create_only is not None:
                 body = overlay(body, record.create_only)
             gone = self.users.gone_links.get(record.key)
@@ -308,10 +392,71 @@ class _Cycle:
                 body=body,
                 changes=describe_resource(body, "User", self.policy),
             )
+        for record, body, refs in later:
+            yield self.deferred_references(record, body, refs, created)
+
+    def deferred_references(
+        self, record: DesiredUser, body: User, refs: list[tuple[str, str]], created: dict[str, str]
+    ) -> Operation:
+        """The update writing references a create left out to break a circle of them."""
+        patch = [PatchOperation(op="add", path=path, value=target) for path, target in refs]
+        others = ", ".join(sorted({_quoted(created[target]) for _, target in refs}))
+        return Operation(
+            kind="update",
+            resource_type="User",
+            target_id=self.users.ids[record.key],
+            source_key=record.key,
+            reason=f"{summarise([Change(path=p) for p, _ in refs]).removesuffix(' changed')}"
+            f" set once {others} exists (they refer to each other)",
+            patch=() if self.put else patch,
+            body=with_values(body, refs, self.policy.schema) if self.put else None,
+            changes=[Change(path=path, new=target) for path, target in refs],
+        )
+
+    def resolve_references(self, record: DesiredUser) -> list[tuple[str, str]]:
+        """``(path, id or placeholder)`` of each reference of ``record`` that resolves.
+
+        One that names no user of the source is left as it is on the target, and said
+        in the plan; one naming a user in a conflict is left as it is too (the conflict
+        says why).
+        """
+        out = []
+        users = self.users
+        for path, key in record.references:
+            target = users.id_of(key)
+            if target is not None:
+                out.append((path, target))
+            elif key not in users.unresolved:
+                self.skipped.append(
+                    Skip(
+                        resource_type="User",
+                        source_key=record.key,
+                        reason=f"{summarise([Change(path=path)]).removesuffix(' changed')} "
+                        f"refers to {_quoted(key)}, not a user of the source: left as it is",
+                    )
+                )
+        return out
+
+    def clearing_for(self, record: DesiredUser) -> Clearing | None:
+        """The managed user attributes to clear for ``record``: not its references."""
+        if not record.references:
+            return self.clear_users
+        paths = tuple(path for path, _ in record.references)
+        if paths not in self._clear_without:
+            base = self.clear_users
+            schema = self.policy.schema
+            found = None
+            if base is not None:
+                excluded = {_canonical(path, schema) for path in paths}
+                kept = tuple(m.text for m in base.managed if m.text not in excluded)
+                found = clearing(User, kept, schema) if kept else None
+            self._clear_without[paths] = found
+        return self._clear_without[paths]
 
     def user_updates(self) -> Iterable[Operation]:
         users = self.users
-        unchanged = _unchanged_check(User, self.policy.schema, "User", None)
+        schema = self.policy.schema
+        unchanged = _unchanged_check(User, schema, "User", None)
         for record, account in zip(users.linked_records, users.linked_accounts, strict=True):
             # The hot path of a sync: most linked users are active and unchanged, which
             # diff's own first check tells without building anything.
@@ -322,19 +467,40 @@ class _Cycle:
                 and type(account) is User
                 and unchanged(account, wanted)
             ):
-                continue
-            op = self.user_update(record.key, record.user, account, "link", adopted=False)
+                refs = self.resolve_references(record) if record.references else None
+                clear = self.clearing_for(record)
+                if (refs is None or all(reader(p, schema)(account) == t for p, t in refs)) and (
+                    clear is None or not clear.needed(account, wanted)
+                ):
+                    continue
+                op = self.user_update(record, account, "link", adopted=False, refs=refs)
+            else:
+                op = self.user_update(record, account, "link", adopted=False)
             if op is not None:
                 yield op
-        for key, record, account, matched_by, adopted in users.matched:
-            op = self.user_update(key, record.user, account, matched_by, adopted=adopted)
+        for _, record, account, matched_by, adopted in users.matched:
+            op = self.user_update(record, account, matched_by, adopted=adopted)
             if op is not None:
                 yield op
 
     def user_update(
-        self, key: str, wanted: User, account: Any, matched_by: str, *, adopted: bool
+        self,
+        record: DesiredUser,
+        account: Any,
+        matched_by: str,
+        *,
+        adopted: bool,
+        refs: list[tuple[str, str]] | None = None,
     ) -> Operation | None:
-        """The update (or reactivation) ``account`` needs, or None: the hot path."""
+        """The update (or reactivation) ``account`` needs, or None."""
+        key = record.key
+        wanted = record.user
+        schema = self.policy.schema
+        if refs is None:
+            refs = self.resolve_references(record) if record.references else []
+        differing = [(p, t) for p, t in refs if reader(p, schema)(account) != t]
+        if differing:
+            wanted = with_values(wanted, differing, schema)
         # Back in the source: active again, unless the mapping says otherwise, and
         # only if scimsync deactivated it when the mapping leaves `active` alone.
         reactivate = account.active is False and (
@@ -343,23 +509,30 @@ class _Cycle:
         )
         if reactivate and wanted.active is None:
             wanted = attrs.evolve(wanted, active=True)
-        patch, changes = attribute_patch(account, wanted, "User", self.policy)
+        clear = self.clearing_for(record)
+        if clear is not None and record.create_only is not None:
+            clear = _without_create_only(clear, record.create_only, schema)
+        patch, changes, cleared = attribute_patch(account, wanted, "User", self.policy, clear)
         if not patch:
             return None
         if reactivate:
             others = [c for c in changes if c.path != "active"]
-            reason = "back in source" + (f"; {summarise(others)}" if others else "")
+            reason = "back in source" + (f"; {summarise(others, cleared)}" if others else "")
         else:
-            reason = summarise(changes)
+            reason = summarise(changes, cleared)
         if adopted:
             reason = f"matched by {matched_by}, adopted; {reason}"
+        after = overlay(account, wanted)
+        if cleared and self.put:
+            removals = [PatchOperation(op="remove", path=path) for path in cleared]
+            after = apply_patch(after, removals, schema=schema)
         return self.write(
             "reactivate" if reactivate else "update",
             account,
             key=key,
             reason=reason,
             patch=patch,
-            after=overlay(account, wanted),
+            after=after,
             changes=changes,
         )
 
@@ -450,7 +623,13 @@ class _Cycle:
             account: Group = found  # type: ignore[assignment]
             current = without_members(account)
             wanted = without_members(record.group)
-            patch, changes = attribute_patch(current, wanted, "Group", self.policy)
+            patch, changes, cleared = attribute_patch(
+                current, wanted, "Group", self.policy, self.clear_groups
+            )
+            after = overlay(current, wanted)
+            if cleared and self.put:
+                removals = [PatchOperation(op="remove", path=path) for path in cleared]
+                after = apply_patch(after, removals, schema=self.policy.schema)
             members = self.wanted_members(record)
             to_add: list[str] = []
             to_remove: list[str] = []
@@ -479,10 +658,11 @@ class _Cycle:
                 yield from self.put_group(
                     key,
                     account=account,
-                    after=overlay(current, wanted),
+                    after=after,
                     adoption=adoption,
                     patch=patch,
                     changes=changes,
+                    cleared=cleared,
                     to_add=to_add,
                     to_remove=to_remove,
                 )
@@ -492,9 +672,9 @@ class _Cycle:
                     "update",
                     account,
                     key=key,
-                    reason=adoption + summarise(changes),
+                    reason=adoption + summarise(changes, cleared),
                     patch=patch,
-                    after=overlay(current, wanted),
+                    after=after,
                     changes=changes,
                 )
             yield from self.member_operations("add_members", account.id or "", key, to_add)
@@ -560,6 +740,7 @@ class _Cycle:
         adoption: str,
         patch: Sequence[PatchOperation],
         changes: Sequence[Change],
+        cleared: Sequence[str],
         to_add: Sequence[str],
         to_remove: Sequence[str],
     ) -> Iterable[Operation]:
@@ -576,7 +757,7 @@ class _Cycle:
                 resource_type="Group",
                 target_id=account.id or "",
                 source_key=key,
-                reason=adoption + summarise(changes),
+                reason=adoption + summarise(changes, cleared),
                 body=_strip_server_attributes(attrs.evolve(after, members=tuple(grown))),
                 changes=changes,
             )

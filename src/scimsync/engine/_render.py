@@ -127,11 +127,27 @@ def _operation_lines(op: Operation, paint: Any) -> list[str]:
             lines.append(f"      {label} = (sensitive)")
         elif op.kind == "create":
             lines.append(f"      {label} = {_value(change.new)}")
+        elif change.new is None and change.old is not None:
+            lines.append(f"      {label} : {_value(change.old)} → (removed)")
         else:
             lines.append(f"      {label} : {_value(change.old)} → {_value(change.new)}")
     return lines
 
 
 def _value(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = json.dumps(_readable(value), ensure_ascii=False, sort_keys=True)
     return text if len(text) <= _VALUE_LIMIT else text[: _VALUE_LIMIT - 1] + "…"
+
+
+def _readable(value: Any) -> Any:
+    """``value`` with placeholders shown as the resource they stand for: ``<new User E2>``."""
+    if isinstance(value, str):
+        placeholder = Placeholder.parse(value)
+        return (
+            value if placeholder is None else f"<new {placeholder.resource_type} {placeholder.key}>"
+        )
+    if isinstance(value, list):
+        return [_readable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _readable(item) for key, item in value.items()}
+    return value

@@ -203,9 +203,23 @@ class Operation:
         found.update(m for m in self.members if is_placeholder(m))
         for op in self.patch:
             _collect_placeholders(op.value, found)
-        if isinstance(self.body, Group) and self.body.members:
-            found.update(m.value for m in self.body.members if m.value and is_placeholder(m.value))
+        if self.body is not None:
+            _collect_placeholders(self.body, found)
         return tuple(sorted(found))
+
+    def body_patch(self) -> tuple[PatchOperation, ...]:
+        """This whole-body update (a PUT) as the PATCH operations it amounts to.
+
+        Each attribute it changes is replaced with the body's value (a multi-valued
+        one whole: ``emails``, ``members``), or removed where the body no longer holds
+        it (a managed attribute cleared in the source). A body can only *set*
+        attributes on a target that keeps what it does not hold; these operations also
+        clear, and a target without PATCH applies them to what it holds and PUTs the
+        result. Empty for an operation without a body, and for a create.
+        """
+        from ._changes import body_patch
+
+        return body_patch(self)
 
     def resolve(self, ids: Mapping[str, str]) -> Operation:
         """Return this operation with placeholders replaced by the ids in ``ids``.
@@ -215,15 +229,7 @@ class Operation:
         """
         if not ids:
             return self
-        body = self.body
-        if isinstance(body, Group) and body.members:
-            body = attrs.evolve(
-                body,
-                members=tuple(
-                    attrs.evolve(m, value=ids.get(m.value, m.value)) if m.value else m
-                    for m in body.members
-                ),
-            )
+        body = _substitute(self.body, ids) if self.body is not None else None
         return attrs.evolve(
             self,
             target_id=ids.get(self.target_id, self.target_id),
@@ -237,24 +243,46 @@ class Operation:
 
 
 def _collect_placeholders(value: Any, found: set[str]) -> None:
-    if isinstance(value, str):
-        if is_placeholder(value):
+    """Every placeholder in a JSON value or a model (a member id, a manager's id)."""
+    if type(value) is str:
+        if value.startswith(PLACEHOLDER_PREFIX):
             found.add(value)
-    elif isinstance(value, list):
+    elif isinstance(value, (list, tuple)):
         for item in value:
             _collect_placeholders(item, found)
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):
         for item in value.values():
             _collect_placeholders(item, found)
+    elif attrs.has(type(value)):
+        for field in attrs.fields(type(value)):
+            item = getattr(value, field.name)
+            if item is not None:
+                _collect_placeholders(item, found)
 
 
 def _substitute(value: Any, ids: Mapping[str, str]) -> Any:
-    if isinstance(value, str):
+    """``value`` with the placeholders ``ids`` holds replaced; the same object when none is."""
+    if type(value) is str:
         return ids.get(value, value)
-    if isinstance(value, list):
-        return [_substitute(item, ids) for item in value]
-    if isinstance(value, dict):
-        return {key: _substitute(item, ids) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_substitute(item, ids) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, Mapping):
+        changed = {key: _substitute(item, ids) for key, item in value.items()}
+        if all(changed[key] is item for key, item in value.items()):
+            return value
+        return changed
+    if attrs.has(type(value)):
+        changes = {}
+        for field in attrs.fields(type(value)):
+            item = getattr(value, field.name)
+            if item is not None:
+                new = _substitute(item, ids)
+                if new is not item:
+                    changes[field.name] = new
+        return attrs.evolve(value, **changes) if changes else value
     return value
 
 

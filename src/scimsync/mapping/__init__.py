@@ -36,7 +36,8 @@ Rules: a string copies a source field, a callable is called with the record, oth
 values are constants, and the builders of this module transform: :func:`lower`,
 :func:`upper`, :func:`strip`, :func:`join`, :func:`split`, :func:`default`,
 :func:`coalesce`, :func:`template`, :func:`boolean`, :func:`const`, :func:`field`,
-:func:`key`.
+:func:`key`; :func:`ref` names another user by source key (a manager), and
+:func:`keep_when_empty` keeps the target's value when the source has none.
 
 **Nothing is dropped without a word.** A source field that no rule reads is listed
 (:attr:`MappingResult.unread_fields`, :attr:`PreviewItem.unread_fields`, and by
@@ -58,8 +59,10 @@ from ._rules import (
     default,
     field,
     join,
+    keep_when_empty,
     key,
     lower,
+    ref,
     split,
     strip,
     template,
@@ -87,8 +90,10 @@ __all__ = [
     "default",
     "field",
     "join",
+    "keep_when_empty",
     "key",
     "lower",
+    "ref",
     "split",
     "strip",
     "template",

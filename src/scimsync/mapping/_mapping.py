@@ -14,7 +14,15 @@ from ..models import DesiredGroup, DesiredState, DesiredUser, Group, User
 from ..schema import CORE_SCHEMAS
 from ..sources._records import IssueCode, Record, RecordIssue
 from ._paths import TargetPath, multi_valued, parse_target
-from ._rules import InvalidRecordValueError, Rule, RuleLike, _Key, to_rule
+from ._rules import (
+    InvalidRecordValueError,
+    Rule,
+    RuleLike,
+    _Key,
+    nested_reference,
+    reference_of,
+    to_rule,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -40,6 +48,16 @@ class Entry:
     rule: Rule
     multi_valued: bool
     complex: bool
+
+    @property
+    def reference(self) -> bool:
+        """True when the rule gives another user's source key (:func:`ref`), not a value."""
+        return reference_of(self.rule) is not None
+
+    @property
+    def manages(self) -> bool:
+        """True when an empty value clears what the target holds (see :class:`Mapping`)."""
+        return self.rule.clears and bool(self.path.attribute)
 
     def assign(self, data: dict[str, Any], value: Any) -> None:
         """Write ``value`` into the SCIM JSON ``data`` being built for one record."""
@@ -139,6 +157,8 @@ class PreviewItem:
                 data["members (source keys)"] = list(self.desired.member_keys)
             return data
         data = to_scim(self.desired.user, request=True)
+        if self.desired.references:
+            data["references (source keys)"] = dict(self.desired.references)
         if self.desired.create_only is not None:
             create_only = to_scim(self.desired.create_only, request=True)
             create_only.pop("schemas", None)
@@ -219,6 +239,20 @@ class Mapping:
     - ``scope``: a predicate on records; records for which it is false are left out
       on purpose (they are not issues, and not members of any group).
 
+    **Managed attributes are cleared.** Every mapped attribute is managed: when a
+    record has no value for it (HR removed someone's title or phone), the sync
+    removes the target's value, rather than leave a stale one forever
+    (:attr:`~scimsync.models.DesiredState.managed_user_attributes`). Wrap a rule in
+    :func:`~scimsync.mapping.keep_when_empty` for attributes the target fills in
+    itself; ``None`` as a rule leaves the attribute out altogether; create-only
+    attributes are never cleared, nor is ``active`` (deactivation is the sync's own
+    business), nor a whole extension object written by one rule.
+
+    **References.** :func:`~scimsync.mapping.ref` maps an attribute holding another
+    user's target id from that user's *source key* (the enterprise
+    ``manager.value`` from an employee key). A key that is no user of the source is
+    an ``UNKNOWN_REFERENCE`` issue (it does not make the desired state incomplete).
+
     Problems are values, never exceptions that stop the rest: a record that cannot be
     mapped becomes a :class:`~scimsync.sources.RecordIssue` with its key or line and
     the reason. Because such a record's identity is missing from the desired state,
@@ -252,6 +286,7 @@ class Mapping:
         )
         self.group_entries = _compile("groups", self.groups or {}, Group, default_external_id=True)
         _check_disjoint(self.user_entries, self.create_only_entries)
+        _check_references(self.user_entries, self.create_only_entries, self.group_entries)
         self._user_required = _required_attributes("User")
         self._group_required = _required_attributes("Group")
         self._reads = frozenset().union(
@@ -271,6 +306,16 @@ class Mapping:
         if self.scope is not None:
             parts.append(f"scope={self.scope!r}")
         return f"Mapping({', '.join(parts)})"
+
+    @property
+    def managed_user_attributes(self) -> tuple[str, ...]:
+        """The user attribute paths this mapping manages: what it leaves empty is cleared."""
+        return tuple(sorted({e.path.path for e in self.user_entries if e.manages}))
+
+    @property
+    def managed_group_attributes(self) -> tuple[str, ...]:
+        """The group attribute paths this mapping manages."""
+        return tuple(sorted({e.path.path for e in self.group_entries if e.manages}))
 
     @property
     def entries(self) -> tuple[Entry, ...]:
@@ -401,7 +446,8 @@ class Mapping:
         """Map one user record (scope and duplicates aside): a desired user or an issue."""
         if record.key is None:
             return _issue(record, IssueCode.NO_KEY, "the record has no key")
-        built = _build(self.user_entries, record)
+        references: dict[str, str] = {}
+        built = _build(self.user_entries, record, references)
         if isinstance(built, RecordIssue):
             return built
         missing = [name for name in self._user_required if built.get(name) in (None, "", [])]
@@ -421,7 +467,9 @@ class Mapping:
                 create_only = structured
         if missing:
             return _issue(record, IssueCode.INVALID_VALUE, _required_reason(missing))
-        return DesiredUser(key=record.key, user=user, create_only=create_only)
+        return DesiredUser(
+            key=record.key, user=user, create_only=create_only, references=references
+        )
 
     def map_group(self, record: Record, member_keys: tuple[str, ...]) -> DesiredGroup | RecordIssue:
         """Map one group record: a desired group (with ``member_keys``) or an issue."""
@@ -491,7 +539,11 @@ def _required_reason(missing: list[str]) -> str:
     return f"required attribute{'s' if len(missing) > 1 else ''} {', '.join(missing)} empty"
 
 
-def _build(entries: tuple[Entry, ...], record: Record) -> dict[str, Any] | RecordIssue:
+def _build(
+    entries: tuple[Entry, ...], record: Record, references: dict[str, str] | None = None
+) -> dict[str, Any] | RecordIssue:
+    """The SCIM JSON the entries make of ``record``; references (source keys) go into
+    ``references`` by path, not into the JSON."""
     data: dict[str, Any] = {}
     pruned: set[str] | None = None
     for entry in entries:
@@ -503,6 +555,9 @@ def _build(entries: tuple[Entry, ...], record: Record) -> dict[str, Any] | Recor
             reason = f"{entry.label}: {entry.rule!r} raised {type(exc).__name__}: {exc}"
             return _issue(record, IssueCode.MAPPING_FAILED, reason)
         if value is None:
+            continue
+        if references is not None and entry.reference:
+            references[entry.path.path] = value
             continue
         try:
             entry.assign(data, value)
@@ -648,6 +703,29 @@ def _check_disjoint(users: tuple[Entry, ...], create_only: tuple[Entry, ...]) ->
                 )
 
 
+def _check_references(
+    users: tuple[Entry, ...], create_only: tuple[Entry, ...], groups: tuple[Entry, ...]
+) -> None:
+    """ref() names one user, in a user attribute holding one value, as a whole rule."""
+    for entry in (*users, *create_only, *groups):
+        if nested_reference(entry.rule):
+            raise ConfigurationError(
+                f"{entry.label}: ref() gives a source key, to be the whole rule "
+                "(or inside keep_when_empty), not part of another"
+            )
+        if not entry.reference:
+            continue
+        if entry.section != "users":
+            raise ConfigurationError(
+                f"{entry.label}: ref() is for user attributes managed on every cycle"
+            )
+        if entry.path.conditions is not None or entry.multi_valued or not entry.path.attribute:
+            raise ConfigurationError(
+                f"{entry.label}: ref() fills an attribute holding one id "
+                "(such as the enterprise manager.value), not a list or a filtered value"
+            )
+
+
 def _required_attributes(resource_type: str) -> tuple[str, ...]:
     """The writable top-level attributes the core schema requires (``userName``...).
 
@@ -789,17 +867,52 @@ class _Builder:
             if kind == "user":
                 self.users.pop(key, None)
         users = tuple(self.users.values())
+        self._check_references(users)
         groups = self._groups()
         complete = self.read_complete and not any(i.code.loses_identity for i in self.issues)
         unread = sorted(self.fields_seen - self.mapping.reads - self.source_fields)
+        mapping = self.mapping
         return MappingResult(
-            desired=DesiredState(users=users, groups=groups, complete=complete),
+            desired=DesiredState(
+                users=users,
+                groups=groups,
+                complete=complete,
+                managed_user_attributes=mapping.managed_user_attributes,
+                managed_group_attributes=mapping.managed_group_attributes,
+            ),
             issues=tuple(self.issues),
             records=self.records,
             out_of_scope=self.out_of_scope,
             unread_fields=tuple(unread),
             callables_read=self.mapping.opaque,
         )
+
+    def _check_references(self, users: tuple[DesiredUser, ...]) -> None:
+        """An issue for each reference to a key no user record has (left as it is).
+
+        A key that may be one of the users nobody could name (a row without key, a
+        read that stopped) or that is out of scope is no issue: the engine leaves the
+        attribute as it is, and says so in the plan.
+        """
+        if self.unnamed_users or not self.read_complete:
+            return
+        known = self.users.keys() | self.troubled_users | self.out_of_scope_users
+        for desired in users:
+            for path, key in desired.references:
+                if key in known:
+                    continue
+                line, origin = self.seen["user"].get(desired.key, (None, None))
+                self.issues.append(
+                    RecordIssue(
+                        code=IssueCode.UNKNOWN_REFERENCE,
+                        reason=f"{path}: {key!r} is not a user of the source; "
+                        "left as it is on the target",
+                        key=desired.key,
+                        line=line,
+                        kind="user",
+                        origin=origin,
+                    )
+                )
 
     def _groups(self) -> tuple[DesiredGroup, ...]:
         mapping = self.mapping

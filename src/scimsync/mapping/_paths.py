@@ -14,9 +14,9 @@ from typing import Any
 import attrs
 
 from ..errors import ConfigurationError, InvalidPathError
-from ..filter import And, Comparison, Filter
+from ..filter import And, AttrPath, Comparison, Filter, and_, attr
 from ..models import ENTERPRISE_USER_SCHEMA
-from ..patch import parse_path
+from ..patch import Path, parse_path
 from ..schema import CORE_SCHEMAS, split_urn
 
 __all__ = ["TargetPath", "parse_target"]
@@ -45,6 +45,17 @@ class TargetPath:
         if self.urn is None:
             return inner
         return f"{self.urn}:{inner}" if inner else self.urn
+
+    @property
+    def path(self) -> str:
+        """The path as PATCH writes it (``emails[type eq "work"].value``); for a whole
+        extension object, its URN."""
+        if not self.attribute:
+            return self.urn or ""
+        if self.conditions is None:
+            return str(AttrPath(self.attribute, sub=self.sub, urn=self.urn))
+        value_filter = and_(*(attr(name).eq(value) for name, value in self.conditions))
+        return str(Path(AttrPath(self.attribute, urn=self.urn), value_filter, self.sub))
 
     @property
     def whole(self) -> str:

@@ -1,10 +1,11 @@
 """Rules: how one value of a desired resource is computed from a source record.
 
 A rule is called with a :class:`~scimsync.sources.Record` and returns a value, or None
-for "no value" (the attribute is then left unset). Empty strings count as no value,
-as CSV writes a missing value. Rules say which source fields they read (for the
-unread-field report and :meth:`Mapping.check`) and what kind of value they produce
-(for the type check).
+for "no value": the attribute is then unset, and a value the target holds there is
+cleared (unless the rule is :func:`keep_when_empty`). Empty strings count as no
+value, as CSV writes a missing value. Rules say which source fields they read (for
+the unread-field report and :meth:`Mapping.check`) and what kind of value they
+produce (for the type check).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ __all__ = [
     "default",
     "field",
     "join",
+    "keep_when_empty",
     "key",
     "lower",
+    "ref",
     "split",
     "strip",
     "template",
@@ -67,6 +70,12 @@ class Rule:
         """The fields the rule reads, each as the names that would do (a dotted name can
         be a flat field or a path into a nested one)."""
         return ()
+
+    @property
+    def clears(self) -> bool:
+        """True when no value means "clear what the target holds" (the attribute is
+        managed); False for :func:`keep_when_empty` and for the constant None."""
+        return True
 
 
 RuleLike = Rule | str | Callable[[Record], Any] | bool | int | float | None
@@ -190,6 +199,11 @@ class _Const(Rule):
     def __call__(self, record: Record) -> Any:
         return self.value
 
+    @property
+    def clears(self) -> bool:
+        # `"externalId": None` says "leave it out", not "clear it".
+        return self.value is not None
+
 
 def _kind_of(value: Any) -> str:
     if isinstance(value, bool):
@@ -250,6 +264,10 @@ class _Composite(Rule):
     @property
     def needs(self) -> tuple[frozenset[str], ...]:
         return tuple(need for part in self.parts for need in part.needs)
+
+    @property
+    def clears(self) -> bool:
+        return all(part.clears for part in self.parts)
 
 
 class _Text(_Composite):
@@ -419,6 +437,65 @@ class _Boolean(_Composite):
         )
 
 
+class _KeepWhenEmpty(_Composite):
+    __slots__ = ("produces",)
+
+    def __init__(self, part: Rule) -> None:
+        self.parts = (part,)
+        self.produces = part.produces
+
+    def __repr__(self) -> str:
+        return f"keep_when_empty({self.parts[0]!r})"
+
+    def __call__(self, record: Record) -> Any:
+        return self.parts[0](record)
+
+    @property
+    def clears(self) -> bool:
+        return False
+
+
+class _Reference(_Composite):
+    """A rule whose value is the source key of another user: see :func:`ref`."""
+
+    __slots__ = ()
+    produces = "string"
+
+    def __init__(self, part: Rule) -> None:
+        self.parts = (part,)
+
+    def __repr__(self) -> str:
+        return f"ref({self.parts[0]!r})"
+
+    def __call__(self, record: Record) -> Any:
+        value = self.parts[0](record)
+        if value is None:
+            return None
+        if isinstance(value, (list, dict, bool)):
+            raise InvalidRecordValueError(f"ref() needs one source key, got {value!r}")
+        text = str(value).strip()
+        return text or None
+
+
+def reference_of(rule: Rule) -> _Reference | None:
+    """The :func:`ref` a mapping entry holds (maybe inside :func:`keep_when_empty`)."""
+    if isinstance(rule, _KeepWhenEmpty):
+        rule = rule.parts[0]
+    return rule if isinstance(rule, _Reference) else None
+
+
+def nested_reference(rule: Rule) -> bool:
+    """True when a :func:`ref` sits inside another rule, where it would mean nothing."""
+    top = reference_of(rule)
+    pending = list(getattr(top if top is not None else rule, "parts", ()))
+    while pending:
+        part = pending.pop()
+        if isinstance(part, _Reference):
+            return True
+        pending.extend(getattr(part, "parts", ()))
+    return False
+
+
 # -- the public builders ------------------------------------------------------------------
 
 
@@ -518,3 +595,28 @@ def boolean(
     issue for the record, never a guess.
     """
     return _Boolean(to_rule(value), true, false)
+
+
+def ref(value: RuleLike) -> Rule:
+    """The *source key* of another user, whose target id the attribute holds.
+
+    ``"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value":
+    ref("manager_id")``: HR names a manager by employee key, the target by its own
+    id. The engine writes the id of the account that key is linked to, or, when the
+    same sync creates the manager, a placeholder resolved once it exists (the
+    manager is created first). A key that is no user of the source is an
+    ``UNKNOWN_REFERENCE`` issue, and the target's value is left as it is; an empty
+    key clears it.
+    """
+    return _Reference(to_rule(value))
+
+
+def keep_when_empty(value: RuleLike) -> Rule:
+    """``value``; but when it is empty, what the target holds stays.
+
+    Every mapped attribute is *managed*: when the source has no value for it, the
+    target's value is removed (HR cleared a title). Wrap the rules of attributes the
+    target fills in itself (a ``displayName`` it composes from the name, say), so a
+    sync never fights the target over them.
+    """
+    return _KeepWhenEmpty(to_rule(value))

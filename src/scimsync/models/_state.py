@@ -6,12 +6,31 @@ inputs of :func:`scimsync.engine.plan`. They are plain data: no I/O, no clock.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import attrs
 
 from ._base import to_tuple_or_empty
 from ._resources import Group, User
 
 __all__ = ["DesiredGroup", "DesiredState", "DesiredUser", "TargetState"]
+
+
+def _references(
+    values: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+) -> tuple[tuple[str, str], ...]:
+    if not values:
+        return ()
+    pairs = values.items() if isinstance(values, Mapping) else values
+    return tuple(sorted((str(path), str(key)) for path, key in pairs))
+
+
+def _paths(values: Iterable[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):  # one path, not its letters
+        return (values,)
+    return tuple(sorted(set(values)))
 
 
 @attrs.frozen(kw_only=True)
@@ -22,11 +41,19 @@ class DesiredUser:
     ``user`` holds only the attributes the mapping manages. ``create_only`` holds
     attributes sent when the user is created and never compared afterwards (an initial
     password, say).
+
+    ``references`` names attributes whose value is the target id of *another* user of
+    the source, by that user's source key: ``{"urn:ietf:params:scim:schemas:extension:
+    enterprise:2.0:User:manager.value": "E42"}``. The engine writes the id of the
+    account ``E42`` is linked to there (or, when the same plan creates it, a
+    placeholder resolved at apply time); ``user`` leaves those attributes unset. Given
+    as a mapping or as pairs, kept as sorted ``(path, key)`` pairs.
     """
 
     key: str
     user: User
     create_only: User | None = None
+    references: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_references)
 
 
 @attrs.frozen(kw_only=True)
@@ -45,11 +72,22 @@ class DesiredGroup:
 
 @attrs.frozen(kw_only=True)
 class DesiredState:
-    """Everything the source wants. ``complete`` is False when the read was partial."""
+    """Everything the source wants. ``complete`` is False when the read was partial.
+
+    ``managed_user_attributes`` / ``managed_group_attributes`` are the attribute paths
+    the source speaks for on every user / group, as a mapping writes them
+    (``title``, ``name.givenName``, ``emails[type eq "work"].value``, URN-qualified
+    extension attributes): a managed attribute that a desired resource leaves unset
+    is *cleared* on the target (HR removed someone's title: the target's title goes
+    too). ``None``, the default, means "only what each desired resource sets is
+    managed": nothing is ever cleared. The mapping fills both; kept sorted.
+    """
 
     users: tuple[DesiredUser, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     groups: tuple[DesiredGroup, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     complete: bool = True
+    managed_user_attributes: tuple[str, ...] | None = attrs.field(default=None, converter=_paths)
+    managed_group_attributes: tuple[str, ...] | None = attrs.field(default=None, converter=_paths)
 
 
 @attrs.frozen(kw_only=True)

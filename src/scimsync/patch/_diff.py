@@ -1,12 +1,14 @@
 """The smallest PATCH turning one resource into another: :func:`diff`.
 
 Only attributes ``new`` sets (not None) are compared: what a desired state leaves unset
-is not managed. readOnly attributes are never sent, and neither are writeOnly or
-``returned: never`` ones (a password cannot be read back, so comparing it would
-update it forever). Values compare exactly; values of multi-valued complex attributes
-are matched by identity (see :mod:`scimsync.patch._identity`), so a changed member
-list costs one ``add`` of the new members and one ``remove`` of the old ones, each
-addressed by a value filter, never the whole list.
+is not managed, unless it is named in ``managed`` (see :mod:`scimsync.patch._managed`):
+then a value ``old`` holds there is removed. readOnly attributes are never sent, and
+neither are writeOnly or ``returned: never`` ones (a password cannot be read back, so
+comparing it would update it forever). Values compare exactly; values of
+multi-valued complex attributes are matched by identity (see
+:mod:`scimsync.patch._identity`), so a changed member list costs one ``add`` of the
+new members and one ``remove`` of the old ones, each addressed by a value filter,
+never the whole list.
 
 The walk is shared with :func:`changed_attributes`, which tells the same story one
 attribute at a time, as a person reviewing a plan wants to read it.
@@ -15,7 +17,7 @@ attribute at a time, as a person reviewing a plan wants to read it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -439,12 +441,25 @@ def _chunks(items: list[Any], size: int | None) -> list[list[Any]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
+def _removals(
+    old: Resource, new: Resource, managed: Iterable[str] | None, schema: SchemaTable
+) -> list[Any]:
+    if not managed:
+        return []
+    from ._managed import clearing
+
+    paths = managed if type(managed) is tuple else tuple(managed)
+    compiled = clearing(type(new), paths, schema)
+    return compiled.removals(old, new) if compiled.needed(old, new) else []
+
+
 def diff(
     old: Resource,
     new: Resource,
     *,
     schema: SchemaTable = CORE_SCHEMAS,
     max_members_per_operation: int | None = None,
+    managed: Iterable[str] | None = None,
 ) -> list[PatchOperation]:
     """The PATCH operations turning ``old`` into ``new`` for the attributes ``new`` sets.
 
@@ -499,17 +514,26 @@ def diff(
                 PatchOperation(op="add", path=str(change.path), value=[e for _, e in chunk])
                 for chunk in _chunks(change.added, max_members_per_operation)
             )
+    operations.extend(
+        PatchOperation(op="remove", path=removal.path)
+        for removal in _removals(old, new, managed, schema)
+    )
     return operations
 
 
 def changed_attributes(
-    old: Resource, new: Resource, *, schema: SchemaTable = CORE_SCHEMAS
+    old: Resource,
+    new: Resource,
+    *,
+    schema: SchemaTable = CORE_SCHEMAS,
+    managed: Iterable[str] | None = None,
 ) -> list[AttributeChange]:
     """What :func:`diff` would change, one attribute (or one value) at a time.
 
     For showing a plan: ``[AttributeChange("title", "Guide", "Lead"),
     AttributeChange('members[value eq "42"]', None, {"value": "42"})]``. Same rules and
-    order as :func:`diff`; values are SCIM JSON.
+    order as :func:`diff` (a managed value removed has ``new`` None); values are SCIM
+    JSON.
     """
     out: list[AttributeChange] = []
     for change in _walk(old, new, schema):
@@ -526,4 +550,8 @@ def changed_attributes(
                 out.append(AttributeChange(str(Path(change.path, selector, sub)), was, now))
             for selector, element in change.added:
                 out.append(AttributeChange(str(Path(change.path, selector)), None, element))
+    out.extend(
+        AttributeChange(removal.path, removal.old, None)
+        for removal in _removals(old, new, managed, schema)
+    )
     return out

@@ -79,6 +79,9 @@ class IssueCode(str, enum.Enum):
     READ_INCOMPLETE = "read_incomplete"
     #: A group names a member key that no user record has; that member is left out.
     UNKNOWN_MEMBER = "unknown_member"
+    #: A user refers (``ref()``, a manager say) to a key no user record has; the
+    #: target's value of that attribute is left as it is.
+    UNKNOWN_REFERENCE = "unknown_reference"
 
     @property
     def loses_identity(self) -> bool:
@@ -86,9 +89,10 @@ class IssueCode(str, enum.Enum):
 
         Such an issue makes the desired state incomplete, so the engine never reads
         the identity's absence as a departure (and never deprovisions because of it).
-        Only :attr:`UNKNOWN_MEMBER` loses nothing: the member is not a known user.
+        :attr:`UNKNOWN_MEMBER` and :attr:`UNKNOWN_REFERENCE` lose nothing: the key
+        they name is not a known user.
         """
-        return self is not IssueCode.UNKNOWN_MEMBER
+        return self not in (IssueCode.UNKNOWN_MEMBER, IssueCode.UNKNOWN_REFERENCE)
 
 
 @attrs.frozen(kw_only=True)

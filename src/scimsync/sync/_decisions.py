@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..codec import to_scim
+from ..codec import from_scim, to_scim
 from ..engine import Operation
 from ..engine._changes import (
     add_members_patch,
@@ -33,6 +33,7 @@ from ..engine._changes import (
     value_at,
 )
 from ..engine._match import key_values
+from ..engine._values import is_placeholder
 from ..errors import (
     BadRequestError,
     ConflictResponseError,
@@ -45,7 +46,7 @@ from ..errors import (
     ScimHTTPError,
     UnauthorizedError,
 )
-from ..models import Group, Member, PatchOperation, Resource, User
+from ..models import Group, Member, Resource, User
 from ..patch import apply_patch, diff
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ __all__ = [
     "redact",
     "secrets_of",
     "unchanged",
+    "without_placeholders",
 ]
 
 
@@ -399,20 +401,12 @@ def _rebase_put(
 ) -> Rebased:
     """A whole-resource write rebuilt on ``current``: the planned changes, nothing else."""
     assert op.body is not None
-    body_data = to_scim(op.body)
-    urns = policy.schema.extension_urns(op.resource_type)
-    patch: list[PatchOperation] = []
     added: list[str] = []
     for change in op.changes:
-        if change.path == "members":
-            if op.kind != "remove_members" and isinstance(change.new, list):
-                added = [ids.get(str(m), str(m)) for m in change.new]
-            continue
-        value = value_at(body_data, change.path, urns)
-        if value is None:
-            patch.append(PatchOperation(op="remove", path=change.path))
-        else:
-            patch.append(PatchOperation(op="replace", path=change.path, value=value))
+        if change.path == "members" and op.kind != "remove_members" and change.new:
+            added = [ids.get(str(m), str(m)) for m in change.new]
+    # Members are merged below (what was added meanwhile stays), the rest set or removed.
+    patch = [o for o in op.body_patch() if o.path != "members"]
     try:
         wanted = apply_patch(current, patch, schema=policy.schema) if patch else current
     except PatchError as exc:
@@ -437,6 +431,46 @@ def _rebase_put(
         replanned=not same,
         reason="" if same else "changed on the target since the plan was made: re-planned",
     )
+
+
+def without_placeholders(op: Operation) -> Operation:
+    """``op`` without the values that still hold a placeholder (a user not created).
+
+    PATCH operations carrying one are dropped; a body loses the attributes holding one
+    (a manager whose create failed): the rest of the write goes on, and the next
+    cycle sets them.
+    """
+    patch = tuple(o for o in op.patch if _without(o.value) is o.value)
+    body = op.body
+    if body is not None:
+        data = to_scim(body)
+        kept = _without(data)
+        if kept is not data:
+            body = from_scim(kept, type(body))
+    return attrs.evolve(op, patch=patch, body=body)
+
+
+_DROPPED = object()
+
+
+def _without(value: Any) -> Any:
+    """A JSON value without its placeholders: the value itself when it holds none,
+    ``_DROPPED`` when nothing is left of it."""
+    if isinstance(value, str):
+        return _DROPPED if is_placeholder(value) else value
+    if isinstance(value, list):
+        items = [_without(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        kept = [item for item in items if item is not _DROPPED]
+        return kept or _DROPPED
+    if isinstance(value, dict):
+        found = {key: _without(item) for key, item in value.items()}
+        if all(found[key] is item for key, item in value.items()):
+            return value
+        rest = {key: item for key, item in found.items() if item is not _DROPPED}
+        return rest or _DROPPED
+    return value
 
 
 # -- order -------------------------------------------------------------------------------
@@ -516,12 +550,15 @@ def fingerprint(desired: DesiredUser | DesiredGroup) -> str:
     """A short stable digest of what the source wants for one identity.
 
     Create-only values (an initial password drawn afresh each read) are left out:
-    they are never compared, so they never make an identity "changed".
+    they are never compared, so they never make an identity "changed". References
+    (a manager's source key) are in.
     """
     from ..models import DesiredGroup
 
     if isinstance(desired, DesiredGroup):
         data: Any = [to_scim(desired.group), sorted(desired.member_keys)]
+    elif desired.references:
+        data = [to_scim(desired.user), [list(pair) for pair in desired.references]]
     else:
         data = to_scim(desired.user)
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

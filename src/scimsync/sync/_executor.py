@@ -52,6 +52,7 @@ from ._decisions import (
     redact,
     secrets_of,
     status_of,
+    without_placeholders,
 )
 from ._report import OperationResult, Outcome
 from ._state import JournalEntry
@@ -416,7 +417,8 @@ class Executor:
         run.target_id = op.target_id
         if op.kind == "create":
             return await self._create(run, op)
-        if self._current is not None:
+        # A resource this run created is as the create made it: nothing to re-plan.
+        if self._current is not None and not is_placeholder(run.planned.target_id):
             current = self._current.get((op.resource_type, op.target_id))
             rebased = rebase(op, current, self.policy, self.ids)
             if rebased.op is None:
@@ -447,6 +449,16 @@ class Executor:
         elif isinstance(op.body, Group) and op.body.members:
             kept = tuple(m for m in op.body.members if not is_placeholder(m.value or ""))
             op = attrs.evolve(op, body=attrs.evolve(op.body, members=kept))
+        elif op.resource_type == "User":
+            # References to users whose create failed (a manager): the rest goes on.
+            op = without_placeholders(op)
+            if not op.patch and op.body is None:
+                return None, "not started: the users it refers to were not created"
+            left_out = len(pending)
+            return op, (
+                f"{left_out} reference{'s' if left_out > 1 else ''} to users not created "
+                "left out (the next cycle sets them)"
+            )
         if op.placeholders:
             return None, "not started: the creates it depends on did not succeed"
         left_out = len(pending)
@@ -667,6 +679,11 @@ class Executor:
             await target.reactivate_user(target_id)
         else:
             change: Any = op.body if op.body is not None else list(op.patch)
+            if op.body is not None:
+                # A body only sets what it holds: a cleared attribute goes as a remove.
+                as_patch = op.body_patch()
+                if any(o.op == "remove" for o in as_patch):
+                    change = list(as_patch)
             await self._update(run, op.resource_type, target_id, change, counted=True)
 
     async def _update(

@@ -405,7 +405,7 @@ class Provisioner:
                     cycle_id, force=force, with_target=certain is not None, stored=stored
                 )
                 digests = await asyncio.to_thread(_fingerprints, reading.mapped.desired)
-                settings = _policy_digest(reading.policy)
+                settings = _policy_digest(reading.policy, reading.mapped.desired)
                 why_not = certain or self._incremental_refusal(reading, digests, settings)
                 if why_not is None:
                     report = self._report(
@@ -750,6 +750,11 @@ class Provisioner:
         if resource_type == "User":
             wanted = next(u for u in desired.users if u.key == key)
             await lookups("User", wanted.user, state.users.links.get(key))
+            # The users it refers to (its manager), to write their ids.
+            referred = {ref_key for _, ref_key in wanted.references if ref_key != key}
+            for other in desired.users:
+                if other.key in referred:
+                    await lookups("User", other.user, state.users.links.get(other.key))
             for group in desired.groups:
                 if key in group.member_keys:
                     await lookups("Group", group.group, state.groups.links.get(group.key))
@@ -1090,13 +1095,19 @@ def _fingerprints(desired: DesiredState) -> dict[str, dict[str, str]]:
     return {kind: values for kind, values in found.items() if values}
 
 
-def _policy_digest(policy: Policy) -> str:
+def _policy_digest(policy: Policy, desired: DesiredState) -> str:
+    """What a clean cycle was planned with: the policy, and the managed attributes (a
+    newly managed attribute may have values to clear while no identity changed)."""
     data = {
         field.name: sorted(value) if isinstance(value, frozenset) else value
         for field in attrs.fields(Policy)
         if field.name != "schema"
         for value in [getattr(policy, field.name)]
     }
+    if desired.managed_user_attributes is not None:
+        data["managedUserAttributes"] = list(desired.managed_user_attributes)
+    if desired.managed_group_attributes is not None:
+        data["managedGroupAttributes"] = list(desired.managed_group_attributes)
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
