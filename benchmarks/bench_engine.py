@@ -5,6 +5,10 @@ the enterprise extension), N/100 groups averaging 100 members plus three groups 
 10,000, every account linked in the state by an earlier cycle, and 1% drift (titles
 changed, new hires to create, leavers to deactivate, memberships moved).
 
+The same again with what a mapping adds (``--managed`` rows): the attributes it
+manages (so a value the source cleared is removed from the target) and a manager
+named by source key on every user (resolved to the manager's target id).
+
 There is no other planning engine to measure against, so the "peer" column is a naive
 reconciliation measured in the same run: index the target by externalId, then compare
 each user's full ``to_scim`` dict with the target's on the keys the source sets. It
@@ -24,11 +28,30 @@ from typing import Any
 import attrs
 from _common import machine, peak_memory, print_rows, timed
 
-from scimsync import Email, EnterpriseUser, Group, Member, Meta, Name, User, to_scim
+from scimsync import Email, EnterpriseUser, Group, Manager, Member, Meta, Name, User, to_scim
 from scimsync.engine import Ledger, Plan, Policy, SyncState, plan
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
 
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+MANAGER = f"{ENTERPRISE}:manager.value"
+#: What a typical HR mapping manages.
+MANAGED = (
+    "active",
+    "displayName",
+    'emails[type eq "home"].value',
+    'emails[type eq "work"].primary',
+    'emails[type eq "work"].value',
+    "externalId",
+    "name.familyName",
+    "name.givenName",
+    'phoneNumbers[type eq "work"].value',
+    "title",
+    "userName",
+    f"{ENTERPRISE}:department",
+    f"{ENTERPRISE}:employeeNumber",
+    MANAGER,
+)
 POLICY = Policy(max_deprovisions=None, max_deprovisions_percent=None, max_source_shrink=None)
 BIG_GROUPS = 3
 BIG_GROUP_SIZE = 10_000
@@ -49,16 +72,38 @@ def _user(i: int, title: str = "Engineer") -> User:
     )
 
 
-def build(users: int, drift: float = 0.01, with_groups: bool = True) -> tuple[Any, ...]:
-    """Desired state, target state and state for ``users`` users with ``drift`` changed."""
+def _managed(user: User, i: int) -> User:
+    """The account of user ``i`` as the target holds it once its manager is set."""
+    if i == 0 or user.enterprise is None:
+        return user
+    manager = Manager(value=f"id-{i // 10}")
+    return attrs.evolve(user, enterprise=attrs.evolve(user.enterprise, manager=manager))
+
+
+def build(
+    users: int, drift: float = 0.01, with_groups: bool = True, managed: bool = False
+) -> tuple[Any, ...]:
+    """Desired state, target state and state for ``users`` users with ``drift`` changed.
+
+    ``managed``: the desired state says which attributes it manages, and each user
+    (but the first) has a manager by source key, held by the target as its id.
+    """
     step = int(1 / drift) if drift else 0
     changed = set(range(0, users, step * 2)) if step else set()  # half the drift: new titles
     hires = set(range(step // 2, users, step * 4)) if step else set()  # a quarter: to create
     leavers = users // (step * 4) if step else 0  # a quarter: left the source
-    desired_users = [DesiredUser(key=f"emp-{i}", user=_user(i)) for i in range(users)]
+    desired_users = [
+        DesiredUser(
+            key=f"emp-{i}",
+            user=_user(i),
+            references={MANAGER: f"emp-{i // 10}"} if managed and i else (),
+        )
+        for i in range(users)
+    ]
     meta = Meta(resource_type="User", version='W/"1"')
+    held = _managed if managed else (lambda user, i: user)
     accounts = [
-        _with_id(_user(i, "Intern" if i in changed else "Engineer"), f"id-{i}", meta)
+        _with_id(held(_user(i, "Intern" if i in changed else "Engineer"), i), f"id-{i}", meta)
         for i in range(users)
         if i not in hires
     ]
@@ -94,7 +139,11 @@ def build(users: int, drift: float = 0.01, with_groups: bool = True) -> tuple[An
                 )
             )
             group_links[key] = f"gid-{g}"
-    desired = DesiredState(users=desired_users, groups=desired_groups)
+    desired = DesiredState(
+        users=desired_users,
+        groups=desired_groups,
+        managed_user_attributes=MANAGED if managed else None,
+    )
     actual = TargetState(users=accounts, groups=held_groups)
     state = SyncState(
         users=Ledger(links=links, last_source_count=users),
@@ -122,22 +171,24 @@ def naive_changed(desired: DesiredState, actual: TargetState) -> list[str]:
     return out
 
 
-def measure(n: int) -> tuple[float, list[tuple[str, str, str, str]]]:
+def measure(n: int, managed: bool = False) -> tuple[float, list[tuple[str, str, str, str]]]:
     """Plan time and peak memory for ``n`` users at 1% drift, and the users-only
     comparison with the naive baseline. Returns the full plan time and the rows."""
-    desired, actual, state = build(n)
+    desired, actual, state = build(n, managed=managed)
     repeat = 3 if n <= 100_000 else 1
     t_plan, result = timed(lambda: plan(desired, actual, POLICY, state, NOW), repeat=repeat)
     mem = peak_memory(lambda: plan(desired, actual, POLICY, state, NOW))
     _check(result, n)
     summary = ", ".join(f"{v} {k}" for k, v in result.summary().items())
-    print(f"{n} users, {len(desired.groups)} groups: {summary}")
+    what = ", managed attributes + managers" if managed else ""
+    print(f"{n} users, {len(desired.groups)} groups{what}: {summary}")
     users_only = attrs.evolve(desired, groups=())
     no_groups = attrs.evolve(actual, groups=())
     t_users, _ = timed(lambda: plan(users_only, no_groups, POLICY, state, NOW), repeat=repeat)
     t_naive, _ = timed(lambda: naive_changed(users_only, no_groups), repeat=repeat)
+    label = f"plan {n} users + {len(desired.groups)} groups{what} (s)"
     return t_plan, [
-        (f"plan {n} users + {len(desired.groups)} groups (s)", f"{t_plan:.2f}", "-", ""),
+        (label, f"{t_plan:.2f}", "-", ""),
         ("  peak memory (MB)", f"{mem / 1e6:.0f}", "-", ""),
         (
             "  users only (s)",
@@ -162,18 +213,22 @@ def main() -> None:
         times.append(t_plan)
         rows.extend(more)
     n = min(100_000, max(sizes))
-    desired, actual, state = build(n, drift=0, with_groups=False)
-    t_same, result = timed(lambda: plan(desired, actual, POLICY, state, NOW))
-    t_naive, _ = timed(lambda: naive_changed(desired, actual))
-    assert result.is_empty, result.summary()
-    rows.append(
-        (
-            "unchanged user (µs)",
-            f"{t_same * 1e6 / n:.2f}",
-            f"{t_naive * 1e6 / n:.2f}",
-            f"{t_naive / t_same:.2f}x the peer's speed",
+    rows.extend(measure(n, managed=True)[1])
+    for managed in (False, True):
+        desired, actual, state = build(n, drift=0, with_groups=False, managed=managed)
+        t_same, result = timed(lambda: plan(desired, actual, POLICY, state, NOW))  # noqa: B023
+        t_naive, _ = timed(lambda: naive_changed(desired, actual))  # noqa: B023
+        assert result.is_empty, result.summary()
+        rows.append(
+            (
+                "unchanged user, managed attributes + manager (µs)"
+                if managed
+                else "unchanged user (µs)",
+                f"{t_same * 1e6 / n:.2f}",
+                f"{t_naive * 1e6 / n:.2f}",
+                f"{t_naive / t_same:.2f}x the peer's speed",
+            )
         )
-    )
     print_rows("Planning (peer: naive full-dict comparison of users, same run)", rows)
     for index in range(1, len(sizes)):
         small, large = sizes[index - 1], sizes[index]

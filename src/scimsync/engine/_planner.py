@@ -67,7 +67,7 @@ from ._values import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from ..models import DesiredGroup, DesiredUser
     from ._match import Matching
@@ -256,6 +256,7 @@ class _Cycle:
         # The user clearing without given paths (a record's references), by those paths.
         self._clear_without: dict[tuple[str, ...], Clearing | None] = {(): self.clear_users}
         self.create_rank: dict[str, int] = {}
+        self._readers: dict[str, Callable[[Any], Any]] = {}
 
     def refuse_incomplete_creates(self, matching: Matching, resource_type: str) -> None:
         """Leave out creates the target would refuse: a required attribute is missing."""
@@ -422,8 +423,9 @@ class _Cycle:
         """
         out = []
         users = self.users
+        id_of = users.id_of
         for path, key in record.references:
-            target = users.id_of(key)
+            target = id_of(key)
             if target is not None:
                 out.append((path, target))
             elif key not in users.unresolved:
@@ -437,11 +439,22 @@ class _Cycle:
                 )
         return out
 
+    def read_reference(self, path: str) -> Callable[[Any], Any]:
+        """Reads the value at reference ``path`` off an account."""
+        found = self._readers.get(path)
+        if found is None:
+            found = self._readers[path] = reader(path, self.policy.schema)
+        return found
+
     def clearing_for(self, record: DesiredUser) -> Clearing | None:
         """The managed user attributes to clear for ``record``: not its references."""
-        if not record.references:
+        references = record.references
+        if not references:
             return self.clear_users
-        paths = tuple(path for path, _ in record.references)
+        if len(references) == 1:
+            paths: tuple[str, ...] = (references[0][0],)
+        else:
+            paths = tuple(path for path, _ in references)
         if paths not in self._clear_without:
             base = self.clear_users
             schema = self.policy.schema
@@ -455,8 +468,10 @@ class _Cycle:
 
     def user_updates(self) -> Iterable[Operation]:
         users = self.users
-        schema = self.policy.schema
-        unchanged = _unchanged_check(User, schema, "User", None)
+        unchanged = _unchanged_check(User, self.policy.schema, "User", None)
+        clear_users = self.clear_users
+        id_of = users.id_of
+        readers = self._readers
         for record, account in zip(users.linked_records, users.linked_accounts, strict=True):
             # The hot path of a sync: most linked users are active and unchanged, which
             # diff's own first check tells without building anything.
@@ -467,13 +482,22 @@ class _Cycle:
                 and type(account) is User
                 and unchanged(account, wanted)
             ):
-                refs = self.resolve_references(record) if record.references else None
-                clear = self.clearing_for(record)
-                if (refs is None or all(reader(p, schema)(account) == t for p, t in refs)) and (
-                    clear is None or not clear.needed(account, wanted)
-                ):
-                    continue
-                op = self.user_update(record, account, "link", adopted=False, refs=refs)
+                if not record.references:
+                    if clear_users is None or not clear_users.needed(account, wanted):
+                        continue
+                    op = self.user_update(record, account, "link", adopted=False)
+                else:
+                    # References (a manager) the account holds already, every one?
+                    for path, key in record.references:
+                        target = id_of(key)
+                        read = readers.get(path) or self.read_reference(path)
+                        if target is None or read(account) != target:
+                            break
+                    else:
+                        clear = self.clearing_for(record)
+                        if clear is None or not clear.needed(account, wanted):
+                            continue
+                    op = self.user_update(record, account, "link", adopted=False)
             else:
                 op = self.user_update(record, account, "link", adopted=False)
             if op is not None:
@@ -498,7 +522,7 @@ class _Cycle:
         schema = self.policy.schema
         if refs is None:
             refs = self.resolve_references(record) if record.references else []
-        differing = [(p, t) for p, t in refs if reader(p, schema)(account) != t]
+        differing = [(p, t) for p, t in refs if self.read_reference(p)(account) != t]
         if differing:
             wanted = with_values(wanted, differing, schema)
         # Back in the source: active again, unless the mapping says otherwise, and

@@ -19,7 +19,7 @@ from ..errors import ConfigurationError, InvalidPathError
 from ..filter._eval import lookup
 from ..models import User
 from ..patch import parse_path
-from ..patch._managed import _get, _top_reader
+from ..patch._managed import value_reader
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -50,16 +50,7 @@ def _parts(path: str, schema: SchemaTable) -> tuple[str | None, str, str | None]
 @functools.lru_cache(maxsize=64)
 def reader(path: str, schema: SchemaTable) -> Callable[[Any], Any]:
     """Reads the value at reference ``path`` off a user model (None when unset)."""
-    urn, name, sub = _parts(path, schema)
-    top = _top_reader(User, urn, name)
-    if sub is None:
-        return top
-
-    def read(user: Any) -> Any:
-        value = top(user)
-        return None if value is None else _get(value, sub)
-
-    return read
+    return value_reader(User, *_parts(path, schema))
 
 
 def with_values(user: User, values: Sequence[tuple[str, str]], schema: SchemaTable) -> User:

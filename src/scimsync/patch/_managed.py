@@ -48,7 +48,7 @@ from ._path import Path, parse_path
 if typing.TYPE_CHECKING:
     from ..schema import AttributeSpec, SchemaTable
 
-__all__ = ["Clearing", "Removal", "clearing", "removable"]
+__all__ = ["Clearing", "Removal", "clearing", "removable", "value_reader"]
 
 
 class Removal(NamedTuple):
@@ -131,6 +131,55 @@ def _top_reader(cls: type, urn: str | None, attribute: str) -> Callable[[Any], A
         return None if container is None else _get(container, attribute)
 
     return read
+
+
+def value_reader(
+    cls: type, urn: str | None, attribute: str, sub: str | None = None
+) -> Callable[[Any], Any]:
+    """Reads the value at an attribute path off a model of class ``cls`` (None: unset).
+
+    Declared fields (the core schema's, the enterprise extension's on ``User``) are
+    read with plain attribute access; anything else through the ``extra`` and
+    ``extensions`` mappings.
+    """
+    chain = _declared(cls, urn, attribute, sub)
+    if chain is None:
+        top = _top_reader(cls, urn, attribute)
+        if sub is None:
+            return top
+        return lambda resource: None if (value := top(resource)) is None else _get(value, sub)
+    lines = ["def read(v):"]
+    for name in chain[:-1]:
+        lines += [f"    v = v.{name}", "    if v is None:", "        return None"]
+    lines.append(f"    return v.{chain[-1]}")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # noqa: S102 - field names of attrs classes only
+    read: Callable[[Any], Any] = namespace["read"]
+    return read
+
+
+def _declared(cls: type, urn: str | None, attribute: str, sub: str | None) -> list[str] | None:
+    """The model fields leading to the value, when every step is a declared field."""
+    chain = []
+    holder: type = cls
+    if urn is not None:
+        if not (issubclass(cls, User) and urn.lower() == ENTERPRISE_USER_SCHEMA.lower()):
+            return None
+        from ..models import EnterpriseUser
+
+        chain.append("enterprise")
+        holder = EnterpriseUser
+    field = _fields(holder).get(attribute.lower())
+    if field is None:
+        return None
+    chain.append(field)
+    if sub is not None:
+        value_class = _value_class(holder, field)
+        sub_field = _fields(value_class).get(sub.lower()) if value_class is not None else None
+        if sub_field is None or typing.get_origin(typing.get_type_hints(holder)[field]) is tuple:
+            return None
+        chain.append(sub_field)
+    return chain
 
 
 # -- one managed path ---------------------------------------------------------------------
@@ -369,47 +418,60 @@ def _generate(cls: type[Resource], managed: tuple[_Managed, ...]) -> Callable[[A
         elif m.matches is None:
             lines += [f"    if {old_top} is not None and {slow}:", "        return True"]
         else:
-            settled = _element_holds(m, value_class, sub_field, namespace, index)
             lines += [
                 f"    b = {old_top}",
                 "    if b:",
                 f"        v = {new_top}",
-                f"        if (v is None or {settled}) and {slow}:",
-                "            return True",
+                "        if v is None:",
+                f"            if {slow}:",
+                "                return True",
             ]
+            if m.sub is not None:
+                lines.append("        else:")
+                lines += _element_check(m, value_class, sub_field, namespace, index, slow)
     lines.append("    return False")
     exec("\n".join(lines), namespace)  # noqa: S102 - generated from parsed paths only
     needed: Callable[[Any, Any], bool] = namespace["needed"]
     return needed
 
 
-def _element_holds(
+def _element_check(  # noqa: PLR0917 - one call site, each argument named there
     m: _Managed,
     value_class: type | None,
     sub_field: str | None,
     namespace: dict[str, Any],
     index: int,
-) -> str:
-    """An expression true when ``v`` (the new list) may leave the element's sub unset.
+    slow: str,
+) -> list[str]:
+    """Lines telling whether ``v`` (the new list) leaves the element's sub-attribute unset.
 
-    ``"False"`` when the list comparison settles it (no sub-attribute); ``"True"``
-    when it cannot be told inline. For the filters a mapping writes (equalities joined
-    by ``and``) on declared fields, it looks for an element that matches and holds it.
+    The list comparison of diff settles the elements themselves; a sub-attribute an
+    element keeps without a value is this module's. For the filters a mapping writes
+    (equalities joined by ``and``) on declared fields, an element of ``v`` that
+    matches and holds the sub-attribute settles it inline; otherwise the path's
+    detailed check runs.
     """
-    if m.sub is None:
-        return "False"
     conditions = _equalities(m.value_filter)
-    if value_class is None or sub_field is None or conditions is None:
-        return "True"
-    tests = []
-    for position, (name, value) in enumerate(conditions):
-        field = _fields(value_class).get(name.lower())
-        if field is None:
-            return "True"
-        namespace[f"_c{index}_{position}"] = value
-        tests.append(f"e.{field} == _c{index}_{position}")
+    tests: list[str] = []
+    if value_class is not None and sub_field is not None and conditions is not None:
+        for position, (name, value) in enumerate(conditions):
+            field = _fields(value_class).get(name.lower())
+            if field is None:
+                tests = []
+                break
+            namespace[f"_c{index}_{position}"] = value
+            tests.append(f"e.{field} == _c{index}_{position}")
+    if not tests:
+        return [f"            if {slow}:", "                return True"]
     held = " and ".join([*tests, f"e.{sub_field} is not None"])
-    return f"not any({held} for e in v)"
+    return [
+        "            for e in v:",
+        f"                if {held}:",
+        "                    break",
+        "            else:",
+        f"                if {slow}:",
+        "                    return True",
+    ]
 
 
 def _equalities(value_filter: Filter | None) -> list[tuple[str, Any]] | None:
