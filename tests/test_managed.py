@@ -193,7 +193,8 @@ def _cleared(user: User, fields: list[str], email_subs: list[str]) -> User:
 
     changes: dict[str, Any] = dict.fromkeys(fields)
     if "emails" not in fields and user.emails:
-        changes["emails"] = [attrs.evolve(e, **dict.fromkeys(email_subs)) for e in user.emails]
+        unset: dict[str, Any] = dict.fromkeys(email_subs)
+        changes["emails"] = [attrs.evolve(e, **unset) for e in user.emails]
     return attrs.evolve(user, id=None, **changes)
 
 
