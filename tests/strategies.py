@@ -10,6 +10,10 @@ draw (or drawing names letter by letter) makes properties crawl.
 - :func:`scenarios`: the two sides *and* a state that overlap the way real ones do
   (accounts created by earlier cycles, drifted, deactivated, adopted or foreign).
 - :func:`shuffled`: the same scenario with every collection in another order.
+
+Desired states say, some of the time, which attributes they manage (so values the
+source cleared are removed) and name managers by source key (known, unknown, their
+own, in circles).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from hypothesis import strategies as st
 
-from scimsync import Email, EnterpriseUser, Group, Member, Meta, Name, User
+from scimsync import Email, EnterpriseUser, Group, Manager, Member, Meta, Name, User
 from scimsync.engine import Ledger, SyncState
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
 
@@ -31,6 +35,23 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 WORDS = ("ann", "bob", "cy", "dee", "Éva", "eli", "fox")
 TEXTS = ("a", "b", "X", "ab", "a b", "Xé", "-", "é-Y")
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+MANAGER = f"{ENTERPRISE}:manager.value"
+#: What a mapping of the users these strategies draw would manage.
+MANAGED = (
+    "active",
+    "displayName",
+    'emails[type eq "work"].value',
+    "externalId",
+    "name.familyName",
+    "name.givenName",
+    "title",
+    "userName",
+    f"{ENTERPRISE}:department",
+    MANAGER,
+)
+managed_sets = st.sampled_from([None, MANAGED, ("title", MANAGER), ("emails", "name")])
 
 words = st.sampled_from(WORDS)
 short_text = st.sampled_from(TEXTS)
@@ -124,8 +145,13 @@ def groups(member_ids: Sequence[str]) -> st.SearchStrategy[Group]:
 def desired_states(draw: st.DrawFn, *, max_users: int = 200, max_groups: int = 20) -> DesiredState:
     """What a source could want, keys unique: ``k<n>`` users, ``g<n>`` groups."""
     count = draw(st.integers(0, max_users))
+    managers = draw(st.lists(st.none() | st.integers(0, count), min_size=count, max_size=count))
     records = [
-        DesiredUser(key=f"k{i}", user=attrs.evolve(draw(any_users), external_id=f"k{i}"))
+        DesiredUser(
+            key=f"k{i}",
+            user=attrs.evolve(draw(any_users), external_id=f"k{i}"),
+            references=_manager(managers[i], count),
+        )
         for i in range(count)
     ]
     keys = [r.key for r in records]
@@ -139,7 +165,16 @@ def desired_states(draw: st.DrawFn, *, max_users: int = 200, max_groups: int = 2
                 member_keys=[m.value or "" for m in group.members or ()],
             )
         )
-    return DesiredState(users=records, groups=group_records)
+    return DesiredState(
+        users=records, groups=group_records, managed_user_attributes=draw(managed_sets)
+    )
+
+
+def _manager(index: int | None, count: int) -> dict[str, str]:
+    """A manager reference to user ``k<index>``; one past the last is nobody's key."""
+    if index is None:
+        return {}
+    return {MANAGER: f"k{index}" if index < count else "ghost"}
 
 
 @attrs.frozen
@@ -201,7 +236,7 @@ class _Reader:
 
 
 _USER_BYTES = 16  # about what _Reader.user reads (past the end, bytes read as 0)
-_IDENTITY_BYTES = _USER_BYTES + 12
+_IDENTITY_BYTES = _USER_BYTES + 15
 _FOREIGN_BYTES = _USER_BYTES + 5
 _LAST_WEEK = Meta(last_modified=NOW - timedelta(days=40))
 # Where an identity is: (in the source, on the target).
@@ -215,6 +250,30 @@ _GROUP = st.tuples(
     st.booleans(),  # externalId on the target group
     st.booleans(),  # linked in the state
 )
+
+
+def _cleared(user: User, which: int) -> User:
+    """``user`` as a source that cleared one of its attributes wants it (0: none)."""
+    if which == 1:
+        return attrs.evolve(user, title=None)
+    if which == 2:
+        return attrs.evolve(user, emails=None)
+    if which == 3:
+        return attrs.evolve(user, name=None)
+    if which == 4:
+        return attrs.evolve(user, enterprise=None)
+    return user
+
+
+def _with_manager(user: User, manager_id: str | None) -> User:
+    if manager_id is None:
+        return user
+    return attrs.evolve(
+        user,
+        enterprise=attrs.evolve(
+            user.enterprise or EnterpriseUser(), manager=Manager(value=manager_id)
+        ),
+    )
 
 
 def _drifted(user: User, read: _Reader) -> User:
@@ -265,6 +324,7 @@ def scenarios(
     source record's. ``complete=None`` draws the completeness flags too.
     """
     count = draw(st.integers(0, max_users))
+    managed = draw(managed_sets)
     read = _Reader(
         draw(st.binary(min_size=count * _IDENTITY_BYTES, max_size=count * _IDENTITY_BYTES))
     )
@@ -279,11 +339,18 @@ def scenarios(
         drifted = _drifted(user, read)
         no_ext, meta, link = read.byte() % 3 == 2, read.byte() % 2, read.byte() % 2
         recorded, days = read.byte() % 2, read.byte() % 61
+        boss, held_boss, cleared = read.byte(), read.byte(), read.byte() % 6
         if in_source:
-            records.append(DesiredUser(key=key, user=user))
+            records.append(
+                DesiredUser(
+                    key=key,
+                    user=_cleared(user, cleared),
+                    references=_manager(boss % (count + 1) if boss else None, count),
+                )
+            )
         if on_target:
             account = attrs.evolve(
-                drifted,
+                _with_manager(drifted, f"u{held_boss % (count + 1)}" if held_boss else None),
                 id=account_id,
                 external_id=None if no_ext else key,
                 meta=_LAST_WEEK if meta else None,
@@ -344,7 +411,12 @@ def scenarios(
     )
     flags = (complete, complete) if complete is not None else draw(st.tuples(opt_bool, opt_bool))
     return Scenario(
-        desired=DesiredState(users=records, groups=group_records, complete=flags[0] is not False),
+        desired=DesiredState(
+            users=records,
+            groups=group_records,
+            complete=flags[0] is not False,
+            managed_user_attributes=managed,
+        ),
         actual=TargetState(users=accounts, groups=held_groups, complete=flags[1] is not False),
         state=state,
     )
@@ -361,13 +433,13 @@ def shuffled(draw: st.DrawFn, scenario: Scenario) -> Scenario:
         rng.shuffle(out)
         return out
 
-    desired = DesiredState(
+    desired = attrs.evolve(
+        scenario.desired,
         users=permute(scenario.desired.users),
         groups=[
             attrs.evolve(g, member_keys=permute(g.member_keys))
             for g in permute(scenario.desired.groups)
         ],
-        complete=scenario.desired.complete,
     )
     actual = TargetState(
         users=permute(scenario.actual.users),

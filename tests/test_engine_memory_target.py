@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scimsync import Email, Group, User
 from scimsync.engine import Plan, Policy, SyncState, plan
@@ -49,8 +50,10 @@ def apply(result: Plan, target: BlockingTarget) -> dict[str, str]:
         elif op.body is None and op.kind == "remove_members":
             target.remove_members(op.target_id, list(op.members))
         else:
-            change = op.body if op.body is not None else list(op.patch)
-            (target.update_user if user else target.update_group)(op.target_id, change)  # type: ignore[arg-type]
+            change: Any = op.body if op.body is not None else list(op.patch)
+            if op.body is not None and any(p.op == "remove" for p in op.body_patch()):
+                change = list(op.body_patch())  # a body cannot clear: as the executor does
+            (target.update_user if user else target.update_group)(op.target_id, change)
     return created
 
 
@@ -76,7 +79,7 @@ def cycle(
     return result, state.after(result, created)
 
 
-def _directory(title: str = "Guide", *, leaver: bool = False) -> DesiredState:
+def _directory(title: str | None = "Guide", *, leaver: bool = False) -> DesiredState:
     people = [
         DesiredUser(
             key=f"e{i}",
@@ -99,6 +102,7 @@ def _directory(title: str = "Guide", *, leaver: bool = False) -> DesiredState:
                 member_keys=[p.key for p in people],
             )
         ],
+        managed_user_attributes=("externalId", "userName", "title", 'emails[type eq "work"].value'),
     )
 
 
@@ -133,22 +137,40 @@ def test_a_directory_lifecycle_converges_on_a_memory_target(
         () == cycle(_directory("Lead", leaver=True), memory, blocking, state, policy)[0].operations
     )
 
+    # HR clears ann's title: one request removes it, and it stays removed.
+    memory.calls.clear()
+    fourth, state = cycle(_directory(None, leaver=True), memory, blocking, state, policy)
+    assert ({"update": 1}, "title cleared in source") == (
+        fourth.summary(),
+        fourth.operations[0].reason,
+    )
+    assert [("PATCH", "Users", 1)] == [(c.method, c.resource, c.count) for c in memory.calls]
+    assert None is next(u.title for u in memory.state().users if u.user_name == "ann@example.com")
+    assert () == cycle(_directory(None, leaver=True), memory, blocking, state, policy)[0].operations
+
 
 @settings(
     max_examples=500,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(desired_states(max_users=60, max_groups=8), desired_states(max_users=60, max_groups=8))
+@given(
+    desired_states(max_users=60, max_groups=8),
+    desired_states(max_users=60, max_groups=8),
+    st.sampled_from(["patch", "put"]),
+)
 def test_any_source_applied_twice_to_a_memory_target_converges(
-    first: DesiredState, second: DesiredState
+    first: DesiredState, second: DesiredState, method: Any
 ) -> None:
     """Whatever the source holds, an applied plan makes the target agree with it (the
     next plan is empty, or name contention takes a few cycles: see ``settle``), and so
-    does the plan for the next source that replaces it. The target refusing an
-    operation (a taken userName, a missing member) fails the test."""
+    does the plan for the next source that replaces it, clearing what it no longer
+    sets and pointing managers at their new ids. The target refusing an operation (a
+    taken userName, a missing member) fails the test."""
     memory = MemoryTarget()
-    policy = attrs.evolve(POLICY, force=frozenset({"source_shrink", "max_deprovisions"}))
+    policy = attrs.evolve(
+        POLICY, force=frozenset({"source_shrink", "max_deprovisions"}), update_method=method
+    )
     with BlockingTarget(memory) as blocking:
         state = SyncState()
         for desired in (first, second):

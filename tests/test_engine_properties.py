@@ -24,7 +24,7 @@ from scimsync.engine import (
     simulated_id,
 )
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
-from strategies import NOW, Scenario, scenarios, shuffled, target_states, users
+from strategies import MANAGED, NOW, Scenario, scenarios, shuffled, target_states, users
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -83,7 +83,7 @@ def _mirror(actual: TargetState) -> DesiredState:
         for g in actual.groups
         if g.external_id is not None
     ]
-    return DesiredState(users=records, groups=group_records)
+    return DesiredState(users=records, groups=group_records, managed_user_attributes=MANAGED)
 
 
 @EXAMPLES
@@ -93,6 +93,7 @@ def test_a_target_planned_against_itself_needs_nothing(actual: TargetState, meth
 
     Accounts whose userName clashes with another's are conflicts (never a guess), and
     group members that are not mirrored stay where they are (not owned, not touched).
+    The mirror manages attributes too: nothing it holds is cleared.
     """
     # Keep one account per userName (case-insensitively), as a real target does.
     seen: set[str] = set()
@@ -155,7 +156,9 @@ def test_applying_a_plan_then_planning_again_changes_nothing(
 ) -> None:
     """Idempotence: plan, apply to an in-memory target, record the state, plan again: empty.
 
-    Guards are forced here (holding is another property's business). Name contention
+    The sources clear attributes the target holds (removed once, then settled) and
+    name managers by source key: known, unknown, their own, in circles, created in
+    the same plan. Guards are forced here (holding is another property's business). Name contention
     takes more cycles, on purpose: a record whose userName another account holds is a
     conflict until that account is renamed or deleted, which the same plan may do; the
     next cycle then goes on (see :func:`settle`).
