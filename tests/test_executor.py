@@ -501,3 +501,134 @@ async def test_an_empty_plan_does_nothing() -> None:
     target = ScriptedTarget()
     execution = await execute(target, Plan())
     assert ((), [], None) == (execution.results, target.calls, execution.stopped)
+
+
+# -- references and cleared attributes --------------------------------------------------------
+
+MANAGER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value"
+
+
+def reports(pairs: dict[str, str | None], **managed: Any) -> DesiredState:
+    """Users keyed by name, each with the manager named (by key) in ``pairs``."""
+    return DesiredState(
+        users=[
+            DesiredUser(
+                key=key,
+                user=User(external_id=key, user_name=key),
+                references={MANAGER: boss} if boss else (),
+            )
+            for key, boss in pairs.items()
+        ],
+        **managed,
+    )
+
+
+def manager_of(target: MemoryTarget) -> dict[str | None, str | None]:
+    ids = {u.id: u.user_name for u in target.state().users}
+    return {
+        u.user_name: ids.get(u.enterprise.manager.value)
+        for u in target.state().users
+        if u.enterprise is not None and u.enterprise.manager is not None
+    }
+
+
+async def test_a_report_is_created_with_the_id_of_a_manager_created_just_before() -> None:
+    """The placeholder in the create body becomes the manager's new id, whatever the
+    concurrency; a circle of managers ends with each pointing at the other."""
+    target = ScriptedTarget()
+    made = plan_for(target.inner, reports({"a": "boss", "boss": None, "x": "y", "y": "x"}))
+    execution = await execute(target, made, settings=ApplyPolicy(concurrency=8))
+    assert all(r.outcome == "applied" for r in execution.results)
+    assert {"a": "boss", "x": "y", "y": "x"} == manager_of(target.inner)
+    creates = [args[0].user_name for name, args in target.calls if name == "create_user"]
+    assert creates.index("boss") < creates.index("a")
+    assert plan_for(target.inner, reports({"a": "boss", "boss": None, "x": "y", "y": "x"})).is_empty
+
+
+async def test_a_report_whose_manager_could_not_be_created_is_created_without_one() -> None:
+    """A failed create never takes its reports down with it: they are created, the
+    reference left out, and the result says so (the next cycle sets it)."""
+    target = ScriptedTarget()
+    target.fail(
+        "create_user",
+        BadRequestError(400, scim_type="invalidValue", detail="no"),
+        match=lambda args: args[0].user_name == "boss",
+    )
+    made = plan_for(target.inner, reports({"a": "boss", "boss": None}))
+    execution = await execute(target, made)
+    by_key = {r.source_key: r for r in execution.results}
+    assert ("failed", "applied") == (by_key["boss"].outcome, by_key["a"].outcome)
+    assert "1 reference to users not created left out" in by_key["a"].reason
+    assert ["a"] == [u.user_name for u in target.inner.state().users]
+    assert {} == manager_of(target.inner)
+
+
+async def test_a_circle_applied_against_the_target_now_updates_what_it_just_created() -> None:
+    """With the current target given, the update of a user this run created is sent,
+    not refused as "gone since the plan was made"."""
+    inner = memory_target()
+    made = plan_for(inner, reports({"x": "y", "y": "x"}))
+    assert ["create", "create", "update"] == [op.kind for op in made.operations]
+    executor = Executor(
+        ScriptedTarget(inner).as_target(), policy=POLICY, timer=Timer(), clock=lambda: WHEN
+    )
+    execution = await executor.execute(made, current=inner.state())
+    assert ["applied"] * 3 == [r.outcome for r in execution.results]
+    assert {"x": "y", "y": "x"} == manager_of(inner)
+
+
+async def test_a_put_target_clears_a_title_with_a_remove_and_keeps_the_rest() -> None:
+    """A body only sets what it holds: the cleared title goes as PATCH operations,
+    which a target without PATCH applies to what it holds."""
+    inner = memory_target(
+        users=[User(user_name="user0", external_id="e0", title="Tour Guide", nick_name="Babs")]
+    )
+    target = ScriptedTarget(inner)
+    wanted = reports({"e0": None}, managed_user_attributes=("title", "userName", "externalId"))
+    wanted = attrs.evolve(
+        wanted, users=[DesiredUser(key="e0", user=User(external_id="e0", user_name="user0"))]
+    )
+    policy = Policy(update_method="put", adopt="adopt")
+    made = plan(wanted, inner.state(), policy, now=WHEN)
+    execution = await execute(target, made, policy=policy)
+    assert [("update", "applied", "e0")] == outcomes(execution)
+    ((name, args),) = target.calls
+    assert ("update_user", [("remove", "title")]) == (name, [(o.op, o.path) for o in args[1]])
+    (user,) = inner.state().users
+    assert (None, "Babs") == (user.title, user.nick_name)
+
+
+async def test_a_put_update_re_planned_against_the_target_now_keeps_a_changed_email() -> None:
+    """A whole-body write rebuilt on the current resource sets a changed email whole,
+    rather than dropping the value the plan adds."""
+    from scimsync import Email
+
+    inner = memory_target(
+        users=[
+            User(
+                user_name="user0",
+                external_id="e0",
+                emails=[Email(value="old@example.com", type="work")],
+            )
+        ]
+    )
+    wanted = DesiredState(
+        users=[
+            DesiredUser(
+                key="e0",
+                user=User(
+                    external_id="e0",
+                    user_name="user0",
+                    emails=[Email(value="new@example.com", type="work")],
+                ),
+            )
+        ]
+    )
+    policy = Policy(update_method="put", adopt="adopt")
+    made = plan(wanted, inner.state(), policy, now=WHEN)
+    executor = Executor(
+        ScriptedTarget(inner).as_target(), policy=policy, timer=Timer(), clock=lambda: WHEN
+    )
+    execution = await executor.execute(made, current=inner.state())
+    assert ["applied"] == [r.outcome for r in execution.results]
+    assert ["new@example.com"] == [e.value for e in inner.state().users[0].emails or ()]
