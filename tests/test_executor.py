@@ -632,3 +632,37 @@ async def test_a_put_update_re_planned_against_the_target_now_keeps_a_changed_em
     execution = await executor.execute(made, current=inner.state())
     assert ["applied"] == [r.outcome for r in execution.results]
     assert ["new@example.com"] == [e.value for e in inner.state().users[0].emails or ()]
+
+
+async def test_a_cleared_work_email_re_planned_against_the_target_now_is_still_removed() -> None:
+    """Re-planned on the current resource, a removal the plan holds is kept (the re-diff
+    knows the removed paths are managed)."""
+    from scimsync import Email
+
+    work = 'emails[type eq "work"]'
+    inner = memory_target(
+        users=[
+            User(
+                user_name="user0",
+                external_id="e0",
+                emails=[Email(value="old@example.com", type="work")],
+                title="Guide",
+            )
+        ]
+    )
+    wanted = DesiredState(
+        users=[DesiredUser(key="e0", user=User(external_id="e0", user_name="user0"))],
+        managed_user_attributes=("userName", "externalId", "title", f"{work}.value"),
+    )
+    policy = Policy(adopt="adopt")
+    made = plan(wanted, inner.state(), policy, now=WHEN)
+    assert [("remove", work), ("remove", "title")] == [
+        (o.op, o.path) for o in made.operations[0].patch
+    ]
+    executor = Executor(
+        ScriptedTarget(inner).as_target(), policy=policy, timer=Timer(), clock=lambda: WHEN
+    )
+    execution = await executor.execute(made, current=inner.state())
+    assert ["applied"] == [r.outcome for r in execution.results]
+    (user,) = inner.state().users
+    assert (None, None) == (user.emails, user.title)

@@ -358,7 +358,9 @@ def rebase(
         return Rebased(None, done=True, reason="already as planned on the target")
     if _planned_values_hold(op, current, policy):
         return Rebased(op)
-    ops = diff(current, patched, schema=policy.schema)
+    # What the plan removes is not set in `patched`: diff compares it as managed.
+    removed = [o.path for o in op.patch if o.op == "remove" and o.path is not None]
+    ops = diff(current, patched, schema=policy.schema, managed=removed)
     return Rebased(
         attrs.evolve(op, patch=ops),
         replanned=True,
