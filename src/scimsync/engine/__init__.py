@@ -21,6 +21,20 @@ the policy go in; a plan comes out, to review and to hand to an executor::
     >>> [(o.op, o.path, o.value) for o in result.operations[0].patch]
     [('replace', 'title', 'Lead')]
 
+A source that says which attributes it manages has the values it no longer holds
+removed (the title HR cleared), and may name other users by source key (a manager),
+which the engine turns into their target ids::
+
+    >>> desired = DesiredState(
+    ...     users=[DesiredUser(key="e1", user=User(external_id="e1", user_name="ann@example.com"))],
+    ...     managed_user_attributes=["userName", "externalId", "title"],
+    ... )
+    >>> print(plan(desired, actual, Policy()).render(), end="")
+    Plan: 1 to update.
+    <BLANKLINE>
+      ~ update User "e1" (id a1)  # title cleared in source
+          title : "Guide" → (removed)
+
 In a running sync, pass what the last cycle left (``state``) and the time (``now``),
 apply ``result.operations`` unless ``result.blocked``, then keep
 ``state.after(result, created_ids)`` for the next cycle. :func:`simulate` applies a

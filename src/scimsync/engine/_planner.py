@@ -106,7 +106,12 @@ def plan(
     deterministic (see the rules at the top of this module).
 
     Group membership comes from each desired group's ``member_keys`` (source keys of
-    desired users); a desired group's own ``members`` are not read.
+    desired users); a desired group's own ``members`` are not read. A managed
+    attribute (``desired.managed_user_attributes`` / ``managed_group_attributes``)
+    that a desired resource leaves unset is removed from the target ("title cleared
+    in source"). A desired user's ``references`` (a manager by source key) become the
+    target id of that user's account, or its placeholder when this plan creates it:
+    a manager is created before the people it manages.
 
     Raises :class:`~scimsync.errors.ConfigurationError` for arguments of the wrong kind.
     """
