@@ -416,8 +416,14 @@ class Executor:
         run.target_id = op.target_id
         if op.kind == "create":
             return await self._create(run, op)
+        current = None
         if self._current is not None:
             current = self._current.get((op.resource_type, op.target_id))
+        # A resource this execution created is not in the listing read before it: the
+        # plan's operation on it is sent as planned, not taken for one on a lost account.
+        if self._current is not None and not (
+            current is None and is_placeholder(run.planned.target_id)
+        ):
             rebased = rebase(op, current, self.policy, self.ids)
             if rebased.op is None:
                 return ("applied" if rebased.done else "failed"), rebased.reason, None
