@@ -204,53 +204,41 @@ def _describe_config(config: Config) -> str:
 
 
 async def _check_sources(runtime: Any, found: list[Finding]) -> frozenset[str] | None:
+    """Each source file readable with its key (and members) column; a SCIM source
+    answering. Returns the fields for the mapping check."""
     from ..errors import ScimSyncError
+    from ..sources import CsvSource
+    from ._runtime import source_fields
 
     config = runtime.config
-    all_fields: set[str] = set()
-    known = True
+    usable = True
     for settings in config.sources:
         if settings.connection is not None:
-            known = False
             found.append(await _check_source_service(runtime, settings))
             continue
-        from ..sources import CsvSource
-
-        source_class = CsvSource if settings.type == "csv" else None
-        path = settings.options["path"]
-        if source_class is None:
-            known = False
-            found.append(
-                Finding("source", "ok", f"{path.name}: JSON Lines, key {settings.options['key']!r}")
-            )
+        options = settings.options
+        name = options["path"].name
+        if settings.type != "csv":
+            found.append(Finding("source", "ok", f"{name}: JSON Lines, key {options['key']!r}"))
             continue
         try:
-            fields = CsvSource(**settings.options).fields()
+            fields = CsvSource(**options).fields()
         except ScimSyncError as exc:
-            found.append(Finding("source", "error", f"{path.name}: {exc}"))
-            known = False
+            found.append(Finding("source", "error", f"{name}: {_short(exc)}"))
+            usable = False
             continue
-        all_fields.update(fields)
         missing = [
-            settings.options[name]
-            for name in ("key", "members")
-            if settings.options.get(name) is not None and settings.options[name] not in fields
+            options[column]
+            for column in ("key", "members")
+            if options.get(column) is not None and options[column] not in fields
         ]
         if missing:
-            found.append(
-                Finding(
-                    "source", "error", f"{path.name} has no column {', '.join(map(repr, missing))}"
-                )
-            )
+            listed = ", ".join(map(repr, missing))
+            found.append(Finding("source", "error", f"{name} has no column {listed}"))
         else:
-            found.append(
-                Finding(
-                    "source",
-                    "ok",
-                    f"{path.name}: {len(fields)} columns, key {settings.options['key']!r}",
-                )
-            )
-    return frozenset(all_fields) if known else None
+            detail = f"{name}: {len(fields)} columns, key {options['key']!r}"
+            found.append(Finding("source", "ok", detail))
+    return source_fields(config) if usable else None
 
 
 async def _check_source_service(runtime: Any, settings: Any) -> Finding:

@@ -132,7 +132,8 @@ class ProgressDisplay:
         filled = done * self.width // total
         bar = "█" * filled + "░" * (self.width - filled)
         elapsed = self.timer() - (self._started or 0.0)
-        self._redraw(f"  applying [{bar}] {done}/{total} {percent:3d}%  {elapsed:.1f}s")
+        count = f"{done:>{len(str(total))}}/{total}"  # fixed width: the bar does not jitter
+        self._redraw(f"  applying [{bar}] {count} {percent:3d}%  {elapsed:.1f}s")
         if done >= total:
             self.finish()
 

@@ -80,7 +80,9 @@ OPERATORS: dict[str, tuple[str, ...]] = {
 
 
 # A table holding any of these is a rule (maybe a wrong one), not a level of a dotted path.
-_RULE_WORDS = frozenset(OPERATORS) | {option for options in OPERATORS.values() for option in options}
+_RULE_WORDS = frozenset(OPERATORS) | {
+    option for options in OPERATORS.values() for option in options
+}
 
 
 def import_mapping(reference: str, table: Table, key: str) -> Mapping:

@@ -41,19 +41,8 @@ class Runtime:
     stack: contextlib.AsyncExitStack
 
     def source_fields(self) -> frozenset[str] | None:
-        """Every field the source's files provide, or None when a part cannot tell."""
-        parts = getattr(self.source, "sources", None) or (self.source,)
-        fields: set[str] = set()
-        for index, part in enumerate(parts):
-            read_fields = getattr(part, "fields", None)
-            if not callable(read_fields):
-                return None
-            try:
-                fields.update(read_fields())
-            except ConfigurationError as exc:
-                where = "[source]" if len(parts) == 1 else f"[source[{index}]]"
-                raise ConfigurationError(f"{self.config.path}: {where} path: {exc}") from None
-        return frozenset(fields)
+        """The source's fields for the mapping check (see :func:`source_fields`)."""
+        return source_fields(self.config)
 
     async def schema(self) -> SchemaTable:
         """The target's schema table (the core schemas when it publishes none)."""
@@ -107,6 +96,29 @@ class Runtime:
             raise ConfigurationError(f"{self.config.path}: [state] path: {exc}") from None
         self.stack.callback(store.close)
         return store
+
+
+def source_fields(config: Config) -> frozenset[str] | None:
+    """The fields the source's files provide, for the mapping check; None when a part
+    cannot tell (JSON Lines, SCIM).
+
+    Columns the source itself consumes (the key, a group file's members) are left out
+    unless a rule reads them too, so they are not reported as "unread".
+    """
+    fields: set[str] = set()
+    consumed: set[str] = set()
+    for index, settings in enumerate(config.sources):
+        if settings.type != "csv":
+            return None
+        try:
+            fields.update(CsvSource(**settings.options).fields())
+        except ConfigurationError as exc:
+            where = "[source]" if len(config.sources) == 1 else f"[source[{index}]]"
+            raise ConfigurationError(f"{config.path}: {where} path: {exc}") from None
+        consumed.update(
+            settings.options[name] for name in ("key", "members") if settings.options.get(name)
+        )
+    return frozenset(fields - (consumed - config.mapping.reads))
 
 
 @contextlib.asynccontextmanager
