@@ -183,3 +183,22 @@ def test_with_json_progress_goes_to_a_terminal_stderr_or_nowhere() -> None:
     quiet_err = io.StringIO()
     Console(stdout=out, stderr=quiet_err, json_mode=True).progress()(progress("applying", 1, 1))
     assert ("", "") == (out.getvalue(), quiet_err.getvalue())
+
+
+def test_the_command_line_loads_no_http_machinery_until_a_command_runs() -> None:
+    """Building the parser (what ``--help`` needs) imports neither httpx nor the test
+    server; ``serve-test`` loads the latter only when named."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from scimsync.cli import build_parser\n"
+        "build_parser(serve_test_options=False)\n"
+        "print(sorted(m for m in ('httpx', 'scimsync.testing', 'scimsync.sync') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert "[]" == out

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from scimsync import demo
-from scimsync.testing import ScimTestServer
+from scimsync.testing import Faults, ScimTestServer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -146,3 +147,59 @@ def test_serve_test_announces_itself_in_json_and_stops_on_sigterm(tmp_path: Path
         _, err = process.communicate(timeout=30)
     assert 0 == process.returncode
     assert err.startswith("Answered 1 requests")
+
+
+def test_ctrl_c_stops_an_apply_cleanly_and_the_next_run_finishes(tmp_path: Path) -> None:
+    """The first SIGINT during apply: no new write, the creates in flight finish, the
+    report says STOPPED (exit 1); the next apply creates the rest, without duplicates."""
+    gate = threading.Event()
+    people = 40
+    (tmp_path / "people.csv").write_text(
+        "id,email\n" + "".join(f"e{i},p{i}@example.com\n" for i in range(people)), "utf-8"
+    )
+    with ScimTestServer(token=TOKEN, sleep=lambda seconds: gate.wait(60)) as server:
+        (tmp_path / "scimsync.toml").write_text(
+            f"""
+[source]
+type = "csv"
+path = "people.csv"
+key = "id"
+[mapping.users]
+userName = "email"
+[target]
+url = "{server.url}"
+auth = {{ type = "bearer", token_env = "SCIM_TOKEN" }}
+[state]
+path = "state.db"
+""",
+            "utf-8",
+        )
+        # Every create waits at the gate until the interrupt has been taken.
+        server.faults = Faults(kinds=["latency"], methods=["POST"], rate=1.0)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scimsync", "apply"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "SCIM_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            assert f"  applying {people} operations\n" == process.stdout.readline()
+            process.send_signal(signal.SIGINT)
+            assert process.stderr.readline().startswith("scimsync: stopping: no new write")
+        finally:
+            gate.set()
+            out, _ = process.communicate(timeout=60)
+        assert 1 == process.returncode
+        assert "STOPPED" in out
+        created = len(server.users())
+        assert 0 < created < people
+
+        server.faults = None
+        done = run([sys.executable, "-m", "scimsync", "apply"], tmp_path, SCIM_TOKEN=TOKEN)
+        assert 0 == done.returncode, done.stdout + done.stderr
+        names = [u.user_name for u in server.users()]
+        assert (people, people) == (len(names), len(set(names)))

@@ -200,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
+    import asyncio
+
     from ..errors import ConfigurationError, PlanError, ScimSyncError
     from ._commands import COMMANDS
 
@@ -207,7 +209,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         return COMMANDS[args.run](args, console)
     except (ConfigurationError, PlanError, UsageError) as exc:
         return _fail(console, EXIT_USAGE, "configuration", str(exc))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return _fail(console, _INTERRUPTED, "interrupted", "interrupted")
     except ScimSyncError as exc:
         return _fail(console, EXIT_FAILED, type(exc).__name__, _one_line(exc), debug=args.debug)

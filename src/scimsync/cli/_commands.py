@@ -8,7 +8,10 @@ configuration mistakes are raised as :class:`~scimsync.errors.ConfigurationError
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +22,12 @@ from . import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from ..engine import Plan
-    from ..sync import Progress, SyncReport
+    from ..sync import Progress, Provisioner, SyncReport
     from ._config import Config
-    from ._console import Console
+    from ._console import Console, ProgressDisplay
 
 __all__ = ["COMMANDS"]
 
@@ -130,18 +133,50 @@ def apply_command(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _apply(
-    config: Config,
-    saved: Plan | None,
-    args: argparse.Namespace,
-    progress: Callable[[Progress], object],
+    config: Config, saved: Plan | None, args: argparse.Namespace, progress: ProgressDisplay
 ) -> SyncReport:
     from ._runtime import connect
 
     async with connect(config) as runtime:
         provisioner = await runtime.provisioner(create_state=True, on_progress=progress)
-        if saved is not None:
-            return await provisioner.aapply(saved)
-        return await provisioner.arun_once(full=args.full, force=args.force)
+        with _stop_on_interrupt(provisioner, progress):
+            if saved is not None:
+                return await provisioner.aapply(saved)
+            return await provisioner.arun_once(full=args.full, force=args.force)
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(provisioner: Provisioner, progress: ProgressDisplay) -> Iterator[None]:
+    """The first Ctrl-C stops the cycle cleanly (no new write; those in flight finish; the
+    state is saved; the report says so); a second one abandons it."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    presses = 0
+
+    def interrupted() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            provisioner.stop()
+            progress.finish()
+            print(
+                "scimsync: stopping: no new write, those in flight finish (Ctrl-C again to "
+                "abandon them)",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupted)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 # -- check --------------------------------------------------------------------------------
