@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from scimsync import Group, Member, User
 from scimsync.cli import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from scimsync.engine import Plan
 from scimsync.testing import Faults, ScimTestServer
@@ -309,4 +310,55 @@ def test_a_json_document_for_every_command(
     assert ("scimsync-report/1", 0) == (
         documents["apply"]["format"],
         documents["apply"]["exitCode"],
+    )
+
+
+def test_a_scim_source_syncs_into_the_target(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    server: ScimTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SCIM to SCIM: users and a group read from another ScimTestServer (its own token
+    from a file) are checked, then created on the target with the membership."""
+    with ScimTestServer(token="source-token") as origin:
+        ann = origin.add_user(User(user_name="ann@example.com", display_name="Ann"))
+        origin.add_user(User(user_name="bob@example.com", display_name="Bob"))
+        origin.add_group(Group(display_name="admins", members=[Member(value=ann.id)]))
+        (tmp_path / "source-token.txt").write_text("source-token\n", "utf-8")
+        (tmp_path / "scimsync.toml").write_text(
+            f"""
+[source]
+type = "scim"
+url = "{origin.url}"
+auth = {{ type = "bearer", token_file = "source-token.txt" }}
+
+[mapping.users]
+userName = "userName"
+displayName = "displayName"
+
+[mapping.groups]
+displayName = "displayName"
+
+[target]
+url = "{server.url}"
+auth = {{ type = "bearer", token_env = "SCIM_TOKEN" }}
+
+[state]
+path = "state.db"
+""",
+            "utf-8",
+        )
+        monkeypatch.setenv("SCIM_TOKEN", TOKEN)
+        monkeypatch.chdir(tmp_path)
+        code, out, _ = run(capsys, "check")
+        assert EXIT_OK == code
+        assert f"  ok      source        {origin.url} answered /ServiceProviderConfig" in out
+        assert EXIT_OK == run(capsys, "apply")[0]
+    users = {u.user_name or "": u.id for u in server.users()}
+    assert ["ann@example.com", "bob@example.com"] == sorted(users)
+    (admins,) = server.groups()
+    assert ("admins", [users["ann@example.com"]]) == (
+        admins.display_name,
+        [m.value for m in admins.members or ()],
     )

@@ -630,3 +630,15 @@ def test_a_mapping_module_that_fails_on_import_is_named(tmp_path: Path) -> None:
     finally:
         sys.modules.pop("cfg_broken_mapping", None)
     assert "mapping: importing 'cfg_broken_mapping' failed: RuntimeError: boom" == message
+
+
+def test_tls_files_must_exist_and_load(tmp_path: Path) -> None:
+    """ca_file and client_cert are checked when the file is read: missing, not PEM, or a
+    key without its certificate."""
+    with_ca = MINIMAL.replace("[target]", '[target]\nca_file = "ca.pem"')
+    assert "[target] ca_file: no such file: " in error_of(tmp_path, with_ca)
+    (tmp_path / "ca.pem").write_text("not a certificate\n", "utf-8")
+    assert "[target] ca_file: cannot load " in error_of(tmp_path, with_ca)
+    (tmp_path / "key.pem").write_text("not a key\n", "utf-8")
+    key_only = MINIMAL.replace("[target]", '[target]\nclient_key = "key.pem"')
+    assert "[target] client_key: needs client_cert as well" == error_of(tmp_path, key_only)

@@ -55,7 +55,6 @@ from ._table import Table, type_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from ..sources import Record
 
@@ -301,10 +300,3 @@ def _scope(table: Table) -> Callable[[Record], object]:
     values = table.strings("in" if keep else "not_in")
     table.finish()
     return ScopeRule(name, values, keep=keep)
-
-
-def describe(path: Path | None, reference: str | None) -> str:
-    """Where the mapping comes from, for messages: a Python name or the file."""
-    if reference is not None:
-        return reference
-    return f"[mapping] of {path}" if path is not None else "[mapping]"
