@@ -372,24 +372,6 @@ def test_apply_re_plans_against_the_target_as_it_is_now() -> None:
     assert 3 == len(r.users())
 
 
-def test_a_saved_first_plan_applies_whole_groups_it_creates_included() -> None:
-    """A first plan applied later: the groups it creates get their members, although the
-    target read before applying did not hold them yet."""
-    r = rig(people(3, groups="staff;ops"))
-    plan = r.provisioner.plan()
-    assert {"create": 5, "add_members": 2} == plan.summary()
-    report = r.provisioner.apply(plan)
-    assert (True, {"create": {"applied": 5}, "add_members": {"applied": 2}}) == (
-        report.ok,
-        report.counts(),
-    )
-    ids = {u.id for u in r.users().values()}
-    assert [("ops", ids), ("staff", ids)] == sorted(
-        (g.display_name, {m.value for m in g.members or ()}) for g in r.target.state().groups
-    )
-    assert r.provisioner.plan().is_empty
-
-
 def test_applying_a_blocked_plan_applies_what_is_safe_and_holds_the_rest() -> None:
     """A plan with held deprovisions: the rest is applied, the held ones are not, and
     the report is blocked (exit code 2)."""

@@ -416,14 +416,10 @@ class Executor:
         run.target_id = op.target_id
         if op.kind == "create":
             return await self._create(run, op)
-        current = None
-        if self._current is not None:
+        # A resource this apply created was not there when the target was re-read:
+        # nothing can have changed it since the plan, so there is nothing to re-plan.
+        if self._current is not None and not is_placeholder(run.planned.target_id):
             current = self._current.get((op.resource_type, op.target_id))
-        # A resource this execution created is not in the listing read before it: the
-        # plan's operation on it is sent as planned, not taken for one on a lost account.
-        if self._current is not None and not (
-            current is None and is_placeholder(run.planned.target_id)
-        ):
             rebased = rebase(op, current, self.policy, self.ids)
             if rebased.op is None:
                 return ("applied" if rebased.done else "failed"), rebased.reason, None
