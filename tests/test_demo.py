@@ -133,3 +133,17 @@ def test_keep_serving_leaves_the_synced_server_up_with_its_token(
     assert EXIT_OK == run_demo(console, keep_serving=True, wait=poke)
     assert (200, 500) == (seen["status"], seen["total"])
     assert sample_groups() == seen["members"]
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_the_excerpt_cuts_member_lists_in_colour_too(color: bool) -> None:
+    """A membership operation shows three members and how many more, coloured or not."""
+    from scimsync.cli._demo import _render_one
+    from scimsync.engine import Policy, plan
+    from scimsync.models import TargetState
+
+    made = plan(demo.MAPPING.map(demo.source()).desired, TargetState(), Policy())
+    additions = next(op for op in made.operations if op.kind == "add_members")
+    lines = _render_one(made, additions, color).splitlines()
+    assert 5 == len(lines)
+    assert lines[-1] == f"      … and {len(additions.members) - 3} more members"

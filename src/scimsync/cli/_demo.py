@@ -10,6 +10,7 @@ again: the second plan is empty and sends no write.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections import Counter
@@ -33,6 +34,8 @@ __all__ = ["DemoResult", "demo_command", "run_demo"]
 
 #: Member lines shown per membership operation in the excerpt.
 _MEMBERS_SHOWN = 3
+_MEMBER_LINE = re.compile(r"\s+[+-] member ")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @attrs.frozen(kw_only=True)
@@ -125,7 +128,8 @@ def run_demo(
         else:
             console.json(document)
             console.line(
-                "Look around with: scimsync demo --keep-serving. Sync your own source: docs/cli.md."
+                "Next: scimsync demo --keep-serving to look around; "
+                "docs/cli.md to sync your own source."
             )
     return code
 
@@ -273,7 +277,7 @@ def _render_one(plan: Plan, op: Operation, color: bool) -> str:
         plan, operations=(op,), held=(), guards=(), conflicts=(), skipped=(), links=()
     )
     lines = alone.render(color=color).splitlines()[2:]  # no headline, no blank line
-    members = [i for i, line in enumerate(lines) if "member " in line and line.lstrip()[:1] in "+-"]
+    members = [i for i, line in enumerate(lines) if _MEMBER_LINE.match(_ANSI.sub("", line))]
     if len(members) > _MEMBERS_SHOWN:
         cut = members[_MEMBERS_SHOWN]
         hidden = len(op.members) - _MEMBERS_SHOWN
