@@ -353,7 +353,7 @@ path = "state.db"
         monkeypatch.chdir(tmp_path)
         code, out, _ = run(capsys, "check")
         assert EXIT_OK == code
-        assert f"  ok      source        {origin.url} answered /ServiceProviderConfig" in out
+        assert f"  ok      source        {origin.url} answered and listed users" in out
         assert EXIT_OK == run(capsys, "apply")[0]
     users = {u.user_name or "": u.id for u in server.users()}
     assert ["ann@example.com", "bob@example.com"] == sorted(users)

@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-__all__ = ["EXIT_BLOCKED", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
+    from ._console import Console
+
+__all__ = ["EXIT_BLOCKED", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 #: Everything applied (or, for plan and check: done, nothing blocking).
 EXIT_OK = 0
@@ -46,7 +48,7 @@ EXIT_USAGE = 3
 _INTERRUPTED = 130
 
 
-class UsageError(Exception):
+class _UsageError(Exception):
     """A command-line mistake, reported with the usage line and exit code 3."""
 
     def __init__(self, message: str, usage: str) -> None:
@@ -58,7 +60,7 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose mistakes exit with code 3, not argparse's 2."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message, self.format_usage())
+        raise _UsageError(message, self.format_usage())
 
 
 def build_parser(*, serve_test_options: bool = True) -> argparse.ArgumentParser:
@@ -185,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(serve_test_options="serve-test" in argv)
     try:
         args = parser.parse_args(argv)
-    except UsageError as exc:
+    except _UsageError as exc:
         stderr.write(exc.usage)
         Console(stdout=stdout, stderr=stderr, json_mode=False).error(str(exc))
         return EXIT_USAGE
@@ -202,12 +204,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, console: Console) -> int:
     import asyncio
 
-    from ..errors import ConfigurationError, PlanError, ScimSyncError
+    from ..errors import ConfigurationError, ScimSyncError
     from ._commands import COMMANDS
 
     try:
         return COMMANDS[args.run](args, console)
-    except (ConfigurationError, PlanError, UsageError) as exc:
+    except ConfigurationError as exc:
         return _fail(console, EXIT_USAGE, "configuration", str(exc))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return _fail(console, _INTERRUPTED, "interrupted", "interrupted")
@@ -248,7 +250,3 @@ def _library_logs(stream: TextIO, *, debug: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(saved)
-
-
-if TYPE_CHECKING:
-    from ._console import Console

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +23,12 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Iterator, Sequence
 
+    from ..client import Capabilities
     from ..engine import Plan
     from ..sync import Progress, Provisioner, SyncReport
     from ._config import Config
     from ._console import Console, ProgressDisplay
+    from ._runtime import Runtime
 
 __all__ = ["COMMANDS"]
 
@@ -124,7 +125,7 @@ def apply_command(args: argparse.Namespace, console: Console) -> int:
     saved = _read_plan(args.plan) if args.plan is not None else None
     progress = console.progress()
     try:
-        report = asyncio.run(_apply(config, saved, args, progress))
+        report = asyncio.run(_apply(config, saved, args, console, progress))
     finally:
         progress.finish()
     console.json(report.to_dict())
@@ -133,20 +134,26 @@ def apply_command(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _apply(
-    config: Config, saved: Plan | None, args: argparse.Namespace, progress: ProgressDisplay
+    config: Config,
+    saved: Plan | None,
+    args: argparse.Namespace,
+    console: Console,
+    progress: ProgressDisplay,
 ) -> SyncReport:
     from ._runtime import connect
 
     async with connect(config) as runtime:
         provisioner = await runtime.provisioner(create_state=True, on_progress=progress)
-        with _stop_on_interrupt(provisioner, progress):
+        with _stop_on_interrupt(provisioner, console, progress):
             if saved is not None:
                 return await provisioner.aapply(saved)
             return await provisioner.arun_once(full=args.full, force=args.force)
 
 
 @contextlib.contextmanager
-def _stop_on_interrupt(provisioner: Provisioner, progress: ProgressDisplay) -> Iterator[None]:
+def _stop_on_interrupt(
+    provisioner: Provisioner, console: Console, progress: ProgressDisplay
+) -> Iterator[None]:
     """The first Ctrl-C stops the cycle cleanly (no new write; those in flight finish; the
     state is saved; the report says so); a second one abandons it."""
     loop = asyncio.get_running_loop()
@@ -162,7 +169,7 @@ def _stop_on_interrupt(provisioner: Provisioner, progress: ProgressDisplay) -> I
             print(
                 "scimsync: stopping: no new write, those in flight finish (Ctrl-C again to "
                 "abandon them)",
-                file=sys.stderr,
+                file=console.stderr,
                 flush=True,
             )
         elif task is not None:
@@ -238,18 +245,19 @@ def _describe_config(config: Config) -> str:
     )
 
 
-async def _check_sources(runtime: Any, found: list[Finding]) -> frozenset[str] | None:
+async def _check_sources(runtime: Runtime, found: list[Finding]) -> frozenset[str] | None:
     """Each source file readable with its key (and members) column; a SCIM source
-    answering. Returns the fields for the mapping check."""
+    answering and accepting its credentials. Returns the fields for the mapping check."""
     from ..errors import ScimSyncError
     from ..sources import CsvSource
     from ._runtime import source_fields
 
     config = runtime.config
+    parts = getattr(runtime.source, "sources", None) or (runtime.source,)
     usable = True
-    for settings in config.sources:
+    for settings, part in zip(config.sources, parts, strict=True):
         if settings.connection is not None:
-            found.append(await _check_source_service(runtime, settings))
+            found.append(await _check_source_service(part, settings.connection.url))
             continue
         options = settings.options
         name = options["path"].name
@@ -276,27 +284,25 @@ async def _check_sources(runtime: Any, found: list[Finding]) -> frozenset[str] |
     return source_fields(config) if usable else None
 
 
-async def _check_source_service(runtime: Any, settings: Any) -> Finding:
+async def _check_source_service(source: Any, url: str) -> Finding:
+    """A SCIM source answers discovery and lists users with its credentials."""
     from ..errors import ScimSyncError
+    from ..models import User
 
-    source = next(
-        (
-            s
-            for s in getattr(runtime.source, "sources", (runtime.source,))
-            if getattr(s, "client", None)
-        ),
-        None,
-    )
-    if source is None:  # pragma: no cover - a scim source always has its client
-        return Finding("source", "skipped", settings.describe())
+    def probe() -> None:
+        client = source.client
+        client.service_provider_config()
+        for _ in client.iter_all(User, page_size=1, attributes=["userName"]):
+            break
+
     try:
-        await asyncio.to_thread(source.client.service_provider_config)
+        await asyncio.to_thread(probe)
     except ScimSyncError as exc:
-        return Finding("source", "error", f"{settings.connection.url}: {_short(exc)}")
-    return Finding("source", "ok", f"{settings.connection.url} answered /ServiceProviderConfig")
+        return Finding("source", "error", f"{url}: {_short(exc)}")
+    return Finding("source", "ok", f"{url} answered and listed users")
 
 
-async def _check_target(runtime: Any, found: list[Finding]) -> bool:
+async def _check_target(runtime: Runtime, found: list[Finding]) -> bool:
     """Connectivity, authentication and capabilities; False when the target is unusable."""
     from contextlib import aclosing
     from typing import cast
@@ -369,7 +375,7 @@ async def _check_target(runtime: Any, found: list[Finding]) -> bool:
     return True
 
 
-def _describe_capabilities(capabilities: Any) -> str:
+def _describe_capabilities(capabilities: Capabilities) -> str:
     features = [
         ("PATCH", capabilities.patch),
         ("filter", capabilities.filter),
@@ -383,7 +389,9 @@ def _describe_capabilities(capabilities: Any) -> str:
     return text + (f"; no {', no '.join(lacks)}" if lacks else "")
 
 
-async def _check_schema(runtime: Any, fields: frozenset[str] | None, found: list[Finding]) -> None:
+async def _check_schema(
+    runtime: Runtime, fields: frozenset[str] | None, found: list[Finding]
+) -> None:
     from ..errors import ScimSyncError
 
     config = runtime.config
