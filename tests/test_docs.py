@@ -6,6 +6,7 @@ Fence a block as ``pycon``, ``text`` or ``console`` to show it without running i
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -36,8 +37,12 @@ def test_page_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each python block of the page executes without error, in order."""
     from scimsync import codec
 
-    # Examples may register extensions; keep that from leaking into other tests.
+    # Examples may register extensions and attach log handlers; keep that from
+    # leaking into other tests.
     monkeypatch.setattr(codec, "_EXTENSIONS", dict(codec._EXTENSIONS))
+    audit = logging.getLogger("scimsync.audit")
+    monkeypatch.setattr(audit, "handlers", list(audit.handlers))
+    monkeypatch.setattr(audit, "level", audit.level)
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for line, source in _blocks(page):
         # Pad so tracebacks point at the line in the page.

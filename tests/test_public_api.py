@@ -55,6 +55,7 @@ CONTRACT = {
         "ScimTarget", "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities",
         "Listing", "read_target_state",
     ],
+    "scimsync.testing": ["ScimTestServer", "Faults", "Quirks"],
 }  # fmt: skip
 
 

@@ -125,29 +125,9 @@ class Plan:
             "now": _datetime_text(self.now) if self.now is not None else None,
             "operations": [_operation_to_dict(op) for op in self.operations],
             "held": [_operation_to_dict(op) for op in self.held],
-            "guards": [
-                {"name": g.name, "reason": g.reason, "forced": g.forced, "held": g.held}
-                for g in self.guards
-            ],
-            "conflicts": [
-                {
-                    "kind": c.kind,
-                    "resourceType": c.resource_type,
-                    "sourceKeys": list(c.source_keys),
-                    "targetIds": list(c.target_ids),
-                    "detail": c.detail,
-                }
-                for c in self.conflicts
-            ],
-            "skipped": [
-                {
-                    "resourceType": s.resource_type,
-                    "sourceKey": s.source_key,
-                    "targetId": s.target_id,
-                    "reason": s.reason,
-                }
-                for s in self.skipped
-            ],
+            "guards": [g.to_dict() for g in self.guards],
+            "conflicts": [c.to_dict() for c in self.conflicts],
+            "skipped": [s.to_dict() for s in self.skipped],
             "links": [
                 {
                     "resourceType": link.resource_type,

@@ -313,6 +313,16 @@ class Conflict:
     target_ids: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     detail: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form plans and reports use."""
+        return {
+            "kind": self.kind,
+            "resourceType": self.resource_type,
+            "sourceKeys": list(self.source_keys),
+            "targetIds": list(self.target_ids),
+            "detail": self.detail,
+        }
+
 
 @attrs.frozen(kw_only=True)
 class Skip:
@@ -322,6 +332,15 @@ class Skip:
     reason: str
     source_key: str | None = None
     target_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form plans and reports use."""
+        return {
+            "resourceType": self.resource_type,
+            "sourceKey": self.source_key,
+            "targetId": self.target_id,
+            "reason": self.reason,
+        }
 
 
 @attrs.frozen(kw_only=True)
@@ -335,6 +354,10 @@ class GuardTrip:
     reason: str
     forced: bool = False
     held: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form plans and reports use."""
+        return {"name": self.name, "reason": self.reason, "forced": self.forced, "held": self.held}
 
 
 @attrs.frozen(kw_only=True)

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ._records import IssueCode, Record, RecordIssue, RecordKind
-from ._text import ends_with_newline, has_undecodable, split_values, undecodable
+from ._text import (
+    check_file_kind,
+    ends_with_newline,
+    has_undecodable,
+    split_values,
+    undecodable,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -60,10 +66,7 @@ class CsvSource:
         members: str | None = None,
         name: str | None = None,
     ) -> None:
-        if kind not in ("user", "group"):
-            raise ConfigurationError(f"kind must be 'user' or 'group', got {kind!r}")
-        if members is not None and kind != "group":
-            raise ConfigurationError("members= is for a file of groups (kind='group')")
+        check_file_kind(kind, members)
         self.path = path
         self.key = key
         self.kind: RecordKind = kind

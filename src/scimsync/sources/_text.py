@@ -1,9 +1,11 @@
-"""Small helpers the file sources share: undecodable bytes, multi-valued splitting."""
+"""Small helpers the file sources share: settings, undecodable bytes, multi-valued splitting."""
 
 from __future__ import annotations
 
 import os
 import re
+
+from ..errors import ConfigurationError
 
 # Files are decoded with errors="surrogateescape": an undecodable byte becomes a lone
 # surrogate in U+DC80..U+DCFF instead of stopping the read, so the record holding it
@@ -12,6 +14,14 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 #: True (a match) when the text holds an undecodable byte.
 has_undecodable = _UNDECODABLE.search
+
+
+def check_file_kind(kind: str, members: str | None) -> None:
+    """Refuse a file source's ``kind``/``members`` settings that cannot work together."""
+    if kind not in ("user", "group"):
+        raise ConfigurationError(f"kind must be 'user' or 'group', got {kind!r}")
+    if members is not None and kind != "group":
+        raise ConfigurationError("members= is for a file of groups (kind='group')")
 
 
 def undecodable(values: list[str], encoding: str) -> str | None:

@@ -417,7 +417,8 @@ class Executor:
         run.target_id = op.target_id
         if op.kind == "create":
             return await self._create(run, op)
-        # A resource this run created is as the create made it: nothing to re-plan.
+        # A resource this apply created was not there when the target was re-read:
+        # nothing can have changed it since the plan, so there is nothing to re-plan.
         if self._current is not None and not is_placeholder(run.planned.target_id):
             current = self._current.get((op.resource_type, op.target_id))
             rebased = rebase(op, current, self.policy, self.ids)

@@ -281,30 +281,10 @@ class SyncReport:
             "totals": self.totals(),
             "requests": self.requests,
             "retries": self.retries,
-            "guards": [
-                {"name": g.name, "reason": g.reason, "forced": g.forced, "held": g.held}
-                for g in self.guards
-            ],
+            "guards": [g.to_dict() for g in self.guards],
             "held": self.held,
-            "conflicts": [
-                {
-                    "kind": c.kind,
-                    "resourceType": c.resource_type,
-                    "sourceKeys": list(c.source_keys),
-                    "targetIds": list(c.target_ids),
-                    "detail": c.detail,
-                }
-                for c in self.conflicts
-            ],
-            "skipped": [
-                {
-                    "resourceType": s.resource_type,
-                    "sourceKey": s.source_key,
-                    "targetId": s.target_id,
-                    "reason": s.reason,
-                }
-                for s in self.skipped
-            ],
+            "conflicts": [c.to_dict() for c in self.conflicts],
+            "skipped": [s.to_dict() for s in self.skipped],
             "sourceIssues": list(self.source_issues),
             "sourceComplete": self.source_complete,
             "targetComplete": self.target_complete,

@@ -113,29 +113,49 @@ class ScimTarget:
         return _listing(await self.client.list_all(User, page_size=self._page_size))
 
     async def list_groups(self) -> Listing[Group]:
-        """Every group with its members; incomplete when the paging came out short."""
+        """Every group with its members; incomplete when the paging came out short.
+
+        A group listed without ``members`` is either empty (an unassigned attribute is
+        left out, RFC 7643 §2.5) or a target that leaves members out of listings. The
+        two look alike, so such groups are listed once more asking for ``members``:
+        what is still absent then is empty.
+        """
         attributes = _GROUP_ATTRIBUTES if self._request_group_members else None
         listing = await self.client.list_all(
             Group, attributes=attributes, page_size=self._page_size
         )
         groups = listing.resources
-        if self._request_group_members or any(g.members is not None for g in groups):
-            # Members were asked for, or this target lists them: a group listed
-            # without any has none. (None would read as "not shown", and the engine
-            # would never compare that group's members.)
-            groups = tuple(
-                g if g.members is not None else attrs.evolve(g, members=()) for g in groups
+        complete, problem = listing.complete, listing.problem
+        if not self._request_group_members and any(g.members is None for g in groups):
+            members = await self.client.list_all(
+                Group, attributes=("members",), page_size=self._page_size
             )
-        return Listing(resources=groups, complete=listing.complete, problem=listing.problem)
+            found = {g.id: g.members for g in members.resources}
+            groups = tuple(
+                g if g.members is not None else attrs.evolve(g, members=found.get(g.id))
+                for g in groups
+            )
+            complete, problem = complete and members.complete, problem or members.problem
+        # Members were asked for: a group still without any has none. (None would read
+        # as "not shown", and the engine would never compare that group's members.)
+        groups = tuple(
+            g if g.members is not None or g.id is None else attrs.evolve(g, members=())
+            for g in groups
+        )
+        return Listing(resources=groups, complete=complete, problem=problem)
 
     async def get_user(self, user_id: str) -> User:
         """The user with id ``user_id``."""
         return await self.client.get(User, user_id)
 
     async def get_group(self, group_id: str) -> Group:
-        """The group with id ``group_id`` (members asked for when needed)."""
+        """The group with id ``group_id``, with its members (``()`` when it has none)."""
         attributes = _GROUP_ATTRIBUTES if self._request_group_members else None
-        return await self.client.get(Group, group_id, attributes=attributes)
+        group = await self.client.get(Group, group_id, attributes=attributes)
+        if group.members is None and not self._request_group_members:
+            asked = await self.client.get(Group, group_id, attributes=("members",))
+            group = attrs.evolve(group, members=asked.members)
+        return group if group.members is not None else attrs.evolve(group, members=())
 
     async def find_users(self, attribute: str, value: str) -> tuple[User, ...]:
         """Users whose ``attribute`` equals ``value`` (a filter built safely)."""

@@ -119,47 +119,62 @@ def quirks_from(args: argparse.Namespace) -> Quirks:
     return attrs.evolve(Quirks.profile(args.quirks), **changes)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server until interrupted; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def server_from(args: argparse.Namespace) -> ScimTestServer:
+    """The server the parsed command line asks for, not started yet.
+
+    The token is ``--token``, none with ``--no-auth``, else one drawn at random.
+    Raises :class:`~scimsync.errors.ScimSyncError` or :class:`ValueError` for
+    settings that cannot work.
+    """
     token = None if args.no_auth else (args.token or secrets.token_urlsafe(24))
     seed: dict[str, Any] = {}
     if args.seed is not None:
         with args.seed:
             seed = json.load(args.seed)
-    try:
-        server = ScimTestServer(
-            token=token,
-            faults=_faults(args),
-            quirks=quirks_from(args),
-            base_path=args.base_path,
-            host=args.host,
-            port=args.port,
-            default_page_size=args.default_page_size,
-            max_page_size=args.max_page_size,
-            max_body_bytes=args.max_body_bytes,
-            users=seed.get("Users", ()),
-            groups=seed.get("Groups", ()),
-        )
-    except (ScimSyncError, ValueError) as exc:
-        parser.error(str(exc))
+    return ScimTestServer(
+        token=token,
+        faults=_faults(args),
+        quirks=quirks_from(args),
+        base_path=args.base_path,
+        host=args.host,
+        port=args.port,
+        default_page_size=args.default_page_size,
+        max_page_size=args.max_page_size,
+        max_body_bytes=args.max_body_bytes,
+        users=seed.get("Users", ()),
+        groups=seed.get("Groups", ()),
+    )
 
+
+def wait_until_stopped() -> None:
+    """Block until Ctrl-C or SIGTERM (the handler is installed from the main thread)."""
     stopped = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopped.set()
 
-    signal.signal(signal.SIGTERM, stop)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server until interrupted; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        server = server_from(args)
+    except (ScimSyncError, ValueError) as exc:
+        parser.error(str(exc))
     with server:
         print(f"Serving SCIM 2.0 at {server.url}", flush=True)
-        if token is not None and args.token is None:
-            print(f"Bearer token: {token}", flush=True)
-        try:
-            while not stopped.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
+        if server.token is not None and args.token is None:
+            print(f"Bearer token: {server.token}", flush=True)
+        wait_until_stopped()
     counts = server.requests.counts()
     print(f"Answered {sum(counts.values())} requests", file=sys.stderr)
     for (method, route), count in sorted(counts.items()):
