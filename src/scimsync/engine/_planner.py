@@ -259,7 +259,7 @@ class _Cycle:
         self.clear_users = _clearing(User, desired.managed_user_attributes, schema)
         self.clear_groups = _clearing(Group, desired.managed_group_attributes, schema)
         # The user clearing without given paths (a record's references), by those paths.
-        self._clear_without: dict[tuple[str, ...], Clearing | None] = {(): self.clear_users}
+        self._clear_without: dict[tuple[str, ...], Clearing | None] = {}
         self.create_rank: dict[str, int] = {}
         self._readers: dict[str, Callable[[Any], Any]] = {}
 
@@ -383,7 +383,8 @@ class _Cycle:
             if now:
                 body = with_values(body, now, self.policy.schema)
             if len(now) != len(refs):
-                later.append((record, body, [(p, t) for p, t in refs if (p, t) not in now]))
+                left = [(p, t) for p, t in refs if (record.key, p) in deferred]
+                later.append((record, body, left))
             if record.create_only is not None:
                 body = overlay(body, record.create_only)
             gone = self.users.gone_links.get(record.key)
@@ -519,14 +520,12 @@ class _Cycle:
         matched_by: str,
         *,
         adopted: bool,
-        refs: list[tuple[str, str]] | None = None,
     ) -> Operation | None:
         """The update (or reactivation) ``account`` needs, or None."""
         key = record.key
         wanted = record.user
         schema = self.policy.schema
-        if refs is None:
-            refs = self.resolve_references(record) if record.references else []
+        refs = self.resolve_references(record) if record.references else []
         differing = [(p, t) for p, t in refs if self.read_reference(p)(account) != t]
         if differing:
             wanted = with_values(wanted, differing, schema)
