@@ -173,6 +173,36 @@ def test_a_reused_username_is_a_conflict_and_the_leavers_account_still_goes() ->
     assert result.conflicts[0].detail == "matched by userName the account of source key 'old'"
 
 
+def test_newcomers_sharing_a_leavers_username_do_not_shield_the_leavers_account() -> None:
+    """Two new records share the userName of a linked account whose owner left: they
+    conflict with each other, and the account, certainly the leaver's, still goes."""
+    result = run(
+        [want("new1", "jsmith@example.com"), want("new2", "JSmith@example.com")],
+        [held("a1", "jsmith@example.com", external_id="old", active=True)],
+        state=linked(old="a1"),
+    )
+    assert kinds(result) == [("deactivate", "User", "a1")]
+    assert [(c.kind, c.target_ids) for c in result.conflicts] == [("duplicate_key_value", ("a1",))]
+
+
+def test_a_renamed_member_leaves_its_group_while_others_clash_on_its_old_name() -> None:
+    """k4 is renamed and leaves g0 while two new records want k4's old userName: the
+    account is k4's (the state says so), so its membership change is not held back."""
+    group = Group(id="g-1", external_id="g0", display_name="team", members=[Member(value="a4")])
+    result = run(
+        [
+            want("k4", "cy@example.com"),
+            want("k15", "bob@example.com"),
+            want("k16", "bob@example.com"),
+        ],
+        [held("a4", "bob@example.com", external_id="k4")],
+        state=SyncState(users=Ledger(links={"k4": "a4"}), groups=Ledger(links={"g0": "g-1"})),
+        groups=[DesiredGroup(key="g0", group=Group(external_id="g0", display_name="team"))],
+        held_groups=[group],
+    )
+    assert [("update", "User", "a4"), ("remove_members", "Group", "g-1")] == kinds(result)
+
+
 @pytest.mark.parametrize(
     ("adopt", "expected_kinds", "conflicts", "skipped"),
     [

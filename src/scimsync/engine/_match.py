@@ -306,7 +306,11 @@ def match(
         )
         out.unresolved.update(keys)
         if protect:
-            out.protected.update(ids)
+            # An account the state links to a key outside this conflict is that key's:
+            # its identity is certain, so it is not held back (as with "taken").
+            out.protected.update(
+                i for i in ids if (owner := out.linked_key(i)) is None or owner in keys
+            )
 
     refused = _duplicates(
         records, keys, paths=paths, columns=columns, refuse=refuse, candidates=candidates
