@@ -556,6 +556,46 @@ def test_every_operator_of_the_table_syntax(tmp_path: Path) -> None:
     assert "split(field('groups'), '|')" == repr(mapping.member_of)
 
 
+def test_ref_and_keep_when_empty_in_the_table_syntax(tmp_path: Path) -> None:
+    """``{ ref = ... }`` names another user by source key (the manager, resolved by the
+    engine) and ``{ keep_when_empty = ... }`` leaves the attribute unmanaged when empty."""
+    manager = '"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value"'
+    mapping = inline(
+        tmp_path,
+        f"""
+        userName = "email"
+        title = "title"
+        nickName = {{ keep_when_empty = "nick" }}
+        {manager} = {{ ref = "manager_id" }}
+        """,
+    )
+    result = mapping.map(
+        MemorySource(
+            users=[
+                {
+                    "id": "boss",
+                    "email": "boss@example.com",
+                    "title": "",
+                    "nick": "",
+                    "manager_id": "",
+                },
+                {
+                    "id": "k1",
+                    "email": "a@example.com",
+                    "title": "",
+                    "nick": "",
+                    "manager_id": "boss",
+                },
+            ]
+        )
+    )
+    assert [] == [str(issue) for issue in result.issues]
+    by_key = {u.key: u for u in result.desired.users}
+    assert "boss" in dict(by_key["k1"].references).values()
+    managed = result.desired.managed_user_attributes or ()
+    assert ("title" in managed, "nickName" in managed) == (True, False)
+
+
 def test_omit_leaves_the_external_id_out(tmp_path: Path) -> None:
     """``{ omit = true }`` is no value: externalId is not the key then."""
     mapping = inline(tmp_path, 'userName = "email"\nexternalId = { omit = true }')

@@ -20,7 +20,14 @@ In a ``[mapping.users]`` table each key is a target path and each value a rule:
   ``{ default = "title", fallback = "Staff" }`` a field, or a constant when empty
   ``{ boolean = "status", true = ["active"],    words read as booleans
   false = ["left"] }``
+  ``{ ref = "manager_id" }``                    another user's source key, written as
+                                                that user's target id (the manager)
+  ``{ keep_when_empty = "nickname" }``          when empty, keep what the target holds
+                                                instead of removing it
   ============================================  ==========================================
+
+Every mapped attribute is managed: when the source has no value for it, the target's
+value is removed, unless the rule is wrapped in ``keep_when_empty``.
 
 TOML reads an unquoted dotted key as nested tables: ``name.givenName = "first"`` is
 read back as the path ``name.givenName``. Paths with brackets, spaces or URNs must be
@@ -44,8 +51,10 @@ from ..mapping import (
     default,
     field,
     join,
+    keep_when_empty,
     key,
     lower,
+    ref,
     split,
     strip,
     template,
@@ -75,6 +84,8 @@ OPERATORS: dict[str, tuple[str, ...]] = {
     "coalesce": (),
     "default": ("fallback",),
     "boolean": ("true", "false"),
+    "ref": (),
+    "keep_when_empty": (),
 }
 
 
@@ -248,6 +259,10 @@ def _build(operator: str, value: dict[str, Any], table: Table, where: str) -> Ru
         )
     if operator == "coalesce":
         return coalesce(*operands())
+    if operator == "ref":
+        return ref(rule_from(operand, table, f"{where}.ref"))
+    if operator == "keep_when_empty":
+        return keep_when_empty(rule_from(operand, table, f"{where}.keep_when_empty"))
     if operator == "default":
         if "fallback" not in value:
             table.fail(here, "default needs a fallback = <constant>")
