@@ -43,7 +43,7 @@ def sample_groups() -> Counter[str]:
 
 def test_the_sample_maps_cleanly() -> None:
     """500 users, 20 groups, no issue; the mapping fits the core schemas and reads every
-    column but manager_id (a source key, not a target id)."""
+    column (manager_id through ref(): a source key, written as the manager's id)."""
     result = demo.MAPPING.map(demo.source())
     assert (500, 20, (), True) == (
         len(result.desired.users),
@@ -52,9 +52,9 @@ def test_the_sample_maps_cleanly() -> None:
         result.complete,
     )
     check = demo.MAPPING.check(source=demo.source())
-    assert [("source fields", "no rule reads 'manager_id'")] == [
-        (p.entry, p.message) for p in check.problems
-    ]
+    assert [] == [(p.entry, p.message) for p in check.problems]
+    managers = {u.key: dict(u.references) for u in result.desired.users}
+    assert {f"{demo.ENTERPRISE}:manager.value": "E10003"} == managers["E10010"]
     assert 25 == sum(1 for u in result.desired.users if u.user.active is False)
 
 
@@ -110,7 +110,7 @@ def test_keep_serving_leaves_the_synced_server_up_with_its_token(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """With ``keep_serving`` the server still answers, with the token printed for it, and
-    holds every person and every membership of the sample."""
+    holds every person, every membership and every manager of the sample."""
     seen: dict[str, object] = {}
 
     def poke(server: ScimTestServer) -> None:
@@ -128,11 +128,20 @@ def test_keep_serving_leaves_the_synced_server_up_with_its_token(
         seen["members"] = Counter(
             {g.display_name or "": len(g.members or ()) for g in server.groups()}
         )
+        by_employee = {u.external_id: u for u in server.users()}
+        seen["managers"] = {
+            key: (u.enterprise.manager.value if u.enterprise and u.enterprise.manager else None)
+            for key, u in by_employee.items()
+            if key in ("E10000", "E10010")
+        }
+        seen["E10003"] = by_employee["E10003"].id
 
     console = Console(stdout=sys.stdout, stderr=sys.stderr, json_mode=False)
     assert EXIT_OK == run_demo(console, keep_serving=True, wait=poke)
     assert (200, 500) == (seen["status"], seen["total"])
     assert sample_groups() == seen["members"]
+    # Managers are named by employee key in the CSV and hold the manager's id here.
+    assert {"E10000": None, "E10010": seen["E10003"]} == seen["managers"]
 
 
 @pytest.mark.parametrize("color", [False, True])

@@ -17,15 +17,15 @@ export usually looks like, and ``mapping = "scimsync.demo:MAPPING"`` names it in
 The CSV's columns: ``employee_id`` (the key), ``email``, ``given_name``,
 ``family_name``, ``title``, ``department``, ``manager_id``, ``phone``, ``status``
 (``active`` or ``inactive``) and ``groups`` (group names separated by ``;``).
-``manager_id`` is left unmapped on purpose: the enterprise ``manager.value`` holds
-the manager's id *on the target*, which a source key is not.
+``manager_id`` names the manager by *employee key*; :func:`~scimsync.mapping.ref`
+turns it into the manager's id on the target (managers are created first).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .mapping import Mapping, boolean, lower, split, template
+from .mapping import Mapping, boolean, lower, ref, split, template
 from .sources import CsvSource
 
 __all__ = ["DATA_FILE", "ENTERPRISE", "KEY", "MAPPING", "source"]
@@ -50,6 +50,7 @@ MAPPING = Mapping(
         "title": "title",
         f"{ENTERPRISE}:department": "department",
         f"{ENTERPRISE}:employeeNumber": KEY,
+        f"{ENTERPRISE}:manager.value": ref("manager_id"),
         'emails[type eq "work"].value': lower("email"),
         'emails[type eq "work"].primary': True,
         'phoneNumbers[type eq "work"].value': "phone",
