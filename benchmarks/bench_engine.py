@@ -7,7 +7,9 @@ changed, new hires to create, leavers to deactivate, memberships moved).
 
 The same again with what a mapping adds (``--managed`` rows): the attributes it
 manages (so a value the source cleared is removed from the target) and a manager
-named by source key on every user (resolved to the manager's target id).
+named by source key on every user (resolved to the manager's target id). And the
+unchanged user once more with an email of the target's own next to the two the
+mapping writes by filter (a value the sync compares around, never removes).
 
 There is no other planning engine to measure against, so the "peer" column is a naive
 reconciliation measured in the same run: index the target by externalId, then compare
@@ -80,13 +82,24 @@ def _managed(user: User, i: int) -> User:
     return attrs.evolve(user, enterprise=attrs.evolve(user.enterprise, manager=manager))
 
 
+def _with_own_email(user: User, i: int) -> User:
+    """The account with an email the mapping does not write (someone added it)."""
+    own = Email(value=f"babs{i}@elsewhere.example", type="other")
+    return attrs.evolve(user, emails=(*(user.emails or ()), own))
+
+
 def build(
-    users: int, drift: float = 0.01, with_groups: bool = True, managed: bool = False
+    users: int,
+    drift: float = 0.01,
+    with_groups: bool = True,
+    managed: bool = False,
+    own_email: bool = False,
 ) -> tuple[Any, ...]:
     """Desired state, target state and state for ``users`` users with ``drift`` changed.
 
     ``managed``: the desired state says which attributes it manages, and each user
     (but the first) has a manager by source key, held by the target as its id.
+    ``own_email``: each account holds an email of its own besides the mapped ones.
     """
     step = int(1 / drift) if drift else 0
     changed = set(range(0, users, step * 2)) if step else set()  # half the drift: new titles
@@ -102,6 +115,8 @@ def build(
     ]
     meta = Meta(resource_type="User", version='W/"1"')
     held = _managed if managed else (lambda user, i: user)
+    if own_email:
+        held = lambda user, i, held=held: _with_own_email(held(user, i), i)  # noqa: E731
     accounts = [
         _with_id(held(_user(i, "Intern" if i in changed else "Engineer"), i), f"id-{i}", meta)
         for i in range(users)
@@ -214,16 +229,21 @@ def main() -> None:
         rows.extend(more)
     n = min(100_000, max(sizes))
     rows.extend(measure(n, managed=True)[1])
-    for managed in (False, True):
-        desired, actual, state = build(n, drift=0, with_groups=False, managed=managed)
+    unchanged = {
+        (False, False): "unchanged user (µs)",
+        (True, False): "unchanged user, managed attributes + manager (µs)",
+        (True, True): "  + an email of the target's own (µs)",
+    }
+    for (managed, own_email), label in unchanged.items():
+        desired, actual, state = build(
+            n, drift=0, with_groups=False, managed=managed, own_email=own_email
+        )
         t_same, result = timed(lambda: plan(desired, actual, POLICY, state, NOW))  # noqa: B023
         t_naive, _ = timed(lambda: naive_changed(desired, actual))  # noqa: B023
         assert result.is_empty, result.summary()
         rows.append(
             (
-                "unchanged user, managed attributes + manager (µs)"
-                if managed
-                else "unchanged user (µs)",
+                label,
                 f"{t_same * 1e6 / n:.2f}",
                 f"{t_naive * 1e6 / n:.2f}",
                 f"{t_naive / t_same:.2f}x the peer's speed",

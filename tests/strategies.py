@@ -13,7 +13,10 @@ draw (or drawing names letter by letter) makes properties crawl.
 
 Desired states say, some of the time, which attributes they manage (so values the
 source cleared are removed) and name managers by source key (known, unknown, their
-own, in circles).
+own, in circles). When they manage emails by filter (the work email only), their
+users hold the work email alone, as a mapping builds them, while target accounts
+hold other emails too (a home email, a second primary one): values the source does
+not speak for, which no plan may remove.
 """
 
 from __future__ import annotations
@@ -51,7 +54,20 @@ MANAGED = (
     f"{ENTERPRISE}:department",
     MANAGER,
 )
-managed_sets = st.sampled_from([None, MANAGED, ("title", MANAGER), ("emails", "name")])
+#: The same, with the work email's primary flag set by the source.
+MANAGED_PRIMARY = (*MANAGED, 'emails[type eq "work"].primary')
+#: Managed sets that speak for the work email only, not for every email (sorted, as
+#: ``DesiredState`` keeps them).
+SCOPED = frozenset(tuple(sorted(paths)) for paths in (MANAGED, MANAGED_PRIMARY))
+managed_sets = st.sampled_from(
+    [None, MANAGED, MANAGED_PRIMARY, ("title", MANAGER), ("emails", "name")]
+)
+#: Emails no mapping of these strategies writes: the target's own.
+UNMANAGED_EMAILS = (
+    Email(value="cy@elsewhere.example", type="home"),
+    Email(value="cy@elsewhere.example", type="home", primary=True),
+    Email(value="dee@elsewhere.example", type="other", primary=False),
+)
 
 words = st.sampled_from(WORDS)
 short_text = st.sampled_from(TEXTS)
@@ -145,11 +161,12 @@ def groups(member_ids: Sequence[str]) -> st.SearchStrategy[Group]:
 def desired_states(draw: st.DrawFn, *, max_users: int = 200, max_groups: int = 20) -> DesiredState:
     """What a source could want, keys unique: ``k<n>`` users, ``g<n>`` groups."""
     count = draw(st.integers(0, max_users))
+    managed = draw(managed_sets)
     managers = draw(st.lists(st.none() | st.integers(0, count), min_size=count, max_size=count))
     records = [
         DesiredUser(
             key=f"k{i}",
-            user=attrs.evolve(draw(any_users), external_id=f"k{i}"),
+            user=as_mapped(attrs.evolve(draw(any_users), external_id=f"k{i}"), managed),
             references=_manager(managers[i], count),
         )
         for i in range(count)
@@ -165,9 +182,17 @@ def desired_states(draw: st.DrawFn, *, max_users: int = 200, max_groups: int = 2
                 member_keys=[m.value or "" for m in group.members or ()],
             )
         )
-    return DesiredState(
-        users=records, groups=group_records, managed_user_attributes=draw(managed_sets)
-    )
+    return DesiredState(users=records, groups=group_records, managed_user_attributes=managed)
+
+
+def as_mapped(user: User, managed: tuple[str, ...] | None) -> User:
+    """``user`` as a mapping managing ``managed`` builds it: a mapping that writes the
+    work email by filter writes one work email (primary when it sets the flag)."""
+    if managed is None or tuple(sorted(managed)) not in SCOPED or not user.emails:
+        return user
+    work = [e for e in user.emails if e.type == "work"][:1]
+    primary = True if 'emails[type eq "work"].primary' in managed else None
+    return attrs.evolve(user, emails=tuple(attrs.evolve(e, primary=primary) for e in work) or None)
 
 
 def _manager(index: int | None, count: int) -> dict[str, str]:
@@ -236,7 +261,7 @@ class _Reader:
 
 
 _USER_BYTES = 16  # about what _Reader.user reads (past the end, bytes read as 0)
-_IDENTITY_BYTES = _USER_BYTES + 15
+_IDENTITY_BYTES = _USER_BYTES + 16
 _FOREIGN_BYTES = _USER_BYTES + 5
 _LAST_WEEK = Meta(last_modified=NOW - timedelta(days=40))
 # Where an identity is: (in the source, on the target).
@@ -277,9 +302,11 @@ def _with_manager(user: User, manager_id: str | None) -> User:
 
 
 def _drifted(user: User, read: _Reader) -> User:
-    """``user`` as a target might hold it: sometimes changed, recased or deactivated."""
+    """``user`` as a target might hold it: sometimes changed, recased or deactivated,
+    or with an email of its own (a home one, maybe primary next to another primary)."""
     change = read.byte() % 8
     title, mask, mails = read.choice(TEXTS), read.mask(), read.choice([(), _EMAIL_POOL[:1]])
+    own = read.choice(UNMANAGED_EMAILS)
     if change == 1:
         return attrs.evolve(user, title=title)
     if change == 2 and user.user_name is not None:
@@ -288,6 +315,9 @@ def _drifted(user: User, read: _Reader) -> User:
         return attrs.evolve(user, emails=mails)
     if change == 4:
         return attrs.evolve(user, active=False)
+    if change in (5, 6):
+        held = [e for e in user.emails or () if (e.value, e.type) != (own.value, own.type)]
+        return attrs.evolve(user, emails=(*held, own))
     return user
 
 
@@ -344,7 +374,7 @@ def scenarios(
             records.append(
                 DesiredUser(
                     key=key,
-                    user=_cleared(user, cleared),
+                    user=as_mapped(_cleared(user, cleared), managed),
                     references=_manager(boss % (count + 1) if boss else None, count),
                 )
             )

@@ -335,3 +335,152 @@ def test_placeholders_in_user_bodies_resolve_to_real_ids() -> None:
     assert body.enterprise is not None
     assert Manager(value="id-boss") == body.enterprise.manager
     assert () == resolved.operations[1].placeholders
+
+
+# -- values of a multi-valued attribute the source does not speak for -----------------------
+
+WORK_ONLY = (*MANAGED, f"{WORK}.primary")
+
+
+def mails(*values: tuple[str, str, bool | None]) -> list[Email]:
+    """Emails from ``(type, value, primary)``."""
+    return [Email(type=kind, value=value, primary=primary) for kind, value, primary in values]
+
+
+def emails_of(actual: TargetState) -> list[tuple[str | None, str | None, bool | None]]:
+    (user,) = actual.users
+    return sorted((e.type, e.value, e.primary) for e in user.emails or ())
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_a_home_email_the_mapping_does_not_write_is_never_removed(method: Any) -> None:
+    """The source manages the work email; the home one someone added on the target stays,
+    through a change of the work address, and nothing is left to do afterwards."""
+    policy = attrs.evolve(PERMISSIVE, update_method=method)
+    home = ("home", "babs@home.example", None)
+    actual = TargetState(
+        users=[held("a1", "e1", emails=mails(("work", "old@work.example", True), home))]
+    )
+    wanted = desired(
+        want("e1", emails=mails(("work", "new@work.example", True))), managed=WORK_ONLY
+    )
+    result, after, state = cycle(wanted, actual, linked(e1="a1"), policy)
+    (op,) = result.operations
+    assert [
+        'emails[type eq "work" and value eq "old@work.example"]',
+        'emails[type eq "work" and value eq "new@work.example"]',
+    ] == [change.path for change in op.changes]
+    if method == "patch":
+        assert [
+            ("remove", 'emails[type eq "work" and value eq "old@work.example"]'),
+            ("add", "emails"),
+        ] == [(p.op, p.path) for p in op.patch]
+    assert [home, ("work", "new@work.example", True)] == emails_of(after)
+    assert plan(wanted, after, policy, state, NOW).is_empty
+
+
+def test_an_unchanged_work_email_next_to_a_home_one_needs_nothing() -> None:
+    """The common steady state: no operation, whatever else the account holds."""
+    actual = TargetState(
+        users=[
+            held(
+                "a1",
+                "e1",
+                emails=mails(("work", "a@work.example", True), ("home", "a@home.example", None)),
+            )
+        ]
+    )
+    wanted = desired(want("e1", emails=mails(("work", "A@work.example", True))), managed=WORK_ONLY)
+    assert plan(wanted, actual, PERMISSIVE, linked(e1="a1"), NOW).is_empty
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_a_work_email_made_primary_takes_the_flag_from_the_home_one_once(method: Any) -> None:
+    """The source says the work email is primary; the target's home email is. One write
+    sets the work one (PATCH: one replace, the target clears the other flag itself, RFC
+    7644 §3.5.2; PUT: a body with the home email no longer primary), the review says
+    both, and the next cycle has nothing to do."""
+    policy = attrs.evolve(PERMISSIVE, update_method=method)
+    actual = TargetState(
+        users=[
+            held(
+                "a1",
+                "e1",
+                emails=mails(("work", "a@work.example", None), ("home", "a@home.example", True)),
+            )
+        ]
+    )
+    wanted = desired(want("e1", emails=mails(("work", "a@work.example", True))), managed=WORK_ONLY)
+    result, after, state = cycle(wanted, actual, linked(e1="a1"), policy)
+    (op,) = result.operations
+    work = 'emails[type eq "work" and value eq "a@work.example"].primary'
+    home = 'emails[type eq "home" and value eq "a@home.example"].primary'
+    assert (
+        Change(path=work, old=None, new=True),
+        Change(path=home, old=True, new=False),
+    ) == op.changes
+    if method == "patch":
+        assert (PatchOperation(op="replace", path=work, value=True),) == op.patch
+    assert [("home", "a@home.example", False), ("work", "a@work.example", True)] == emails_of(after)
+    assert plan(wanted, after, policy, state, NOW).is_empty
+
+
+def test_a_target_that_keeps_two_primary_emails_is_not_fought_over() -> None:
+    """A target that ignores RFC 7644 §3.5.2 and keeps the home email primary too: the
+    work email is primary, as the source says, and nothing more is sent, ever."""
+    actual = TargetState(
+        users=[
+            held(
+                "a1",
+                "e1",
+                emails=mails(("work", "a@work.example", True), ("home", "a@home.example", True)),
+            )
+        ]
+    )
+    wanted = desired(want("e1", emails=mails(("work", "a@work.example", True))), managed=WORK_ONLY)
+    assert plan(wanted, actual, PERMISSIVE, linked(e1="a1"), NOW).is_empty
+
+
+def test_a_source_that_writes_the_work_email_but_not_its_flag_leaves_the_flags_alone() -> None:
+    """Without ``.primary`` managed, the target's primary home email stays primary."""
+    actual = TargetState(
+        users=[
+            held(
+                "a1",
+                "e1",
+                emails=mails(("work", "a@work.example", None), ("home", "a@home.example", True)),
+            )
+        ]
+    )
+    wanted = desired(want("e1", emails=mails(("work", "a@work.example", None))))
+    assert plan(wanted, actual, PERMISSIVE, linked(e1="a1"), NOW).is_empty
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_emails_mapped_whole_are_still_replaced_whole(method: Any) -> None:
+    """A source managing ``emails`` itself speaks for every email: the home one goes."""
+    policy = attrs.evolve(PERMISSIVE, update_method=method)
+    actual = TargetState(
+        users=[held("a1", "e1", emails=mails(("work", "a@w", None), ("home", "a@h", None)))]
+    )
+    wanted = desired(want("e1", emails=mails(("work", "a@w", None))), managed=("emails",))
+    result, after, _ = cycle(wanted, actual, linked(e1="a1"), policy)
+    assert ['emails[type eq "home" and value eq "a@h"]'] == [
+        c.path for c in result.operations[0].changes
+    ]
+    assert [("work", "a@w", None)] == emails_of(after)
+
+
+def test_a_work_email_kept_when_empty_still_leaves_the_home_one_alone() -> None:
+    """Paths written with ``keep_when_empty`` are not cleared, but they say which emails
+    the source speaks for all the same."""
+    actual = TargetState(
+        users=[held("a1", "e1", emails=mails(("work", "a@w", None), ("home", "a@h", None)))]
+    )
+    wanted = attrs.evolve(
+        desired(want("e1", emails=mails(("work", "b@w", None))), managed=("userName",)),
+        kept_user_attributes=(f"{WORK}.value",),
+    )
+    result, after, _ = cycle(wanted, actual, linked(e1="a1"))
+    assert 1 == len(result.operations)
+    assert [("home", "a@h", None), ("work", "b@w", None)] == emails_of(after)

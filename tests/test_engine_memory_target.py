@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scimsync import Email, Group, User
+from scimsync import Email, Group, PatchOperation, User
 from scimsync.engine import Plan, Policy, SyncState, plan
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser
 from scimsync.targets import BlockingTarget, MemoryTarget
-from strategies import NOW, desired_states
+from strategies import NOW, SCOPED, desired_states
 from test_engine_properties import settle
 
 if TYPE_CHECKING:
@@ -166,11 +166,16 @@ def test_any_source_applied_twice_to_a_memory_target_converges(
     next plan is empty, or name contention takes a few cycles: see ``settle``), and so
     does the plan for the next source that replaces it, clearing what it no longer
     sets and pointing managers at their new ids. The target refusing an operation (a
-    taken userName, a missing member) fails the test."""
+    taken userName, a missing member) fails the test.
+
+    Between the two, a person adds a primary email of their own to every account in
+    the application: a source managing the work email by filter keeps it."""
     memory = MemoryTarget()
     policy = attrs.evolve(
         POLICY, force=frozenset({"source_shrink", "max_deprovisions"}), update_method=method
     )
+    own = {"type": "other", "value": "me@elsewhere.example", "primary": True}
+    given_own: set[str | None] = set()
     with BlockingTarget(memory) as blocking:
         state = SyncState()
         for desired in (first, second):
@@ -181,3 +186,15 @@ def test_any_source_applied_twice_to_a_memory_target_converges(
                 return result
 
             settle(step)
+            if desired is first:
+                for user in memory.state().users:
+                    add = PatchOperation(op="add", path="emails", value=[own])
+                    blocking.update_user(user.id or "", [add])
+                    given_own.add(user.id)
+    if second.managed_user_attributes in SCOPED:
+        lost = [u.id for u in memory.state().users if u.id in given_own and not _holds(u, own)]
+        assert [] == lost
+
+
+def _holds(user: User, email: dict[str, Any]) -> bool:
+    return any((e.type, e.value) == (email["type"], email["value"]) for e in user.emails or ())

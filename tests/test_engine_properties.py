@@ -24,7 +24,16 @@ from scimsync.engine import (
     simulated_id,
 )
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
-from strategies import MANAGED, NOW, Scenario, scenarios, shuffled, target_states, users
+from strategies import (
+    MANAGED,
+    NOW,
+    SCOPED,
+    Scenario,
+    scenarios,
+    shuffled,
+    target_states,
+    users,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -126,6 +135,16 @@ def _apply(
     return result, simulate(result, actual), state.after(result, _created_ids(result))
 
 
+def _emails(actual: TargetState) -> dict[str, set[tuple[str | None, str]]]:
+    """Account id -> (type, value) of each email it holds but the work ones."""
+    return {
+        u.id or "": {
+            (e.type, (e.value or "").casefold()) for e in u.emails or () if e.type != "work"
+        }
+        for u in actual.users
+    }
+
+
 #: Conflicts over a name another resource holds. They clear once that resource is renamed
 #: or deleted, which the same plan may do: then the next cycle does the rest.
 NAME_CONTENTION = frozenset({"taken", "ambiguous_match"})
@@ -162,6 +181,11 @@ def test_applying_a_plan_then_planning_again_changes_nothing(
     takes more cycles, on purpose: a record whose userName another account holds is a
     conflict until that account is renamed or deleted, which the same plan may do; the
     next cycle then goes on (see :func:`settle`).
+
+    A source managing the work email by filter leaves every other email of every
+    account as it is (a home one, one primary next to the work one), whatever the
+    cycles do (update, adopt, PUT, deactivate): nothing it does not speak for is lost,
+    and no primary flag flips back and forth.
     """
     policy = attrs.evolve(policy, force=frozenset(GUARDS))
     actual, state = scenario.actual, scenario.state
@@ -171,10 +195,17 @@ def test_applying_a_plan_then_planning_again_changes_nothing(
         result, actual, state = _apply(scenario, policy, actual, state)
         return result
 
+    before = _emails(actual)
     plans = settle(step)
     assert plans[-1].held == ()
     if not any(c.kind in NAME_CONTENTION for c in plans[0].conflicts):
         assert len(plans) == 2
+    if scenario.desired.managed_user_attributes in SCOPED:
+        after = _emails(actual)
+        lost = {
+            i: before[i] - after[i] for i in before.keys() & after.keys() if before[i] - after[i]
+        }
+        assert {} == lost
 
 
 @EXAMPLES

@@ -22,7 +22,10 @@ from scimsync import (
 )
 from scimsync.errors import InvalidPathError
 from scimsync.patch import AttributeChange, apply_patch, changed_attributes, diff
-from scimsync.patch._managed import clearing
+from scimsync.patch._diff import _unchanged_check, walk
+from scimsync.patch._identity import identity, identity_fields
+from scimsync.patch._managed import clearing, element_scopes
+from scimsync.patch._scope import scope_key
 from scimsync.schema import CORE_SCHEMAS, SchemaTable
 from test_diff import ENTERPRISE, _disagreements, users
 
@@ -230,9 +233,52 @@ def test_applying_the_diff_clears_what_the_source_left_unset_and_settles(
     nothing removable where ``b`` leaves a managed path unset, and needs no more change."""
     old, new = pair
     result = apply_patch(old, diff(old, new, managed=managed))
-    assert [] == _disagreements(to_scim(result), to_scim(new))
+    wanted = to_scim(new)
+    assert [] == _disagreements(_in_scope(to_scim(result), wanted, managed), wanted)
     assert [] == clearing(User, tuple(managed), CORE_SCHEMAS).removals(result, new)
     assert [] == diff(result, new, managed=managed)
+
+
+def _in_scope(data: dict[str, Any], wanted: dict[str, Any], managed: list[str]) -> dict[str, Any]:
+    """``data`` with only the values of scoped attributes that their scope selects or
+    that ``wanted`` lists: what the diff speaks for."""
+    out = dict(data)
+    for scope in element_scopes(User, tuple(managed), CORE_SCHEMAS):
+        name = next((k for k in out if scope_key(None, k) == scope.key), None)
+        if name is None:
+            continue
+        fields = identity_fields(CORE_SCHEMAS.resolve("User", name))
+        listed = {identity(fields, e) for e in wanted.get(name) or ()}
+        out[name] = [
+            e for e in out[name] if scope.selects(e) or identity(fields, e) in listed
+        ] or None
+    return out
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.tuples(users, users), cleared_pairs), managed_sets)
+def test_values_outside_the_managed_filters_are_never_removed(
+    pair: tuple[User, User], managed: list[str]
+) -> None:
+    """Every email or phone number the filters of ``managed`` do not select (and the
+    source does not list) is still on the target after the diff is applied."""
+    old, new = pair
+    result = to_scim(apply_patch(old, diff(old, new, managed=managed)))
+    before = to_scim(old)
+    wanted = to_scim(new)
+    for scope in element_scopes(User, tuple(managed), CORE_SCHEMAS):
+        name = next((k for k in before if scope_key(None, k) == scope.key), None)
+        if name is None:
+            continue
+        fields = identity_fields(CORE_SCHEMAS.resolve("User", name))
+        listed = {identity(fields, e) for e in wanted.get(name) or ()}
+        expected = [
+            identity(fields, e)
+            for e in before[name]
+            if not scope.selects(e) and identity(fields, e) not in listed
+        ]
+        held = {identity(fields, e) for e in result.get(name) or ()}
+        assert [] == [value for value in expected if value not in held]
 
 
 @settings(max_examples=200, deadline=None)
@@ -248,3 +294,84 @@ def test_removal_operations_are_plain_patch_operations() -> None:
     """What diff returns for a cleared value is a ``remove`` without value."""
     (op,) = diff(HELD, User(), managed=["title"])
     assert PatchOperation(op="remove", path="title") == op
+
+
+# -- element scopes: the values a filtered path speaks for -------------------------------------
+
+TWO_MAILS = User(
+    user_name="bjensen@example.com",
+    emails=[
+        Email(value="bjensen@example.com", type="work", primary=True),
+        Email(value="babs@jensen.org", type="home"),
+    ],
+)
+
+
+def test_filtered_paths_compare_only_the_values_their_filters_select() -> None:
+    """The work email is compared; the home one is the target's own, neither removed nor
+    a reason to look closer (the fast check settles the pair)."""
+    managed = (f"{WORK}.value", f"{WORK}.primary")
+    new = User(emails=[Email(value="bjensen@example.com", type="work", primary=True)])
+    scopes = element_scopes(User, managed, CORE_SCHEMAS)
+    assert ['emails[type eq "work"]'] == [f"emails[{f}]" for s in scopes for f in s.filters]
+    assert True is _unchanged_check(User, CORE_SCHEMAS, "User", None, scopes)(TWO_MAILS, new)
+    assert ([], []) == (
+        diff(TWO_MAILS, new, managed=managed),
+        changed_attributes(TWO_MAILS, new, managed=managed),
+    )
+    moved = User(emails=[Email(value="b@example.com", type="work", primary=True)])
+    assert [
+        ("remove", 'emails[type eq "work" and value eq "bjensen@example.com"]', None),
+        ("add", "emails", [{"value": "b@example.com", "type": "work", "primary": True}]),
+    ] == [(o.op, o.path, o.value) for o in diff(TWO_MAILS, moved, managed=managed)]
+
+
+@pytest.mark.parametrize(
+    ("managed", "scoped"),
+    [
+        ([f"{WORK}.value", 'emails[type eq "home"].display'], True),
+        ([f"{WORK}.value", "emails.display"], False),  # emails.display builds the whole list
+        ([f"{WORK}.value", "emails"], False),
+        (["title", "name.givenName"], False),
+    ],
+)
+def test_an_attribute_named_whole_by_any_path_has_no_scope(
+    managed: list[str], scoped: bool
+) -> None:
+    """One unfiltered path makes the desired list the whole list."""
+    assert scoped == bool(element_scopes(User, tuple(managed), CORE_SCHEMAS))
+
+
+def test_a_value_made_primary_says_which_one_stops_being_primary() -> None:
+    """RFC 7644 §3.5.2: the target clears the other flag itself, so the diff sends one
+    operation; the review lists both."""
+    held = User(
+        emails=[
+            Email(value="a@work.example", type="work"),
+            Email(value="a@home.example", type="home", primary=True),
+        ]
+    )
+    new = User(emails=[Email(value="a@work.example", type="work", primary=True)])
+    managed = [f"{WORK}.value", f"{WORK}.primary"]
+    work = 'emails[type eq "work" and value eq "a@work.example"].primary'
+    home = 'emails[type eq "home" and value eq "a@home.example"].primary'
+    assert [PatchOperation(op="replace", path=work, value=True)] == diff(held, new, managed=managed)
+    assert [AttributeChange(work, None, True), AttributeChange(home, True, False)] == (
+        changed_attributes(held, new, managed=managed)
+    )
+    after = apply_patch(held, diff(held, new, managed=managed))
+    assert [False, True] == [
+        e.primary for e in sorted(after.emails or (), key=lambda e: e.type or "")
+    ]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.tuples(users, users), cleared_pairs), managed_sets)
+def test_the_scoped_fast_check_says_unchanged_only_when_nothing_changed(
+    pair: tuple[User, User], managed: list[str]
+) -> None:
+    """The generated check with element scopes never hides a change the walk finds."""
+    old, new = pair
+    scopes = element_scopes(User, tuple(managed), CORE_SCHEMAS)
+    if _unchanged_check(User, CORE_SCHEMAS, "User", None, scopes)(old, new):
+        assert [] == walk(old, new, CORE_SCHEMAS, scopes)

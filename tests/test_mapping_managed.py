@@ -120,3 +120,23 @@ def test_keep_when_empty_passes_values_through_and_keeps_a_reference_managed_no_
     (user,) = mapping.map([record("e1", email="a@x", boss="e1")]).desired.users
     assert ((MANAGER, "e1"),) == user.references
     assert "keep_when_empty(ref(field('boss')))" == repr(mapping.user_entries[1].rule)
+
+
+def test_paths_kept_when_empty_are_listed_apart_and_reach_the_desired_state() -> None:
+    """What a mapping writes but never clears: not managed, yet it says which emails the
+    source speaks for (the work one, not every one)."""
+    mapping = Mapping(
+        users={
+            "userName": "email",
+            'emails[type eq "work"].value': keep_when_empty("email"),
+            "displayName": keep_when_empty("name"),
+        },
+        groups={"displayName": "name", "description": keep_when_empty("about")},
+    )
+    assert ("displayName", 'emails[type eq "work"].value') == mapping.kept_user_attributes
+    assert ("description",) == mapping.kept_group_attributes
+    desired = mapping.map([record("e1", email="a@x", name="A")]).desired
+    assert (mapping.kept_user_attributes, mapping.kept_group_attributes) == (
+        desired.kept_user_attributes,
+        desired.kept_group_attributes,
+    )

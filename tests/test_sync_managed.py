@@ -10,12 +10,19 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+import attrs
+import pytest
+
 from _sync_helpers import Clock, Timer, memory_target
-from scimsync import Provisioner, SyncReport, User
+from scimsync import Email, Provisioner, SyncReport, User
+from scimsync.auth import BearerToken
+from scimsync.client import AsyncScimClient
 from scimsync.engine import Change, Policy
 from scimsync.mapping import Mapping, keep_when_empty, ref
 from scimsync.sources import MemorySource
 from scimsync.sync import MemoryStateStore
+from scimsync.targets import ScimTarget
+from scimsync.testing import Quirks, ScimTestServer
 
 if TYPE_CHECKING:
     from scimsync.targets import MemoryTarget
@@ -179,3 +186,40 @@ def test_a_newly_managed_attribute_is_cleared_without_waiting_for_a_full_cycle()
     report = rig.run()
     assert ("full", {"update": {"applied": 1}}) == (report.mode, report.counts())
     assert None is rig.users()["e1"].phone_numbers
+
+
+@pytest.mark.parametrize("patch_supported", [True, False])
+async def test_an_email_added_in_the_application_survives_every_cycle_over_http(
+    patch_supported: bool,
+) -> None:
+    """The mapping writes the work email, primary. Ann adds her home email in the
+    application and makes it primary: the next cycle makes the work one primary again
+    (one write; the server clears the home one's flag, RFC 7644 §3.5.2), HR then changes
+    her work address, and the home email is still there, with nothing left to do."""
+    mapping = Mapping(
+        users={
+            "userName": "email",
+            'emails[type eq "work"].value': "email",
+            'emails[type eq "work"].primary': True,
+        }
+    )
+    source = MemorySource(users=[{"id": "e1", "email": "ann@work.example"}])
+    with ScimTestServer(token="t", quirks=Quirks(patch_supported=patch_supported)) as server:
+        async with AsyncScimClient(server.url, auth=BearerToken("t")) as http:
+            provisioner = Provisioner(source, mapping, ScimTarget(http), state=MemoryStateStore())
+            assert (await provisioner.arun_once()).ok
+            (user,) = server.users()
+            home = Email(type="home", value="ann@home.example", primary=True)
+            work = attrs.evolve(user.emails[0], primary=False)  # type: ignore[index]
+            await http.replace(attrs.evolve(user, emails=(work, home), groups=None))
+
+            fixed = await provisioner.arun_once(full=True)
+            assert ({"update": {"applied": 1}}, True) == (fixed.counts(), fixed.ok)
+            source.users[0] = {"id": "e1", "email": "ann@new-work.example"}
+            moved = await provisioner.arun_once()
+            assert ({"update": {"applied": 1}}, True) == (moved.counts(), moved.ok)
+            assert True is (await provisioner.aplan()).is_empty
+            (user,) = server.users()
+    assert [("home", "ann@home.example", False), ("work", "ann@new-work.example", True)] == sorted(
+        (e.type, e.value, e.primary) for e in user.emails or ()
+    )

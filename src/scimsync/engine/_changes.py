@@ -15,16 +15,21 @@ import attrs
 
 from ..codec import to_scim
 from ..filter import AttrPath, attr
-from ..models import Group, PatchOperation, Resource
-from ..patch import AttributeChange, Path, changed_attributes, diff
+from ..filter._eval import lookup
+from ..models import Group, PatchOperation, Resource, scim_name
+from ..patch import AttributeChange, Path
+from ..patch._diff import _json, attribute_changes, operations, walk
+from ..patch._identity import identity, identity_fields
+from ..patch._scope import scope_key
 from ..schema import split_urn
 from ._values import Change
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from ..patch._managed import Clearing
-    from ..schema import SchemaTable
+    from ..patch._scope import ElementScope
+    from ..schema import AttributeSpec, SchemaTable
     from ._policy import Policy
     from ._values import Operation
 
@@ -37,19 +42,23 @@ def attribute_patch(
     resource_type: str,
     policy: Policy,
     clearing: Clearing | None = None,
+    *,
+    scopes: tuple[ElementScope, ...] = (),
 ) -> tuple[list[PatchOperation], tuple[Change, ...], tuple[str, ...]]:
     """The PATCH operations turning ``actual`` into ``desired``, the changes to review,
     and the paths cleared (managed attributes ``desired`` leaves unset).
 
-    What ``desired`` sets is compared (:func:`scimsync.patch.diff`); with ``clearing``
-    (the compiled managed attributes), a managed value ``actual`` holds and
-    ``desired`` leaves unset is removed, after the other operations. One rule is
+    What ``desired`` sets is compared (:func:`scimsync.patch.diff`), a scoped
+    multi-valued attribute only on the values its scope selects (``scopes``); with
+    ``clearing`` (the compiled managed attributes), a managed value ``actual`` holds
+    and ``desired`` leaves unset is removed, after the other operations. One rule is
     the engine's own: a value of a case-insensitive attribute (``caseExact: false``,
     ``userName`` say) that differs only in case is no change. Targets that store such
     values folded would otherwise be updated on every cycle, forever.
     """
     schema = policy.schema
-    ops = diff(actual, desired, schema=schema)
+    walked = walk(actual, desired, schema, scopes)
+    ops = operations(walked)
     removals = (
         clearing.removals(actual, desired)
         if clearing is not None and clearing.needed(actual, desired)
@@ -57,7 +66,7 @@ def attribute_patch(
     )
     if not ops and not removals:
         return ops, (), ()
-    changed = changed_attributes(actual, desired, schema=schema) if ops else []
+    changed = attribute_changes(walked)
     case_only = {
         change.path
         for change in changed
@@ -80,13 +89,22 @@ def attribute_patch(
     return ops, changes, tuple(removal.path for removal in removals)
 
 
-def overlay(actual: R, desired: Resource) -> R:
+def overlay(
+    actual: R,
+    desired: Resource,
+    scopes: tuple[ElementScope, ...] = (),
+    schema: SchemaTable | None = None,
+) -> R:
     """``actual`` with every attribute ``desired`` sets written over it.
 
     Singular complex attributes (``name``, the enterprise extension, ``manager``) merge
     sub-attribute by sub-attribute, extensions URN by URN, so what the mapping does not
-    manage survives a PUT. Multi-valued attributes are replaced whole.
+    manage survives a PUT. Multi-valued attributes are replaced whole, unless
+    ``scopes`` give them an element scope: then only the values it selects are
+    replaced (see :func:`merge_values`), and the others stay.
     """
+    by_key = {scope.key: scope for scope in scopes}
+    resource_type = actual.resource_type_name
     changes: dict[str, Any] = {}
     for field in attrs.fields(type(desired)):
         name = field.name
@@ -101,7 +119,14 @@ def overlay(actual: R, desired: Resource) -> R:
             for key, value in new.items():
                 before = merged.get(key)
                 if isinstance(before, Mapping) and isinstance(value, Mapping):
-                    merged[key] = {**before, **value}
+                    merged[key] = _merge_object(
+                        before,
+                        value,
+                        key,
+                        scopes=by_key,
+                        resource_type=resource_type,
+                        schema=schema,
+                    )
                 elif attrs.has(type(before)) and type(before) is type(value):
                     merged[key] = _merge_complex(before, value)
                 else:
@@ -110,8 +135,112 @@ def overlay(actual: R, desired: Resource) -> R:
         elif old is not None and attrs.has(type(new)) and type(old) is type(new):
             changes[name] = _merge_complex(old, new)
         else:
-            changes[name] = new
+            scope = by_key.get(scope_key(None, scim_name(name))) if by_key else None
+            if scope is not None and isinstance(old, tuple) and isinstance(new, tuple):
+                spec = _spec(schema, resource_type, scim_name(name))
+                changes[name] = tuple(merge_values(old, new, scope.selects, spec))
+            else:
+                changes[name] = new
     return attrs.evolve(actual, **changes) if changes else actual
+
+
+def _spec(schema: SchemaTable | None, resource_type: str, path: str) -> AttributeSpec | None:
+    from ..schema import CORE_SCHEMAS
+
+    return (schema or CORE_SCHEMAS).resolve(resource_type, path)
+
+
+def _merge_object(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    urn: str,
+    *,
+    scopes: Mapping[tuple[str, str], ElementScope],
+    resource_type: str,
+    schema: SchemaTable | None,
+) -> dict[str, Any]:
+    """An extension held as JSON: ``new`` over ``old``, scoped lists merged by value."""
+    out = {**old, **new}
+    if not scopes:
+        return out
+    for key, value in new.items():
+        scope = scopes.get(scope_key(urn, key))
+        before = lookup(old, key, key.lower())
+        if scope is not None and isinstance(before, list) and isinstance(value, list):
+            spec = _spec(schema, resource_type, f"{urn}:{key}")
+            out[key] = merge_values(before, value, scope.selects, spec)
+    return out
+
+
+def merge_values(
+    old: Sequence[Any],
+    new: Sequence[Any],
+    selects: Callable[[Any], bool],
+    spec: AttributeSpec | None,
+) -> list[Any]:
+    """The values of a scoped multi-valued attribute a PUT sends: ``old`` with the ones
+    the scope selects replaced by ``new``.
+
+    A value of ``new`` that ``old`` holds (same identity) is merged into it, so the
+    parts the source does not set (``display``) stay; values the scope selects and
+    ``new`` no longer lists go; the others stay as they are. When a value of ``new``
+    is primary, the others that were primary stop being so: what a PATCH setting it
+    makes the target do (RFC 7644 §3.5.2), so both ways end in the same state.
+    """
+    fields = identity_fields(spec) if spec is not None else ()
+
+    def key(value: Any) -> tuple[Any, ...] | None:
+        return identity(fields, _json(value)) if fields else None
+
+    wanted: dict[tuple[Any, ...], Any] = {}
+    for value in new:
+        found = key(value)
+        if found is not None:
+            wanted.setdefault(found, value)
+    out: list[tuple[Any, bool]] = []  # (value, primary because the source says so)
+    placed: set[tuple[Any, ...]] = set()
+    for before in old:
+        found = key(before)
+        if found is not None and found in wanted:
+            if found not in placed:  # a value held twice is kept once
+                placed.add(found)
+                value = wanted[found]
+                out.append((_merge_value(before, value), _primary(value) is True))
+        elif not selects(before) and before not in new:
+            out.append((before, False))
+    for value in new:
+        found = key(value)
+        if found is None or found not in placed:
+            if found is not None:
+                placed.add(found)
+            out.append((value, _primary(value) is True))
+    if any(source_primary for _, source_primary in out):
+        return [
+            _not_primary(value) if not source_primary and _primary(value) is True else value
+            for value, source_primary in out
+        ]
+    return [value for value, _ in out]
+
+
+def _merge_value(old: Any, new: Any) -> Any:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        return {**old, **{k: v for k, v in new.items() if v is not None}}
+    if attrs.has(type(old)) and type(old) is type(new):
+        return _merge_complex(old, new)
+    return new
+
+
+def _primary(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return lookup(value, "primary", "primary")
+    return getattr(value, "primary", None)
+
+
+def _not_primary(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        key = next((k for k in value if k.lower() == "primary"), "primary")
+        return {**value, key: False}
+    return attrs.evolve(value, primary=False)
 
 
 def _merge_complex(old: Any, new: Any) -> Any:

@@ -40,7 +40,7 @@ from ..errors import ConfigurationError, InvalidPathError
 from ..models import DesiredState, Group, Member, PatchOperation, Resource, TargetState, User
 from ..patch import apply_patch
 from ..patch._diff import _unchanged_check
-from ..patch._managed import Clearing, clearing
+from ..patch._managed import Clearing, clearing, element_scopes
 from ._changes import (
     add_members_patch,
     attribute_patch,
@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from ..models import DesiredGroup, DesiredUser
+    from ..patch._scope import ElementScope
     from ._match import Matching
 
 __all__ = ["plan"]
@@ -205,6 +206,22 @@ def _clearing(
     return clearing(cls, kept, schema) if kept else None
 
 
+def _scopes(
+    cls: type[User] | type[Group],
+    managed: tuple[str, ...] | None,
+    kept: tuple[str, ...],
+    schema: Any,
+) -> tuple[ElementScope, ...]:
+    """The element scopes of what the source writes (managed or kept when empty)."""
+    paths = tuple(sorted({*(managed or ()), *kept}))
+    if not paths:
+        return ()
+    try:
+        return element_scopes(cls, paths, schema)
+    except InvalidPathError as exc:
+        raise ConfigurationError(f"cannot plan: {exc}") from exc
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -258,6 +275,13 @@ class _Cycle:
         schema = policy.schema
         self.clear_users = _clearing(User, desired.managed_user_attributes, schema)
         self.clear_groups = _clearing(Group, desired.managed_group_attributes, schema)
+        # Multi-valued attributes the source writes only some values of (the work email).
+        self.user_scopes = _scopes(
+            User, desired.managed_user_attributes, desired.kept_user_attributes, schema
+        )
+        self.group_scopes = _scopes(
+            Group, desired.managed_group_attributes, desired.kept_group_attributes, schema
+        )
         # The user clearing without given paths (a record's references), by those paths.
         self._clear_without: dict[tuple[str, ...], Clearing | None] = {}
         self.create_rank: dict[str, int] = {}
@@ -474,7 +498,7 @@ class _Cycle:
 
     def user_updates(self) -> Iterable[Operation]:
         users = self.users
-        unchanged = _unchanged_check(User, self.policy.schema, "User", None)
+        unchanged = _unchanged_check(User, self.policy.schema, "User", None, self.user_scopes)
         clear_users = self.clear_users
         id_of = users.id_of
         readers = self._readers
@@ -540,7 +564,9 @@ class _Cycle:
         clear = self.clearing_for(record)
         if clear is not None and record.create_only is not None:
             clear = _without_create_only(clear, record.create_only, schema)
-        patch, changes, cleared = attribute_patch(account, wanted, "User", self.policy, clear)
+        patch, changes, cleared = attribute_patch(
+            account, wanted, "User", self.policy, clear, scopes=self.user_scopes
+        )
         if not patch:
             return None
         if reactivate:
@@ -550,7 +576,7 @@ class _Cycle:
             reason = summarise(changes, cleared)
         if adopted:
             reason = f"matched by {matched_by}, adopted; {reason}"
-        after = overlay(account, wanted)
+        after = overlay(account, wanted, self.user_scopes, schema)
         if cleared and self.put:
             removals = [PatchOperation(op="remove", path=path) for path in cleared]
             after = apply_patch(after, removals, schema=schema)
@@ -652,9 +678,9 @@ class _Cycle:
             current = without_members(account)
             wanted = without_members(record.group)
             patch, changes, cleared = attribute_patch(
-                current, wanted, "Group", self.policy, self.clear_groups
+                current, wanted, "Group", self.policy, self.clear_groups, scopes=self.group_scopes
             )
-            after = overlay(current, wanted)
+            after = overlay(current, wanted, self.group_scopes, self.policy.schema)
             if cleared and self.put:
                 removals = [PatchOperation(op="remove", path=path) for path in cleared]
                 after = apply_patch(after, removals, schema=self.policy.schema)

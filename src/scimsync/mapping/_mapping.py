@@ -318,6 +318,17 @@ class Mapping:
         return tuple(sorted({e.path.path for e in self.group_entries if e.manages}))
 
     @property
+    def kept_user_attributes(self) -> tuple[str, ...]:
+        """The user attribute paths this mapping writes but never clears
+        (:func:`~scimsync.mapping.keep_when_empty`)."""
+        return tuple(sorted({e.path.path for e in self.user_entries if not e.manages}))
+
+    @property
+    def kept_group_attributes(self) -> tuple[str, ...]:
+        """The group attribute paths this mapping writes but never clears."""
+        return tuple(sorted({e.path.path for e in self.group_entries if not e.manages}))
+
+    @property
     def entries(self) -> tuple[Entry, ...]:
         """Every line of the mapping, compiled, in the order written."""
         return (*self.user_entries, *self.create_only_entries, *self.group_entries)
@@ -879,6 +890,8 @@ class _Builder:
                 complete=complete,
                 managed_user_attributes=mapping.managed_user_attributes,
                 managed_group_attributes=mapping.managed_group_attributes,
+                kept_user_attributes=mapping.kept_user_attributes,
+                kept_group_attributes=mapping.kept_group_attributes,
             ),
             issues=tuple(self.issues),
             records=self.records,

@@ -33,6 +33,10 @@ def _paths(values: Iterable[str] | None) -> tuple[str, ...] | None:
     return tuple(sorted(set(values)))
 
 
+def _kept_paths(values: Iterable[str] | None) -> tuple[str, ...]:
+    return _paths(values) or ()
+
+
 @attrs.frozen(kw_only=True)
 class DesiredUser:
     """A user as the source wants it on the target.
@@ -81,6 +85,14 @@ class DesiredState:
     is *cleared* on the target (HR removed someone's title: the target's title goes
     too). ``None``, the default, means "only what each desired resource sets is
     managed": nothing is ever cleared. The mapping fills both; kept sorted.
+
+    ``kept_user_attributes`` / ``kept_group_attributes`` are the paths the source
+    writes when it has a value and never clears (``keep_when_empty``).
+
+    Together they say which values of a multi-valued attribute the source speaks
+    for: when every path naming ``emails`` is a filtered element path
+    (``emails[type eq "work"].value``), only the emails those filters select are
+    compared, changed or removed; the target's other emails stay as they are.
     """
 
     users: tuple[DesiredUser, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
@@ -88,6 +100,8 @@ class DesiredState:
     complete: bool = True
     managed_user_attributes: tuple[str, ...] | None = attrs.field(default=None, converter=_paths)
     managed_group_attributes: tuple[str, ...] | None = attrs.field(default=None, converter=_paths)
+    kept_user_attributes: tuple[str, ...] = attrs.field(default=(), converter=_kept_paths)
+    kept_group_attributes: tuple[str, ...] = attrs.field(default=(), converter=_kept_paths)
 
 
 @attrs.frozen(kw_only=True)

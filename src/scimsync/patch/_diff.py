@@ -31,6 +31,7 @@ from ..models import ENTERPRISE_USER_SCHEMA, PatchOperation, Resource, User, sci
 from ..schema import CORE_SCHEMAS, AttributeSpec, SchemaTable
 from ._identity import identity, identity_fields, identity_filter
 from ._path import Path
+from ._scope import ElementScope, scope_key
 
 __all__ = ["AttributeChange", "changed_attributes", "diff"]
 
@@ -72,12 +73,18 @@ class _Complex:
 
 @attrs.frozen
 class _Multi:
-    """Values of a multi-valued complex attribute are removed, changed, added."""
+    """Values of a multi-valued complex attribute are removed, changed, added.
+
+    ``demoted``: values that stop being primary because another one becomes primary.
+    No operation is sent for them: RFC 7644 §3.5.2 has the service provider do it. They
+    are listed so that a review says so.
+    """
 
     path: AttrPath
     removed: list[tuple[Filter, Any]]
     changed: list[tuple[Filter, str, Any, Any]]  # (identity filter, sub-attribute, old, new)
     added: list[tuple[Filter, Any]]
+    demoted: list[tuple[Filter, Any]] = attrs.field(factory=list)
 
 
 _Change = _Set | _Complex | _Multi
@@ -92,6 +99,10 @@ class _Field:
     # Per class of the field's values: (Python name, identity spec or None) of each
     # sub-attribute a diff compares. Filled on first use.
     parts: dict[type, tuple[tuple[str, AttributeSpec | None], ...]] = attrs.field(
+        factory=dict, eq=False
+    )
+    # Per class: (Python name, case-folded?) of each identity part, in identity order.
+    identity_parts: dict[type, tuple[tuple[str, AttributeSpec], ...]] = attrs.field(
         factory=dict, eq=False
     )
 
@@ -138,18 +149,29 @@ class _Field:
             seen.add(key)
         return True
 
+    def identity_of(self, cls: type) -> tuple[tuple[str, AttributeSpec], ...]:
+        """(Python name, spec) of each identity part of values of class ``cls``."""
+        parts = self.identity_parts.get(cls)
+        if parts is None:
+            parts = self.identity_parts[cls] = tuple(
+                (name, sub) for name, sub in self.sub_fields(cls) if sub is not None
+            )
+        return parts
+
     def identity(self, value: Any) -> tuple[Any, ...] | None:
         """The identity of a model value, as :func:`identity` computes it on JSON."""
+        parts = self.identity_parts.get(type(value)) or self.identity_of(type(value))
+        if not parts:
+            return None
         key = []
-        for name, sub in self.sub_fields(type(value)):
-            if sub is not None:
-                found = getattr(value, name)
-                if found == "":
-                    found = None
-                elif type(found) is str and not sub.case_exact:
-                    found = found.casefold()
-                key.append(found)
-        return tuple(key) if key else None
+        for name, sub in parts:
+            found = getattr(value, name)
+            if found == "":
+                found = None
+            elif type(found) is str and not sub.case_exact:
+                found = found.casefold()
+            key.append(found)
+        return tuple(key)
 
     def value_covers(self, old: Any, new: Any) -> bool:
         cls = type(new)
@@ -171,6 +193,104 @@ class _Field:
                 if value is not None and lookup(held, key, key.lower()) != value:
                     return False
         return True
+
+
+_ABSENT = object()
+_SEEN = object()
+
+
+class _ScopedCovers:
+    """:meth:`_Field.covers` for an attribute with an element scope: True when every
+    value of ``new`` is held already and ``old`` holds no other value the scope selects.
+
+    Values outside the scope (the home email of a mapping that writes the work one)
+    are the target's own: they neither need nor spoil anything. The scope's usual
+    filters (``type eq "work"``) are read off the identity already computed.
+    """
+
+    def __init__(self, field: _Field, scope: ElementScope) -> None:
+        self.field = field
+        self.scope = scope
+        # Per class of the values: (position in the identity, the values selected).
+        self.by_identity: dict[type, tuple[int, frozenset[Any]] | None] = {}
+
+    def selected(self, value: Any, key: tuple[Any, ...]) -> bool:
+        cls = type(value)
+        if cls in self.by_identity:
+            found = self.by_identity[cls]
+        else:
+            found = self.by_identity[cls] = self._identity_test(cls)
+        if found is None:
+            return self.scope.selects(value)
+        position, values = found
+        return key[position] in values
+
+    def _identity_test(self, cls: type) -> tuple[int, frozenset[Any]] | None:
+        equal = self.scope.equal_values
+        if equal is None or not attrs.has(cls):
+            return None
+        parts = self.field.identity_of(cls)
+        name, values = equal
+        for position, (_, sub) in enumerate(parts):
+            if sub.name.lower() == name.lower():
+                fold = not sub.case_exact
+                return position, frozenset(
+                    v.casefold() if fold and type(v) is str else v for v in values
+                )
+        return None
+
+    def __call__(self, old: Any, new: Any) -> bool:
+        spec = self.field.spec
+        if spec is None or not spec.complex or type(new) is not tuple or type(old) is not tuple:
+            return False
+        count = len(new)
+        if len(old) < count:
+            return False
+        field = self.field
+        covers = field.value_covers
+        identity = field.identity
+        # Usually the target lists the source's values first, in order, then its own.
+        for index in range(count):
+            if not covers(old[index], new[index]):
+                return self.unordered(old, new)
+        wanted = set()
+        for value in new:
+            key = identity(value)
+            if key is None or key in wanted:
+                return False
+            wanted.add(key)
+        for index in range(count, len(old)):
+            before = old[index]
+            key = identity(before)
+            # Held twice (one goes), or a value the source no longer wants (to remove).
+            if key is None or key in wanted or self.selected(before, key):
+                return False
+        return True
+
+    def unordered(self, old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+        """The same answer for values in any order."""
+        identity = self.field.identity
+        wanted: dict[tuple[Any, ...], Any] = {}
+        for value in new:
+            key = identity(value)
+            if key is None or key in wanted:
+                return False
+            wanted[key] = value
+        matched = 0
+        for before in old:
+            key = identity(before)
+            if key is None:
+                return False
+            value = wanted.get(key, _ABSENT)
+            if value is _ABSENT:
+                if self.selected(before, key):
+                    return False  # a value the source no longer wants: to remove
+                continue
+            if value is _SEEN or not self.field.value_covers(before, value):
+                return False  # held twice (one goes), or a part differs
+            wanted[key] = _SEEN
+            matched += 1
+        return matched == len(wanted)
 
 
 @functools.lru_cache(maxsize=64)
@@ -195,22 +315,36 @@ def _fields(
 
 @functools.lru_cache(maxsize=64)
 def _unchanged_check(
-    cls: type, schema: SchemaTable, resource_type: str | None, prefix: str | None
+    cls: type,
+    schema: SchemaTable,
+    resource_type: str | None,
+    prefix: str | None,
+    scopes: tuple[ElementScope, ...] = (),
 ) -> Callable[[Any, Any], bool]:
     """A function telling, fast, that ``new`` asks nothing of ``old`` (False: look closer).
 
     Generated per class from its diffable fields, so an unchanged pair (most of a
-    sync) costs one attribute read and comparison per field.
+    sync) costs one attribute read and comparison per field. With ``scopes``, a
+    multi-valued attribute compares only the values its scope selects.
     """
     namespace: dict[str, Any] = {"_extension_unchanged": _extension_unchanged}
+    by_key = {scope.key: scope for scope in scopes}
     lines = ["def unchanged(old, new):"]
     for index, field in enumerate(_fields(cls, schema, resource_type, prefix)):
         lines.append(f"    v = new.{field.name}")
         lines.append("    if v is not None:")
         lines.append(f"        b = old.{field.name}")
+        scope = by_key.get(scope_key(prefix, field.scim))
         if field.extension is not None:
             namespace["_schema"], namespace["_resource_type"] = schema, resource_type
-            check = f"_extension_unchanged(b, v, _schema, _resource_type, {field.extension!r})"
+            namespace["_scopes"] = scopes
+            check = (
+                "_extension_unchanged(b, v, _schema, _resource_type, "
+                f"{field.extension!r}, scopes=_scopes)"
+            )
+        elif scope is not None and field.spec is not None and field.spec.multi_valued:
+            namespace[f"_f{index}"] = _ScopedCovers(field, scope)
+            check = f"_f{index}(b, v)"
         else:
             namespace[f"_f{index}"] = field
             check = f"_f{index}.covers(b, v)"
@@ -229,12 +363,18 @@ def _unchanged_check(
 
 
 def _extension_unchanged(
-    old: Any, new: Any, schema: SchemaTable, resource_type: str | None, urn: str
+    old: Any,
+    new: Any,
+    schema: SchemaTable,
+    resource_type: str | None,
+    urn: str,
+    *,
+    scopes: tuple[ElementScope, ...] = (),
 ) -> bool:
     cls: Any = type(new)
     if type(old) is not cls or not attrs.has(cls):
         return False
-    return _unchanged_check(cls, schema, resource_type, urn)(old, new)
+    return _unchanged_check(cls, schema, resource_type, urn, scopes)(old, new)
 
 
 def _spec(schema: SchemaTable, resource_type: str | None, path: str) -> AttributeSpec | None:
@@ -257,9 +397,15 @@ def _json(value: Any) -> Any:
 
 
 class _Walk:
-    def __init__(self, schema: SchemaTable, resource_type: str | None) -> None:
+    def __init__(
+        self,
+        schema: SchemaTable,
+        resource_type: str | None,
+        scopes: tuple[ElementScope, ...] = (),
+    ) -> None:
         self.schema = schema
         self.resource_type = resource_type
+        self.scopes = {scope.key: scope for scope in scopes}
         self.changes: list[_Change] = []
 
     def model(self, old: Any, new: Any, prefix: str | None) -> None:
@@ -318,12 +464,20 @@ class _Walk:
             )
             return
         fields = identity_fields(spec) if spec is not None and spec.multi_valued else ()
+        scope = self.scopes.get(scope_key(prefix, name)) if self.scopes else None
+        selects = scope.selects if scope is not None and isinstance(new, list) else None
         if fields and isinstance(new, list) and isinstance(old, (list, type(None))):
-            change = self.values(path, spec, fields, old or [], new)
+            change = self.values(path, spec, fields, old or [], new, selects=selects)
             if change is not None:
                 if change.removed or change.changed or change.added:
                     self.changes.append(change)
                 return
+        if selects is not None and isinstance(old, list):
+            # Values without identity: the ones outside the scope stay, the rest is new.
+            kept = [e for e in old if not selects(e) and e not in new]
+            if [e for e in old if e not in kept] != new:
+                self.changes.append(_Set(str(path), path, old, [*kept, *new]))
+            return
         if isinstance(new, dict) and (spec is None or (spec.complex and not spec.multi_valued)):
             self.complex(path, spec, old if isinstance(old, dict) else None, new)
             return
@@ -347,34 +501,61 @@ class _Walk:
         fields: tuple[AttributeSpec, ...],
         old: list[Any],
         new: list[Any],
+        *,
+        selects: Callable[[Any], bool] | None = None,
     ) -> _Multi | None:
-        """Match values by identity; None when some value has none (compare whole lists)."""
-        old_by: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-        for element in old:
-            key = identity(fields, element)
-            if key is None:
-                return None
-            old_by.setdefault(key, []).append(element)
+        """Match values by identity; None when some value has none (compare whole lists).
+
+        With ``selects`` (an element scope), the values of ``old`` it does not select
+        and ``new`` does not name are left alone: never removed.
+        """
         new_by: dict[tuple[Any, ...], dict[str, Any]] = {}
         for element in new:
             key = identity(fields, element)
             if key is None:
                 return None
             new_by.setdefault(key, _writable(spec, element))
+        old_by: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        others: list[Any] = []  # outside the scope
+        for element in old:
+            key = identity(fields, element)
+            if selects is not None and key not in new_by and not selects(element):
+                others.append(element)
+                continue
+            if key is None:
+                return None
+            old_by.setdefault(key, []).append(element)
         removed, changed, added = [], [], []
         for key, elements in old_by.items():
             # A value listed twice is removed and added back once.
             if key not in new_by or len(elements) > 1:
                 removed.append((identity_filter(fields, elements[0]), elements[0]))
+        promoted = False
         for key, element in new_by.items():
             before = old_by.get(key)
             if before is None or len(before) > 1:
                 added.append((identity_filter(fields, element), element))
+                promoted = promoted or _primary(element) is True
                 continue
             selector = identity_filter(fields, before[0])
             for sub, (was, now) in _changed_subs(spec, before[0], element).items():
                 changed.append((selector, sub, was, now))
-        return _Multi(path, removed, changed, added)
+                promoted = promoted or (sub == "primary" and now is True)
+        demoted = []
+        if promoted:
+            # What RFC 7644 §3.5.2 has the target do: the other primary value stops
+            # being primary. No operation (the target does it); said in the review.
+            for element in (*others, *(e[0] for k, e in old_by.items() if k in new_by)):
+                if _primary(element) is not True:
+                    continue
+                wanted = new_by.get(identity(fields, element) or ())
+                if wanted is None or _primary(wanted) is None:
+                    demoted.append((identity_filter(fields, element), element))
+        return _Multi(path, removed, changed, added, demoted)
+
+
+def _primary(element: Any) -> Any:
+    return lookup(element, "primary", "primary") if isinstance(element, dict) else None
 
 
 def _is_name(text: str) -> bool:
@@ -413,7 +594,15 @@ def _changed_subs(
     return changed
 
 
-def _walk(old: Any, new: Any, schema: SchemaTable) -> list[_Change]:
+def walk(
+    old: Any, new: Any, schema: SchemaTable, scopes: tuple[ElementScope, ...] = ()
+) -> list[_Change]:
+    """What changed between two resources of one type, before rendering.
+
+    Rendered as PATCH operations by :func:`operations` and for review by
+    :func:`attribute_changes`; ``scopes`` limit multi-valued attributes to the values
+    they select (see :mod:`scimsync.patch._scope`).
+    """
     if type(old) is not type(new):
         raise TypeError(
             f"diff compares two resources of one type, got {type(old).__name__} "
@@ -423,11 +612,11 @@ def _walk(old: Any, new: Any, schema: SchemaTable) -> list[_Change]:
         raise TypeError(f"diff compares SCIM models (User, Group), got {type(new).__name__}")
     cls: Any = type(new)
     resource_type = cls.resource_type_name or None
-    if _unchanged_check(cls, schema, resource_type, None)(old, new):
+    if _unchanged_check(cls, schema, resource_type, None, scopes)(old, new):
         return []
-    walk = _Walk(schema, resource_type)
-    walk.model(old, new, None)
-    return walk.changes
+    walker = _Walk(schema, resource_type, scopes)
+    walker.model(old, new, None)
+    return walker.changes
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -441,16 +630,86 @@ def _chunks(items: list[Any], size: int | None) -> list[list[Any]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def _removals(
-    old: Resource, new: Resource, managed: Iterable[str] | None, schema: SchemaTable
-) -> list[Any]:
+def _managed(
+    new: Resource, managed: Iterable[str] | None, schema: SchemaTable
+) -> tuple[Any, tuple[ElementScope, ...]]:
+    """The compiled clearing of the ``managed`` paths, and their element scopes."""
     if not managed:
-        return []
-    from ._managed import clearing
+        return None, ()
+    from ._managed import clearing, element_scopes
 
     paths = managed if type(managed) is tuple else tuple(managed)
-    compiled = clearing(type(new), paths, schema)
-    return compiled.removals(old, new) if compiled.needed(old, new) else []
+    return clearing(type(new), paths, schema), element_scopes(type(new), paths, schema)
+
+
+def _removals(compiled: Any, old: Resource, new: Resource) -> list[Any]:
+    if compiled is None or not compiled.needed(old, new):
+        return []
+    removals: list[Any] = compiled.removals(old, new)
+    return removals
+
+
+def operations(
+    changes: list[_Change], max_members_per_operation: int | None = None
+) -> list[PatchOperation]:
+    """The PATCH operations of walked ``changes`` (see :func:`diff`)."""
+    out: list[PatchOperation] = []
+    for change in changes:
+        if isinstance(change, _Set):
+            if change.path is None:
+                out.append(PatchOperation(op="replace", value={change.key: change.new}))
+            else:
+                op = "add" if change.old is None else "replace"
+                out.append(PatchOperation(op=op, path=change.key, value=change.new))
+        elif isinstance(change, _Complex):
+            if change.was_empty:
+                value = {sub: now for sub, (_, now) in change.changed.items()}
+                out.append(PatchOperation(op="add", path=str(change.path), value=value))
+            elif len(change.changed) == 1:
+                ((sub, (_, now)),) = change.changed.items()
+                path = AttrPath(change.path.name, sub=sub, urn=change.path.urn)
+                out.append(PatchOperation(op="replace", path=str(path), value=now))
+            else:
+                value = {sub: now for sub, (_, now) in change.changed.items()}
+                out.append(PatchOperation(op="replace", path=str(change.path), value=value))
+        else:
+            for chunk in _chunks(change.removed, max_members_per_operation):
+                selector = or_(*(f for f, _ in chunk))
+                out.append(PatchOperation(op="remove", path=str(Path(change.path, selector))))
+            out.extend(
+                PatchOperation(op="replace", path=str(Path(change.path, selector, sub)), value=now)
+                for selector, sub, _, now in change.changed
+            )
+            out.extend(
+                PatchOperation(op="add", path=str(change.path), value=[e for _, e in chunk])
+                for chunk in _chunks(change.added, max_members_per_operation)
+            )
+    return out
+
+
+def attribute_changes(changes: list[_Change]) -> list[AttributeChange]:
+    """Walked ``changes`` one attribute (or one value) at a time (see
+    :func:`changed_attributes`)."""
+    out: list[AttributeChange] = []
+    for change in changes:
+        if isinstance(change, _Set):
+            out.append(AttributeChange(change.key, change.old, change.new))
+        elif isinstance(change, _Complex):
+            for sub, (was, now) in change.changed.items():
+                path = AttrPath(change.path.name, sub=sub, urn=change.path.urn)
+                out.append(AttributeChange(str(path), was, now))
+        else:
+            for selector, element in change.removed:
+                out.append(AttributeChange(str(Path(change.path, selector)), element, None))
+            for selector, sub, was, now in change.changed:
+                out.append(AttributeChange(str(Path(change.path, selector, sub)), was, now))
+            for selector, element in change.added:
+                out.append(AttributeChange(str(Path(change.path, selector)), None, element))
+            for selector, _ in change.demoted:
+                out.append(
+                    AttributeChange(str(Path(change.path, selector, "primary")), True, False)
+                )
+    return out
 
 
 def diff(
@@ -474,51 +733,26 @@ def diff(
     ``add``. ``max_members_per_operation`` caps how many values one ``add`` or
     ``remove`` carries (targets commonly accept 100 or fewer per operation).
 
+    ``managed`` names the attribute paths ``new`` speaks for (as
+    :attr:`Mapping.managed_user_attributes <scimsync.mapping.Mapping.managed_user_attributes>`
+    gives them). A managed value ``new`` leaves unset is removed. A multi-valued
+    attribute whose managed paths are all filtered element paths
+    (``emails[type eq "work"].value``) is compared only on the values those filters
+    select: ``old``'s other values (a home email) are left alone, never removed.
+
     The output is deterministic: attributes in schema order, then removals, changes
     and additions in the order of the values. ``diff(x, x) == []``, and
     ``apply_patch(old, diff(old, new))`` agrees with ``new`` on every attribute ``new``
-    sets.
+    sets (on the values in scope, for a scoped attribute).
     """
     if max_members_per_operation is not None and max_members_per_operation < 1:
         raise ValueError("max_members_per_operation must be at least 1")
-    operations: list[PatchOperation] = []
-    for change in _walk(old, new, schema):
-        if isinstance(change, _Set):
-            if change.path is None:
-                operations.append(PatchOperation(op="replace", value={change.key: change.new}))
-            else:
-                op = "add" if change.old is None else "replace"
-                operations.append(PatchOperation(op=op, path=change.key, value=change.new))
-        elif isinstance(change, _Complex):
-            if change.was_empty:
-                value = {sub: now for sub, (_, now) in change.changed.items()}
-                operations.append(PatchOperation(op="add", path=str(change.path), value=value))
-            elif len(change.changed) == 1:
-                ((sub, (_, now)),) = change.changed.items()
-                path = AttrPath(change.path.name, sub=sub, urn=change.path.urn)
-                operations.append(PatchOperation(op="replace", path=str(path), value=now))
-            else:
-                value = {sub: now for sub, (_, now) in change.changed.items()}
-                operations.append(PatchOperation(op="replace", path=str(change.path), value=value))
-        else:
-            for chunk in _chunks(change.removed, max_members_per_operation):
-                selector = or_(*(f for f, _ in chunk))
-                operations.append(
-                    PatchOperation(op="remove", path=str(Path(change.path, selector)))
-                )
-            operations.extend(
-                PatchOperation(op="replace", path=str(Path(change.path, selector, sub)), value=now)
-                for selector, sub, _, now in change.changed
-            )
-            operations.extend(
-                PatchOperation(op="add", path=str(change.path), value=[e for _, e in chunk])
-                for chunk in _chunks(change.added, max_members_per_operation)
-            )
-    operations.extend(
-        PatchOperation(op="remove", path=removal.path)
-        for removal in _removals(old, new, managed, schema)
+    compiled, scopes = _managed(new, managed, schema)
+    out = operations(walk(old, new, schema, scopes), max_members_per_operation)
+    out.extend(
+        PatchOperation(op="remove", path=removal.path) for removal in _removals(compiled, old, new)
     )
-    return operations
+    return out
 
 
 def changed_attributes(
@@ -533,25 +767,14 @@ def changed_attributes(
     For showing a plan: ``[AttributeChange("title", "Guide", "Lead"),
     AttributeChange('members[value eq "42"]', None, {"value": "42"})]``. Same rules and
     order as :func:`diff` (a managed value removed has ``new`` None); values are SCIM
-    JSON.
+    JSON. One more kind of entry says what the target does by itself: when a value
+    becomes ``primary``, another value that was primary stops being so (RFC 7644
+    §3.5.2), shown as ``emails[...].primary`` going from ``True`` to ``False``.
     """
-    out: list[AttributeChange] = []
-    for change in _walk(old, new, schema):
-        if isinstance(change, _Set):
-            out.append(AttributeChange(change.key, change.old, change.new))
-        elif isinstance(change, _Complex):
-            for sub, (was, now) in change.changed.items():
-                path = AttrPath(change.path.name, sub=sub, urn=change.path.urn)
-                out.append(AttributeChange(str(path), was, now))
-        else:
-            for selector, element in change.removed:
-                out.append(AttributeChange(str(Path(change.path, selector)), element, None))
-            for selector, sub, was, now in change.changed:
-                out.append(AttributeChange(str(Path(change.path, selector, sub)), was, now))
-            for selector, element in change.added:
-                out.append(AttributeChange(str(Path(change.path, selector)), None, element))
+    compiled, scopes = _managed(new, managed, schema)
+    out = attribute_changes(walk(old, new, schema, scopes))
     out.extend(
         AttributeChange(removal.path, removal.old, None)
-        for removal in _removals(old, new, managed, schema)
+        for removal in _removals(compiled, old, new)
     )
     return out

@@ -44,11 +44,12 @@ from ..filter._nodes import compile_value_filter
 from ..models import ENTERPRISE_USER_SCHEMA, Resource, User, scim_name
 from ._diff import _json
 from ._path import Path, parse_path
+from ._scope import ElementScope, equal_values
 
 if typing.TYPE_CHECKING:
     from ..schema import AttributeSpec, SchemaTable
 
-__all__ = ["Clearing", "Removal", "clearing", "removable", "value_reader"]
+__all__ = ["Clearing", "Removal", "clearing", "element_scopes", "removable", "value_reader"]
 
 
 class Removal(NamedTuple):
@@ -361,6 +362,54 @@ def clearing(cls: type[Resource], paths: tuple[str, ...], schema: SchemaTable) -
 def _compiled(cls: Any, paths: tuple[str, ...], schema: SchemaTable) -> Clearing:
     managed = _canonical_paths(cls, paths, schema)
     return Clearing(managed, _generate(cls, managed))
+
+
+def element_scopes(
+    cls: type[Resource], paths: tuple[str, ...], schema: SchemaTable
+) -> tuple[ElementScope, ...]:
+    """The element scopes the managed ``paths`` give (see :mod:`scimsync.patch._scope`).
+
+    One per multi-valued attribute whose paths are all filtered element paths
+    (``emails[type eq "work"].value`` and ``emails[type eq "work"].primary``: the work
+    emails); none for an attribute named whole by any path. Sorted; cached.
+    Raises :class:`~scimsync.errors.InvalidPathError` for a path that is not one.
+    """
+    key: Any = cls  # classes are hashable; typeshed's type[...] says otherwise
+    return _scopes(key, paths, schema)
+
+
+@functools.lru_cache(maxsize=256)
+def _scopes(cls: Any, paths: tuple[str, ...], schema: SchemaTable) -> tuple[ElementScope, ...]:
+    by_head: dict[tuple[str, ...], list[_Managed]] = {}
+    for managed in _canonical_paths(cls, paths, schema):
+        by_head.setdefault(managed.scope_head, []).append(managed)
+    out = []
+    for head in sorted(by_head):
+        chosen: dict[str, tuple[Filter, Callable[[Any], bool]]] = {}
+        for m in by_head[head]:
+            if m.value_filter is None or m.matches is None:
+                break  # the attribute is named whole: the desired list is all of it
+            chosen[str(m.value_filter)] = (m.value_filter, m.matches)
+        else:
+            first = by_head[head][0]
+            ordered = [chosen[text] for text in sorted(chosen)]
+            filters = tuple(f for f, _ in ordered)
+            out.append(
+                ElementScope(
+                    urn=first.urn,
+                    attribute=first.attribute,
+                    filters=filters,
+                    selects=_any_of(tuple(p for _, p in ordered)),
+                    equal_values=equal_values(filters),
+                )
+            )
+    return tuple(out)
+
+
+def _any_of(predicates: tuple[Callable[[Any], bool], ...]) -> Callable[[Any], bool]:
+    if len(predicates) == 1:
+        return predicates[0]
+    return lambda value: any(predicate(value) for predicate in predicates)
 
 
 def _generate(cls: type[Resource], managed: tuple[_Managed, ...]) -> Callable[[Any, Any], bool]:
