@@ -349,6 +349,7 @@ def test_registered_extension_is_typed(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(codec, "_EXTENSIONS", dict(codec._EXTENSIONS))
     register_extension(BADGE_URN, Badge)
+    assert {BADGE_URN: Badge} == codec.registered_extensions()
     user = from_scim(load_sample("capitalised-user"), User)
     assert user.extension(BADGE_URN) == Badge(badge_number="B-17", floor=3)
     assert user.extension(BADGE_URN.upper()) == Badge(badge_number="B-17", floor=3)

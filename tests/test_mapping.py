@@ -81,6 +81,15 @@ def test_plain_dotted_and_urn_targets_build_the_user() -> None:
     assert {BADGE: {"number": "7"}} == dict(user.extensions)
 
 
+def test_a_whole_custom_extension_is_one_object_not_an_attribute_named_user() -> None:
+    """``urn:...:2.0:User`` writes the extension object: it is not an attribute ``User``
+    of a schema ``urn:...:2.0``, and it is managed as nothing narrower."""
+    mapping = Mapping(users={"userName": "mail", BADGE: lambda r: {"number": r["badge"]}})
+    user = one_user(mapping, mail="a@x.org", badge="7")
+    assert {BADGE: {"number": "7"}} == dict(user.extensions)
+    assert ("externalId", "userName") == mapping.managed_user_attributes
+
+
 def test_core_urn_prefix_is_the_plain_attribute() -> None:
     """``urn:...:core:2.0:User:userName`` is ``userName``."""
     mapping = Mapping(users={"urn:ietf:params:scim:schemas:core:2.0:User:userName": "mail"})

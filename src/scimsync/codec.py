@@ -54,6 +54,7 @@ __all__ = [
     "from_scim",
     "make_converter",
     "register_extension",
+    "registered_extensions",
     "to_json",
     "to_scim",
 ]
@@ -173,6 +174,11 @@ def register_extension(urn: str, cls: type) -> None:
     if not attrs.has(cls):
         raise TypeError(f"{cls!r} is not an attrs class")
     _EXTENSIONS[urn.lower()] = (urn, cls)
+
+
+def registered_extensions() -> dict[str, type]:
+    """The extensions :func:`register_extension` registered: URN (as registered) -> class."""
+    return dict(_EXTENSIONS.values())
 
 
 def _resolve_field_types(cls: type, args: tuple[Any, ...]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from ..codec import registered_extensions
 from ..errors import ConfigurationError, InvalidPathError
 from ..filter import And, AttrPath, Comparison, Filter, and_, attr
 from ..models import ENTERPRISE_USER_SCHEMA
@@ -73,7 +74,9 @@ def parse_target(text: str, resource_type: str, core_urn: str) -> TargetPath:
         raise ConfigurationError(f"a target path must be a non-empty string, got {text!r}")
     path = text.strip()
     if "[" not in path:
-        urn, rest = split_urn(path, (core_urn, ENTERPRISE_USER_SCHEMA))
+        urn, rest = split_urn(path, _known_urns(core_urn, resource_type))
+        if urn is not None and _names_an_extension(urn, rest, resource_type):
+            urn, rest = path, ""
         if urn is not None and not rest:
             if urn.lower() == core_urn.lower():
                 raise ConfigurationError(f"{text!r} names the core schema itself, not an attribute")
@@ -97,6 +100,22 @@ def parse_target(text: str, resource_type: str, core_urn: str) -> TargetPath:
             conditions=_conditions(parsed.value_filter, text),
         )
     return _canonical(target, resource_type)
+
+
+def _known_urns(core_urn: str, resource_type: str) -> tuple[str, ...]:
+    return (
+        core_urn,
+        ENTERPRISE_USER_SCHEMA,
+        *CORE_SCHEMAS.extension_urns(resource_type),
+        *registered_extensions(),
+    )
+
+
+def _names_an_extension(urn: str, rest: str, resource_type: str) -> bool:
+    """``urn:acme:params:scim:schemas:extension:acme:2.0:User`` names a whole custom
+    extension, not an attribute ``User`` of a schema ``...:2.0``: extension URNs end in
+    the resource type they extend (RFC 7643 §3.3), and attribute names never are one."""
+    return rest.lower() == resource_type.lower() and rest != ""
 
 
 def _conditions(value_filter: Filter, text: str) -> tuple[tuple[str, Any], ...]:
