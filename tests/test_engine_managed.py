@@ -235,7 +235,10 @@ def test_a_manager_named_by_source_key_is_written_as_its_account_id() -> None:
     )
     assert [("update", "a2", "replace", MANAGER)] == ops(Plan(operations=[update]))
     assert (placeholder,) == update.placeholders
-    assert '"a1" → "<new User e1>"' in result.render()
+    assert '"a1" (boss) → "<new User e1>"' in result.render()
+    # The ids stay the values (stale checks compare them); the keys are for people.
+    assert [Change(path=MANAGER, old="a1", new=placeholder, old_key="boss")] == list(update.changes)
+    assert update.changes == Plan.from_json(result.to_json()).operations[1].changes
 
 
 def test_a_manager_created_in_the_same_plan_is_created_first() -> None:

@@ -224,10 +224,7 @@ def _operation_to_dict(op: Operation) -> dict[str, Any]:
         "patch": [_patch_to_dict(p) for p in op.patch],
         "body": to_scim(op.body) if op.body is not None else None,
         "members": list(op.members),
-        "changes": [
-            {"path": c.path, "old": c.old, "new": c.new, "sensitive": c.sensitive}
-            for c in op.changes
-        ],
+        "changes": [c.to_dict() for c in op.changes],
     }
 
 
@@ -260,7 +257,12 @@ def _operation_from_dict(data: Mapping[str, Any]) -> Operation:
         members=[_str(m) for m in data["members"]],
         changes=[
             Change(
-                path=_str(c["path"]), old=c["old"], new=c["new"], sensitive=_bool(c["sensitive"])
+                path=_str(c["path"]),
+                old=c["old"],
+                new=c["new"],
+                sensitive=_bool(c["sensitive"]),
+                old_key=_opt_str(c.get("oldKey")),
+                new_key=_opt_str(c.get("newKey")),
             )
             for c in data["changes"]
         ],

@@ -63,6 +63,7 @@ from ._values import (
     Change,
     GuardTrip,
     Operation,
+    Placeholder,
     Skip,
 )
 
@@ -220,6 +221,14 @@ def _scopes(
         return element_scopes(cls, paths, schema)
     except InvalidPathError as exc:
         raise ConfigurationError(f"cannot plan: {exc}") from exc
+
+
+def _key(label: Callable[[str], str], account_id: Any) -> str | None:
+    """The source key of the account ``account_id`` names, if it is not that id."""
+    if not isinstance(account_id, str) or Placeholder.parse(account_id) is not None:
+        return None  # a placeholder shows its key itself
+    key = label(account_id)
+    return None if key == account_id else key
 
 
 def _plural(count: int, noun: str) -> str:
@@ -441,7 +450,24 @@ class _Cycle:
             f" set once {others} exists (they refer to each other)",
             patch=() if self.put else patch,
             body=with_values(body, refs, self.policy.schema) if self.put else None,
-            changes=[Change(path=path, new=target) for path, target in refs],
+            changes=[
+                Change(path=path, new=target, new_key=_key(self.users.label, target))
+                for path, target in refs
+            ],
+        )
+
+    def labelled(
+        self, changes: Sequence[Change], refs: list[tuple[str, str]]
+    ) -> tuple[Change, ...]:
+        """``changes`` with the source keys people know the accounts of references (a
+        manager) by, next to their ids, as group members are shown."""
+        paths = {path.lower() for path, _ in refs}
+        label = self.users.label
+        return tuple(
+            attrs.evolve(change, old_key=_key(label, change.old), new_key=_key(label, change.new))
+            if change.path.lower() in paths and not change.sensitive
+            else change
+            for change in changes
         )
 
     def resolve_references(self, record: DesiredUser) -> list[tuple[str, str]]:
@@ -569,6 +595,8 @@ class _Cycle:
         )
         if not patch:
             return None
+        if refs:
+            changes = self.labelled(changes, refs)
         if reactivate:
             others = [c for c in changes if c.path != "active"]
             reason = "back in source" + (f"; {summarise(others, cleared)}" if others else "")

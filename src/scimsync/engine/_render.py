@@ -128,10 +128,16 @@ def _operation_lines(op: Operation, paint: Any) -> list[str]:
         elif op.kind == "create":
             lines.append(f"      {label} = {_value(change.new)}")
         elif change.new is None and change.old is not None:
-            lines.append(f"      {label} : {_value(change.old)} → (removed)")
+            lines.append(f"      {label} : {_keyed(change.old, change.old_key)} → (removed)")
         else:
-            lines.append(f"      {label} : {_value(change.old)} → {_value(change.new)}")
+            old, new = _keyed(change.old, change.old_key), _keyed(change.new, change.new_key)
+            lines.append(f"      {label} : {old} → {new}")
     return lines
+
+
+def _keyed(value: Any, key: str | None) -> str:
+    """A value, and the source key of the user it names (a manager's id) if known."""
+    return _value(value) if key is None else f"{_value(value)} ({key})"
 
 
 def _value(value: Any) -> str:

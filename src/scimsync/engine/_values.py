@@ -127,12 +127,27 @@ class Change:
     ``old`` and ``new`` are JSON values. When the attribute is sensitive (writeOnly,
     ``returned: never``, or named in :attr:`Policy.sensitive_paths`) both are ``None``
     and ``sensitive`` is True: a plan never carries a secret into what it renders.
+
+    ``old_key`` and ``new_key``, for a reference to another user (a manager): the
+    source keys of the users whose account ids ``old`` and ``new`` are, when the plan
+    knows them, so that a review reads ``"8f3c…" (E1) → "a86d…" (E2)``.
     """
 
     path: str
     old: Any = attrs.field(default=None, converter=jsonable)
     new: Any = attrs.field(default=None, converter=jsonable)
     sensitive: bool = False
+    old_key: str | None = None
+    new_key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form plans and audit events use (keys only when known)."""
+        out = {"path": self.path, "old": self.old, "new": self.new, "sensitive": self.sensitive}
+        if self.old_key is not None:
+            out["oldKey"] = self.old_key
+        if self.new_key is not None:
+            out["newKey"] = self.new_key
+        return out
 
 
 def _patch_tuple(values: Any) -> tuple[PatchOperation, ...]:

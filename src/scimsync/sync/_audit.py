@@ -99,10 +99,7 @@ class AuditEvent:
             "sourceKey": self.source_key,
             "targetId": self.target_id,
             "outcome": self.outcome,
-            "changes": [
-                {"path": c.path, "old": c.old, "new": c.new, "sensitive": c.sensitive}
-                for c in self.changes
-            ],
+            "changes": [c.to_dict() for c in self.changes],
             "reason": self.reason,
             "error": self.error,
             "status": self.status,

@@ -961,7 +961,12 @@ class Provisioner:
             held=len(plan.held) if plan is not None else 0,
             conflicts=plan.conflicts if plan is not None else (),
             skipped=plan.skipped if plan is not None else (),
-            source_issues=[str(issue) for issue in mapped.issues] if source_known else (),
+            source_issues=[str(i) for i in mapped.issues if i.code.loses_identity]
+            if source_known
+            else (),
+            source_warnings=[str(i) for i in mapped.issues if not i.code.loses_identity]
+            if source_known
+            else (),
             source_complete=mapped.desired.complete,
             target_complete=actual is None or actual.complete,
             quarantine=execution.quarantine if execution is not None else None,
@@ -1233,6 +1238,12 @@ def _match_step(whole: Plan, key: str, resource_type: str, state: SyncState) -> 
     return Step(name="match", detail="no account found")
 
 
+def _keyed(value: Any, key: str | None) -> str:
+    """A value, and the source key of the user it names (a manager's id) if known."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if key is None else f"{text} ({key})"
+
+
 def _changes_step(mine: Plan) -> Step:
     lines = []
     for op in mine.operations:
@@ -1244,8 +1255,8 @@ def _changes_step(mine: Plan) -> Step:
             elif change.path == "members":
                 lines.append(f"{op.resource_type} {op.target_id} members + {_json(change.new)}")
             else:
-                old = json.dumps(change.old, ensure_ascii=False)
-                new = json.dumps(change.new, ensure_ascii=False)
+                old = _keyed(change.old, change.old_key)
+                new = _keyed(change.new, change.new_key)
                 lines.append(f"{op.resource_type} {change.path}: {old} → {new}")
     if not lines:
         return Step(name="changes", detail="none: the target holds what the source wants")

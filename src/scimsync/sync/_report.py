@@ -167,6 +167,8 @@ class SyncReport:
     - ``guards``, ``held``: the guards that tripped and how many operations they
       held; ``conflicts`` and ``skipped``: identities the plan left alone.
     - ``source_issues``: records the mapping could not use, as text;
+      ``source_warnings``: records it used, leaving a part out (a group member or
+      a manager whose key no user record has), as text;
       ``source_complete`` / ``target_complete``: whether the reads were whole.
     - ``quarantine``: why writing stopped because too many writes failed;
       ``stopped``: why writing stopped otherwise (401/403, a stop request).
@@ -190,6 +192,7 @@ class SyncReport:
     conflicts: tuple[Conflict, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     skipped: tuple[Skip, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     source_issues: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    source_warnings: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     source_complete: bool = True
     target_complete: bool = True
     quarantine: str | None = None
@@ -286,6 +289,7 @@ class SyncReport:
             "conflicts": [c.to_dict() for c in self.conflicts],
             "skipped": [s.to_dict() for s in self.skipped],
             "sourceIssues": list(self.source_issues),
+            "sourceWarnings": list(self.source_warnings),
             "sourceComplete": self.source_complete,
             "targetComplete": self.target_complete,
             "quarantine": self.quarantine,
@@ -351,11 +355,15 @@ class SyncReport:
                 )
             if len(self.conflicts) > 10:
                 lines.append(f"    … and {len(self.conflicts) - 10} more")
-        if self.source_issues:
-            lines.append(f"  {len(self.source_issues)} source records not used:")
-            lines.extend(f"    {issue}" for issue in self.source_issues[:10])
-            if len(self.source_issues) > 10:
-                lines.append(f"    … and {len(self.source_issues) - 10} more")
+        for issues, heading in (
+            (self.source_issues, "source records not used"),
+            (self.source_warnings, "source records used with a part left out"),
+        ):
+            if issues:
+                lines.append(f"  {len(issues)} {heading}:")
+                lines.extend(f"    {issue}" for issue in issues[:10])
+                if len(issues) > 10:
+                    lines.append(f"    … and {len(issues) - 10} more")
         return "\n".join(lines)
 
 
