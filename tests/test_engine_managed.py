@@ -350,6 +350,11 @@ def mails(*values: tuple[str, str, bool | None]) -> list[Email]:
     return [Email(type=kind, value=value, primary=primary) for kind, value, primary in values]
 
 
+def with_emails(*values: tuple[str, str, bool | None]) -> TargetState:
+    """A target holding account ``a1`` (linked to ``e1``) with these emails."""
+    return TargetState(users=[held("a1", "e1", emails=mails(*values))])
+
+
 def emails_of(actual: TargetState) -> list[tuple[str | None, str | None, bool | None]]:
     (user,) = actual.users
     return sorted((e.type, e.value, e.primary) for e in user.emails or ())
@@ -384,15 +389,7 @@ def test_a_home_email_the_mapping_does_not_write_is_never_removed(method: Any) -
 
 def test_an_unchanged_work_email_next_to_a_home_one_needs_nothing() -> None:
     """The common steady state: no operation, whatever else the account holds."""
-    actual = TargetState(
-        users=[
-            held(
-                "a1",
-                "e1",
-                emails=mails(("work", "a@work.example", True), ("home", "a@home.example", None)),
-            )
-        ]
-    )
+    actual = with_emails(("work", "a@work.example", True), ("home", "a@home.example", None))
     wanted = desired(want("e1", emails=mails(("work", "A@work.example", True))), managed=WORK_ONLY)
     assert plan(wanted, actual, PERMISSIVE, linked(e1="a1"), NOW).is_empty
 
@@ -404,15 +401,7 @@ def test_a_work_email_made_primary_takes_the_flag_from_the_home_one_once(method:
     7644 §3.5.2; PUT: a body with the home email no longer primary), the review says
     both, and the next cycle has nothing to do."""
     policy = attrs.evolve(PERMISSIVE, update_method=method)
-    actual = TargetState(
-        users=[
-            held(
-                "a1",
-                "e1",
-                emails=mails(("work", "a@work.example", None), ("home", "a@home.example", True)),
-            )
-        ]
-    )
+    actual = with_emails(("work", "a@work.example", None), ("home", "a@home.example", True))
     wanted = desired(want("e1", emails=mails(("work", "a@work.example", True))), managed=WORK_ONLY)
     result, after, state = cycle(wanted, actual, linked(e1="a1"), policy)
     (op,) = result.operations
@@ -431,30 +420,14 @@ def test_a_work_email_made_primary_takes_the_flag_from_the_home_one_once(method:
 def test_a_target_that_keeps_two_primary_emails_is_not_fought_over() -> None:
     """A target that ignores RFC 7644 §3.5.2 and keeps the home email primary too: the
     work email is primary, as the source says, and nothing more is sent, ever."""
-    actual = TargetState(
-        users=[
-            held(
-                "a1",
-                "e1",
-                emails=mails(("work", "a@work.example", True), ("home", "a@home.example", True)),
-            )
-        ]
-    )
+    actual = with_emails(("work", "a@work.example", True), ("home", "a@home.example", True))
     wanted = desired(want("e1", emails=mails(("work", "a@work.example", True))), managed=WORK_ONLY)
     assert plan(wanted, actual, PERMISSIVE, linked(e1="a1"), NOW).is_empty
 
 
 def test_a_source_that_writes_the_work_email_but_not_its_flag_leaves_the_flags_alone() -> None:
     """Without ``.primary`` managed, the target's primary home email stays primary."""
-    actual = TargetState(
-        users=[
-            held(
-                "a1",
-                "e1",
-                emails=mails(("work", "a@work.example", None), ("home", "a@home.example", True)),
-            )
-        ]
-    )
+    actual = with_emails(("work", "a@work.example", None), ("home", "a@home.example", True))
     wanted = desired(want("e1", emails=mails(("work", "a@work.example", None))))
     assert plan(wanted, actual, PERMISSIVE, linked(e1="a1"), NOW).is_empty
 
