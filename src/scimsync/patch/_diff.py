@@ -337,10 +337,12 @@ def _unchanged_check(
         scope = by_key.get(scope_key(prefix, field.scim))
         if field.extension is not None:
             namespace["_schema"], namespace["_resource_type"] = schema, resource_type
-            namespace["_scopes"] = scopes
+            # Only this extension's scopes: usually none, and cheap to hash per call.
+            urn = field.extension.lower()
+            namespace[f"_s{index}"] = tuple(s for s in scopes if (s.urn or "").lower() == urn)
             check = (
                 "_extension_unchanged(b, v, _schema, _resource_type, "
-                f"{field.extension!r}, scopes=_scopes)"
+                f"{field.extension!r}, scopes=_s{index})"
             )
         elif scope is not None and field.spec is not None and field.spec.multi_valued:
             namespace[f"_f{index}"] = _ScopedCovers(field, scope)
