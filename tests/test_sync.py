@@ -13,7 +13,7 @@ import pytest
 
 from _sync_helpers import Clock, ScriptedTarget, Timer, memory_target
 from scimsync import Provisioner, SyncReport, User
-from scimsync.engine import Policy
+from scimsync.engine import Plan, Policy
 from scimsync.errors import (
     ConfigurationError,
     CycleInProgressError,
@@ -346,6 +346,17 @@ def test_a_mapping_the_target_cannot_take_is_refused_before_any_write() -> None:
 
 
 # -- plan and apply -------------------------------------------------------------------------------
+
+
+def test_a_plan_shows_the_source_records_it_could_not_use() -> None:
+    """A row without a key is no silent "no changes": the review, the saved plan and
+    its JSON name the record and the reason; the good rows are planned."""
+    r = rig([*people(2, groups=""), {"email": "nokey@example.com", "name": "No Key"}])
+    plan = r.provisioner.plan()
+    assert {"create": 2} == plan.summary()
+    assert ("memory users line 3: no_key: the record has no key",) == plan.source_issues
+    assert "! memory users line 3: no_key: the record has no key" in plan.render()
+    assert plan.source_issues == Plan.from_json(plan.to_json()).source_issues
 
 
 def test_apply_re_plans_against_the_target_as_it_is_now() -> None:

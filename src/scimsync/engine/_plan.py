@@ -61,6 +61,10 @@ class Plan:
     - ``source_counts``: source sizes the next state should remember (empty when the
       source cannot be trusted this cycle).
     - ``now``: the time the plan was made for (the ``now`` given to ``plan``).
+    - ``source_issues``: source records the mapping could not use, or used leaving a
+      part out, as text (``str`` of each :class:`~scimsync.mapping.RecordIssue`). The
+      engine plans from a desired state and leaves it empty; the
+      :class:`~scimsync.Provisioner` fills it, so a review never hides a bad record.
     """
 
     operations: tuple[Operation, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
@@ -71,6 +75,7 @@ class Plan:
     links: tuple[Link, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     source_counts: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_counts)
     now: datetime | None = None
+    source_issues: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
 
     @property
     def blocked(self) -> bool:
@@ -139,6 +144,7 @@ class Plan:
                 for link in self.links
             ],
             "sourceCounts": dict(self.source_counts),
+            "sourceIssues": list(self.source_issues),
         }
 
     def to_json(self) -> str:
@@ -198,6 +204,7 @@ class Plan:
                 ],
                 source_counts={_str(k): _int(v) for k, v in data["sourceCounts"].items()},
                 now=parsed_now,
+                source_issues=[_str(i) for i in data.get("sourceIssues", ())],
             )
         except PlanError:
             raise

@@ -77,7 +77,15 @@ def render(plan: Plan, *, color: bool = False) -> str:
             f"  {skip.resource_type} {_name(skip.source_key, skip.target_id)}: {skip.reason}"
             for skip in plan.skipped
         )
-    return "\n".join(lines).rstrip() + "\n"
+    if plan.source_issues:
+        lines.append("")
+        lines.append(f"Source records with issues ({len(plan.source_issues)}):")
+        lines.extend(paint("!", f"! {issue}") for issue in plan.source_issues[:_LIST_LIMIT])
+        if len(plan.source_issues) > _LIST_LIMIT:
+            lines.append(f"  … and {len(plan.source_issues) - _LIST_LIMIT} more")
+    # Each section opens with a blank line; the headline's already is one.
+    text = "\n".join(line for i, line in enumerate(lines) if line or lines[i - 1])
+    return text.rstrip() + "\n"
 
 
 def _headline(plan: Plan) -> str:

@@ -374,6 +374,8 @@ class Provisioner:
             reading.mapped.desired, actual, reading.policy, reading.state, now=self.clock()
         )
         self._progress(cycle_id, "planning", 1, 1)
+        if reading.mapped.issues:
+            made = attrs.evolve(made, source_issues=[str(i) for i in reading.mapped.issues])
         for trip in made.guards:
             if trip.forced:
                 logger.warning("guard %s forced past: %s", trip.name, trip.reason)
