@@ -226,7 +226,7 @@ async def _check(config: Config) -> list[Finding]:
     from ._runtime import connect
 
     found: list[Finding] = [Finding("config", "ok", _describe_config(config))]
-    async with connect(config) as runtime:
+    async with connect(_without_retries(config)) as runtime:
         fields = await _check_sources(runtime, found)
         reachable = await _check_target(runtime, found)
         if reachable:
@@ -235,6 +235,24 @@ async def _check(config: Config) -> list[Finding]:
             found.append(Finding("mapping", "skipped", "the target's schema could not be read"))
         _check_state(config, found)
     return found
+
+
+def _without_retries(config: Config) -> Config:
+    """``config`` trying each request once: a check answers at once what it sees (an
+    unreachable target is said in a second, not after the retry policy's waits)."""
+    import attrs
+
+    from ..retry import RetryPolicy
+
+    target = config.target
+    once = attrs.evolve(target.connection, retry=RetryPolicy.never())
+    sources = tuple(
+        attrs.evolve(s, connection=attrs.evolve(s.connection, retry=RetryPolicy.never()))
+        if s.connection is not None
+        else s
+        for s in config.sources
+    )
+    return attrs.evolve(config, target=attrs.evolve(target, connection=once), sources=sources)
 
 
 def _describe_config(config: Config) -> str:
