@@ -48,11 +48,12 @@ class Entry:
     rule: Rule
     multi_valued: bool
     complex: bool
-
-    @property
-    def reference(self) -> bool:
-        """True when the rule gives another user's source key (:func:`ref`), not a value."""
-        return reference_of(self.rule) is not None
+    #: True when the rule gives another user's source key (:func:`ref`), not a value.
+    #: Worked out once: every record reads it.
+    reference: bool = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: reference_of(self.rule) is not None, takes_self=True),
+    )
 
     @property
     def manages(self) -> bool:
