@@ -173,13 +173,60 @@ def test_chunked_bodies_are_read() -> None:
 )
 def test_broken_framing_is_400(server: ScimTestServer, head: bytes) -> None:
     """A request whose body cannot be framed answers 400 and closes the connection."""
+    status, body = raw_exchange(server, head)
+    assert (400, ERROR) == (status, body["schemas"])
+
+
+def raw_exchange(server: ScimTestServer, head: bytes) -> tuple[int, Any]:
+    """Send ``head`` as is; the status and the JSON body of the answer (until hang-up)."""
     host, port = server.url.split("//")[1].split("/")[0].split(":")
     with socket.create_connection((host, int(port)), timeout=10) as raw:
         raw.sendall(head)
         answer = b""
         while chunk := raw.recv(4096):
             answer += chunk
-    assert answer.startswith(b"HTTP/1.1 400 ")
+    status_line, _, rest = answer.partition(b"\r\n")
+    _, _, body = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), json.loads(body)
+
+
+ERROR = ["urn:ietf:params:scim:api:messages:2.0:Error"]
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"FROB /scim/v2/Users HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+    ],
+    ids=["unknown-method", "bad-request-line", "long-request-line"],
+)
+def test_what_the_http_layer_refuses_is_a_scim_error_too(
+    server: ScimTestServer, head: bytes, status: int
+) -> None:
+    """Errors raised before the service sees a request are SCIM JSON, not HTML pages."""
+    answered, body = raw_exchange(server, head)
+    assert (status, ERROR) == (answered, body["schemas"])
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE"])
+def test_other_methods_get_the_services_405_over_http_as_in_process(
+    server: ScimTestServer, http: httpx.Client, method: str
+) -> None:
+    """What the in-process transport answers, HTTP answers: 405 in SCIM JSON."""
+    response = http.request(method, "/Users")
+    assert (405, ERROR) == (response.status_code, response.json()["schemas"])
+
+
+def test_head_answers_the_headers_without_a_body(
+    server: ScimTestServer, http: httpx.Client
+) -> None:
+    """HEAD gets a SCIM 405 without a body: the length says what a body would be."""
+    response = http.request("HEAD", "/Users")
+    assert (405, b"") == (response.status_code, response.content)
+    assert 0 < int(response.headers["Content-Length"])
+    assert 200 == http.get("/Users").status_code  # the connection still frames correctly
 
 
 def test_concurrent_threads_each_get_their_answers(server: ScimTestServer) -> None:

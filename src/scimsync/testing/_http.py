@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from ._wire import WireRequest, WireResponse
+from ._wire import WireRequest, WireResponse, error_body, json_response
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,6 +55,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._serve()
+
+    # The service answers every other method with a SCIM error (405), as in-process.
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_OPTIONS(self) -> None:
+        self._serve()
+
+    def do_TRACE(self) -> None:
+        self._serve()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What the standard library would answer in HTML (an unknown method, a bad
+        request line, headers too long), as a SCIM error: every error is one."""
+        self.close_connection = True
+        detail = message or http.HTTPStatus(code).phrase
+        self._write(json_response(code, error_body(code, detail)))
 
     def _serve(self) -> None:
         frontend = self.server.frontend
@@ -98,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
             length = -1
         if length < 0:
             self.close_connection = True
-            self._write(WireResponse(status=400, body=b"bad Content-Length\n"))
+            self._write(json_response(400, error_body(400, "bad Content-Length")))
             return None
         return self.rfile.read(min(length, limit + 1))
 
@@ -111,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk = int(line.split(b";", 1)[0].strip(), 16)
             except ValueError:
                 self.close_connection = True
-                self._write(WireResponse(status=400, body=b"bad chunked encoding\n"))
+                self._write(json_response(400, error_body(400, "bad chunked encoding")))
                 return None
             if chunk == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
@@ -135,6 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = b"" if status in _NO_BODY else response.body
         if status not in _NO_BODY:
             lines.append(f"Content-Length: {len(body)}")
+        if getattr(self, "command", None) == "HEAD":
+            body = b""  # the headers a GET would have, without the body
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
