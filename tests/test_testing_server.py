@@ -328,6 +328,24 @@ def test_user_groups_is_computed_from_memberships(http: httpx.Client) -> None:
     ] == groups
 
 
+def test_user_groups_include_indirect_memberships_once_even_in_a_cycle(
+    http: httpx.Client,
+) -> None:
+    """RFC 7643 §4.1.2: the groups of the user's groups are listed as "indirect", each
+    once, even when groups hold each other; filters see them too."""
+    user = create(http, "/Users", user_body("bjensen"))
+    team = create(http, "/Groups", group_body("Team", user["id"]))
+    dept = create(http, "/Groups", group_body("Dept", team["id"]))
+    company = create(http, "/Groups", group_body("Company", dept["id"], user["id"]))
+    http.put(f"/Groups/{dept['id']}", json=group_body("Dept", team["id"], company["id"]))
+    groups = http.get(f"/Users/{user['id']}").json()["groups"]
+    assert [("Team", "direct"), ("Company", "direct"), ("Dept", "indirect")] == [
+        (g["display"], g["type"]) for g in groups
+    ]
+    found = http.get("/Users", params={"filter": f'groups[value eq "{dept["id"]}"]'}).json()
+    assert [user["id"]] == [u["id"] for u in found["Resources"]]
+
+
 def test_deleting_a_user_removes_it_from_its_groups(
     http: httpx.Client, server: ScimTestServer
 ) -> None:

@@ -504,9 +504,9 @@ class ScimService:
         resource_id = resource["id"]
         omit_members = kind_name == GROUP and quirks and self.quirks.omit_group_members
         if kind_name == USER:
-            groups = self.store.groups_of(resource_id)
+            groups = self._memberships(resource_id)
             if groups:
-                out["groups"] = [self._membership(origin, group_id) for group_id in groups]
+                out["groups"] = [self._membership(origin, *group) for group in groups]
         elif "members" in out and not (
             omit_members and not (include is not None and "members" in include)
         ):
@@ -525,12 +525,27 @@ class ScimService:
             on_request_only=("members",) if omit_members else (),
         )
 
-    def _membership(self, origin: str, group_id: str) -> dict[str, Any]:
+    def _memberships(self, user_id: str) -> list[tuple[str, str]]:
+        """``(group id, "direct" or "indirect")`` of every group the user is in: its own
+        groups, then the groups holding those, and so on (RFC 7643 §4.1.2), each once."""
+        direct = self.store.groups_of(user_id)
+        out = [(group_id, "direct") for group_id in direct]
+        seen = set(direct)
+        pending = list(direct)
+        while pending:
+            for parent in self.store.groups_of(pending.pop(0)):
+                if parent not in seen:
+                    seen.add(parent)
+                    pending.append(parent)
+                    out.append((parent, "indirect"))
+        return out
+
+    def _membership(self, origin: str, group_id: str, kind: str) -> dict[str, Any]:
         group = self.store.get(GROUP, group_id)
         entry = {
             "value": group_id,
             "$ref": self.location(origin, GROUP, group_id),
-            "type": "direct",
+            "type": kind,
         }
         if group is not None and "displayName" in group:
             entry["display"] = group["displayName"]
@@ -705,10 +720,10 @@ class ScimService:
         ]
 
     def _with_groups(self, user: Resource) -> Resource:
-        groups = self.store.groups_of(user["id"])
+        groups = self._memberships(user["id"])
         if not groups:
             return user
-        return {**user, "groups": [self._membership("", group_id) for group_id in groups]}
+        return {**user, "groups": [self._membership("", *group) for group in groups]}
 
     def _drift(self, kind: Kind) -> None:
         """Change the listing under a paging client: remove the first resource or add one."""
