@@ -18,10 +18,10 @@ from ..filter import AttrPath, attr
 from ..filter._eval import lookup
 from ..models import Group, PatchOperation, Resource, scim_name
 from ..patch import AttributeChange, Path
-from ..patch._diff import _json, attribute_changes, operations, walk
+from ..patch._diff import _json, attribute_changes, operations, primary_of, walk
 from ..patch._identity import identity, identity_fields
 from ..patch._scope import scope_key
-from ..schema import split_urn
+from ..schema import CORE_SCHEMAS, split_urn
 from ._values import Change
 
 if TYPE_CHECKING:
@@ -145,8 +145,6 @@ def overlay(
 
 
 def _spec(schema: SchemaTable | None, resource_type: str, path: str) -> AttributeSpec | None:
-    from ..schema import CORE_SCHEMAS
-
     return (schema or CORE_SCHEMAS).resolve(resource_type, path)
 
 
@@ -205,7 +203,7 @@ def merge_values(
             if found not in placed:  # a value held twice is kept once
                 placed.add(found)
                 value = wanted[found]
-                out.append((_merge_value(before, value), _primary(value) is True))
+                out.append((_merge_value(before, value), primary_of(value) is True))
         elif not selects(before) and before not in new:
             out.append((before, False))
     for value in new:
@@ -213,10 +211,10 @@ def merge_values(
         if found is None or found not in placed:
             if found is not None:
                 placed.add(found)
-            out.append((value, _primary(value) is True))
+            out.append((value, primary_of(value) is True))
     if any(source_primary for _, source_primary in out):
         return [
-            _not_primary(value) if not source_primary and _primary(value) is True else value
+            _not_primary(value) if not source_primary and primary_of(value) is True else value
             for value, source_primary in out
         ]
     return [value for value, _ in out]
@@ -228,12 +226,6 @@ def _merge_value(old: Any, new: Any) -> Any:
     if attrs.has(type(old)) and type(old) is type(new):
         return _merge_complex(old, new)
     return new
-
-
-def _primary(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return lookup(value, "primary", "primary")
-    return getattr(value, "primary", None)
 
 
 def _not_primary(value: Any) -> Any:

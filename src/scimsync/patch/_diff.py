@@ -537,7 +537,7 @@ class _Walk:
             before = old_by.get(key)
             if before is None or len(before) > 1:
                 added.append((identity_filter(fields, element), element))
-                promoted = promoted or _primary(element) is True
+                promoted = promoted or primary_of(element) is True
                 continue
             selector = identity_filter(fields, before[0])
             for sub, (was, now) in _changed_subs(spec, before[0], element).items():
@@ -548,16 +548,19 @@ class _Walk:
             # What RFC 7644 §3.5.2 has the target do: the other primary value stops
             # being primary. No operation (the target does it); said in the review.
             for element in (*others, *(e[0] for k, e in old_by.items() if k in new_by)):
-                if _primary(element) is not True:
+                if primary_of(element) is not True:
                     continue
                 wanted = new_by.get(identity(fields, element) or ())
-                if wanted is None or _primary(wanted) is None:
+                if wanted is None or primary_of(wanted) is None:
                     demoted.append((identity_filter(fields, element), element))
         return _Multi(path, removed, changed, added, demoted)
 
 
-def _primary(element: Any) -> Any:
-    return lookup(element, "primary", "primary") if isinstance(element, dict) else None
+def primary_of(value: Any) -> Any:
+    """The ``primary`` flag of a multi-valued attribute's value, as SCIM JSON or a model."""
+    if isinstance(value, Mapping):
+        return lookup(value, "primary", "primary")
+    return getattr(value, "primary", None)
 
 
 def _is_name(text: str) -> bool:

@@ -531,12 +531,10 @@ class ScimService:
         direct = self.store.groups_of(user_id)
         out = [(group_id, "direct") for group_id in direct]
         seen = set(direct)
-        pending = list(direct)
-        while pending:
-            for parent in self.store.groups_of(pending.pop(0)):
+        for group_id, _ in out:  # breadth first: `out` grows as parents are found
+            for parent in self.store.groups_of(group_id):
                 if parent not in seen:
                     seen.add(parent)
-                    pending.append(parent)
                     out.append((parent, "indirect"))
         return out
 
