@@ -75,7 +75,7 @@ def parse_target(text: str, resource_type: str, core_urn: str) -> TargetPath:
     path = text.strip()
     if "[" not in path:
         urn, rest = split_urn(path, _known_urns(core_urn, resource_type))
-        if urn is not None and _names_an_extension(urn, rest, resource_type):
+        if urn is not None and _names_an_extension(rest, resource_type):
             urn, rest = path, ""
         if urn is not None and not rest:
             if urn.lower() == core_urn.lower():
@@ -111,11 +111,11 @@ def _known_urns(core_urn: str, resource_type: str) -> tuple[str, ...]:
     )
 
 
-def _names_an_extension(urn: str, rest: str, resource_type: str) -> bool:
+def _names_an_extension(rest: str, resource_type: str) -> bool:
     """``urn:acme:params:scim:schemas:extension:acme:2.0:User`` names a whole custom
     extension, not an attribute ``User`` of a schema ``...:2.0``: extension URNs end in
     the resource type they extend (RFC 7643 §3.3), and attribute names never are one."""
-    return rest.lower() == resource_type.lower() and rest != ""
+    return rest.lower() == resource_type.lower()
 
 
 def _conditions(value_filter: Filter, text: str) -> tuple[tuple[str, Any], ...]:

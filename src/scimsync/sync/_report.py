@@ -8,15 +8,17 @@ and error messages have the operation's sensitive values masked out.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 
 from ..engine import Change, Conflict, GuardTrip, Skip
 from ..engine._values import OPERATION_KINDS, Placeholder
 from ..models._base import to_tuple_or_empty
+
+T = TypeVar("T")
 
 __all__ = [
     "Alert",
@@ -343,28 +345,31 @@ class SyncReport:
         failures = self.failures
         if failures:
             lines.append("  Failures:")
-            lines.extend(f"    {r}" for r in failures[:20])
-            if len(failures) > 20:
-                lines.append(f"    … and {len(failures) - 20} more")
+            lines.extend(_first(failures, 20, str))
         if self.conflicts:
             lines.append(f"  {len(self.conflicts)} conflicts (left alone):")
-            for conflict in self.conflicts[:10]:
-                keys = ", ".join(json.dumps(k, ensure_ascii=False) for k in conflict.source_keys)
-                lines.append(
-                    f"    {conflict.kind} {conflict.resource_type} {keys}: {conflict.detail}"
-                )
-            if len(self.conflicts) > 10:
-                lines.append(f"    … and {len(self.conflicts) - 10} more")
+            lines.extend(_first(self.conflicts, 10, _conflict_line))
         for issues, heading in (
             (self.source_issues, "source records not used"),
             (self.source_warnings, "source records used with a part left out"),
         ):
             if issues:
                 lines.append(f"  {len(issues)} {heading}:")
-                lines.extend(f"    {issue}" for issue in issues[:10])
-                if len(issues) > 10:
-                    lines.append(f"    … and {len(issues) - 10} more")
+                lines.extend(_first(issues, 10, str))
         return "\n".join(lines)
+
+
+def _first(items: Sequence[T], limit: int, describe: Callable[[T], str]) -> list[str]:
+    """Report lines for at most ``limit`` of ``items``, then how many more there are."""
+    lines = [f"    {describe(item)}" for item in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"    … and {len(items) - limit} more")
+    return lines
+
+
+def _conflict_line(conflict: Conflict) -> str:
+    keys = ", ".join(json.dumps(k, ensure_ascii=False) for k in conflict.source_keys)
+    return f"{conflict.kind} {conflict.resource_type} {keys}: {conflict.detail}"
 
 
 class RequestStats:
