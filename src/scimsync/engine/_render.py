@@ -41,11 +41,13 @@ _VERBS = {
 
 def render(plan: Plan, *, color: bool = False) -> str:
     """The review text of ``plan``; with ``color``, symbols in ANSI colours."""
-    lines = [_headline(plan), ""]
+    lines = [_headline(plan)]  # each section below opens with a blank line
 
     def paint(symbol: str, text: str) -> str:
         return f"{_COLORS[symbol]}{text}{_RESET}" if color and symbol in _COLORS else text
 
+    if plan.operations:
+        lines.append("")
     for op in plan.operations:
         lines.extend(_operation_lines(op, paint))
     if plan.guards:
@@ -83,9 +85,7 @@ def render(plan: Plan, *, color: bool = False) -> str:
         lines.extend(paint("!", f"! {issue}") for issue in plan.source_issues[:_LIST_LIMIT])
         if len(plan.source_issues) > _LIST_LIMIT:
             lines.append(f"  … and {len(plan.source_issues) - _LIST_LIMIT} more")
-    # Each section opens with a blank line; the headline's already is one.
-    text = "\n".join(line for i, line in enumerate(lines) if line or lines[i - 1])
-    return text.rstrip() + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def _headline(plan: Plan) -> str:
