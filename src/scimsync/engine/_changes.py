@@ -18,7 +18,14 @@ from ..filter import AttrPath, attr
 from ..filter._eval import lookup
 from ..models import Group, PatchOperation, Resource, scim_name
 from ..patch import AttributeChange, Path
-from ..patch._diff import _json, attribute_changes, operations, primary_of, walk
+from ..patch._diff import (
+    _json,
+    attribute_changes,
+    cleared_values,
+    operations,
+    primary_of,
+    walk,
+)
 from ..patch._identity import identity, identity_fields
 from ..patch._scope import scope_key
 from ..schema import CORE_SCHEMAS, split_urn
@@ -59,11 +66,7 @@ def attribute_patch(
     schema = policy.schema
     walked = walk(actual, desired, schema, scopes)
     ops = operations(walked)
-    removals = (
-        clearing.removals(actual, desired)
-        if clearing is not None and clearing.needed(actual, desired)
-        else []
-    )
+    removals = cleared_values(clearing, actual, desired)
     if not ops and not removals:
         return ops, (), ()
     changed = attribute_changes(walked)

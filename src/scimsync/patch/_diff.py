@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
@@ -32,6 +32,9 @@ from ..schema import CORE_SCHEMAS, AttributeSpec, SchemaTable
 from ._identity import identity, identity_fields, identity_filter
 from ._path import Path
 from ._scope import ElementScope, scope_key
+
+if TYPE_CHECKING:
+    from ._managed import Clearing, Removal
 
 __all__ = ["AttributeChange", "changed_attributes", "diff"]
 
@@ -637,7 +640,7 @@ def _chunks(items: list[Any], size: int | None) -> list[list[Any]]:
 
 def _managed(
     new: Resource, managed: Iterable[str] | None, schema: SchemaTable
-) -> tuple[Any, tuple[ElementScope, ...]]:
+) -> tuple[Clearing | None, tuple[ElementScope, ...]]:
     """The compiled clearing of the ``managed`` paths, and their element scopes."""
     if not managed:
         return None, ()
@@ -647,11 +650,11 @@ def _managed(
     return clearing(type(new), paths, schema), element_scopes(type(new), paths, schema)
 
 
-def _removals(compiled: Any, old: Resource, new: Resource) -> list[Any]:
+def cleared_values(compiled: Clearing | None, old: Resource, new: Resource) -> list[Removal]:
+    """The managed values ``old`` holds and ``new`` leaves unset (none without ``compiled``)."""
     if compiled is None or not compiled.needed(old, new):
         return []
-    removals: list[Any] = compiled.removals(old, new)
-    return removals
+    return compiled.removals(old, new)
 
 
 def operations(
@@ -755,7 +758,8 @@ def diff(
     compiled, scopes = _managed(new, managed, schema)
     out = operations(walk(old, new, schema, scopes), max_members_per_operation)
     out.extend(
-        PatchOperation(op="remove", path=removal.path) for removal in _removals(compiled, old, new)
+        PatchOperation(op="remove", path=removal.path)
+        for removal in cleared_values(compiled, old, new)
     )
     return out
 
@@ -780,6 +784,6 @@ def changed_attributes(
     out = attribute_changes(walk(old, new, schema, scopes))
     out.extend(
         AttributeChange(removal.path, removal.old, None)
-        for removal in _removals(compiled, old, new)
+        for removal in cleared_values(compiled, old, new)
     )
     return out
