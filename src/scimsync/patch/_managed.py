@@ -44,7 +44,7 @@ from ..filter._nodes import compile_value_filter
 from ..models import ENTERPRISE_USER_SCHEMA, Resource, User, scim_name
 from ._diff import _json
 from ._path import Path, parse_path
-from ._scope import ElementScope, equal_values
+from ._scope import ElementScope, equal_values, scope_key
 
 if typing.TYPE_CHECKING:
     from ..schema import AttributeSpec, SchemaTable
@@ -226,7 +226,7 @@ class _Managed:
             self.field = _fields(EnterpriseUser).get(self.attribute.lower())
         self.whole_ok = removable(spec)
         self.sub_ok = sub is not None and self.whole_ok and removable(sub_spec)
-        self.scope_head = ((urn or "").lower(), self.attribute.lower())
+        self.scope_head = scope_key(urn, self.attribute)
         self.matches: Callable[[Any], bool] | None = None
         if self.value_filter is not None:
             self.matches = compile_value_filter(
