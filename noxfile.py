@@ -35,9 +35,10 @@ PYTHONS = [v for v in SUPPORTED if _runs(v)] or None
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (unit, property, integration against loopback SCIM servers)."""
+    """Run the test suite (unit, property, integration against loopback SCIM servers),
+    spread over the machine's CPUs (pytest-xdist); arguments given replace that."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *(session.posargs or ["-n", "auto"]))
 
 
 @nox.session

@@ -31,6 +31,11 @@ QUICK_ARGS: dict[str, list[str]] = {
     "sources": ["--rows", "20000", "--map-rows", "2000", "--memory-rows", "2000"],
     "engine": ["--sizes", "2000,20000"],
     "sync": ["--quick"],
+    "targets": ["--users", "100"],
+    "chaos": ["--users", "200", "--seeds", "1"],
+    "directory": ["--entries", "5000", "--changes", "20"],
+    "sql": ["--rows", "50000", "--changes", "50"],
+    "observe": ["--quick"],
 }
 
 Row = tuple[str, str, str, str, str]

@@ -8,7 +8,9 @@
   misbehaviour no real server shows on demand (dropped connections after a commit,
   HTML error pages, ``Retry-After``);
 - :class:`TokenEndpoint`: an OAuth 2.0 client-credentials token endpoint, to serve
-  from a :class:`ScriptedServer`.
+  from a :class:`ScriptedServer`;
+- :class:`Stream`: an answer a :class:`ScriptedServer` writes chunk by chunk, for
+  hostile targets (endless bodies, bodies dripping a byte at a time).
 
 None of them sleeps to wait for readiness: sockets are bound and listening before a
 test gets the URL.
@@ -23,7 +25,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote_plus
@@ -35,6 +38,7 @@ __all__ = [
     "Reply",
     "Request",
     "ScriptedServer",
+    "Stream",
     "TokenEndpoint",
     "free_port",
     "scim2_server_asgi",
@@ -165,18 +169,35 @@ class Drop:
     """Read the whole request, then close the connection without answering."""
 
 
-Script = Callable[[Request], "Reply | Drop"]
+@attrs.frozen
+class Stream:
+    """Answer with ``status`` and ``headers``, then write ``chunks`` one by one.
+
+    The body goes out chunked (``Transfer-Encoding: chunked``) unless ``headers`` give
+    a ``Content-Length``; each chunk waits ``interval`` seconds first. Writing stops
+    when the client hangs up. ``chunks`` may be endless: it is consumed lazily.
+    """
+
+    chunks: Iterable[bytes]
+    status: int = 200
+    headers: dict[str, str] = attrs.field(factory=dict)
+    interval: float = 0.0
+
+
+Script = Callable[[Request], "Reply | Drop | Stream"]
 
 
 class ScriptedServer:
     """A loopback HTTP/1.1 server answering each request with ``script(request)``.
 
-    ``requests`` lists every request received, in order. Use it as a context manager.
+    ``requests`` lists every request received, in order; ``streamed`` counts the body
+    bytes of :class:`Stream` answers that left the server. Use it as a context manager.
     """
 
     def __init__(self, script: Script) -> None:
         self.script = script
         self.requests: list[Request] = []
+        self.streamed = 0
         self._lock = threading.Lock()
         outer = self
 
@@ -195,6 +216,9 @@ class ScriptedServer:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
+                if isinstance(action, Stream):
+                    self._stream(action)
+                    return
                 payload, content_type = action.encoded()
                 self.send_response(action.status)
                 headers = {"Content-Type": content_type, **action.headers}
@@ -203,6 +227,29 @@ class ScriptedServer:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _stream(self, action: Stream) -> None:
+                self.send_response(action.status)
+                headers = {"Content-Type": "application/scim+json", **action.headers}
+                chunked = "Content-Length" not in headers
+                if chunked:
+                    headers["Transfer-Encoding"] = "chunked"
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.close_connection = True
+                try:
+                    for chunk in action.chunks:
+                        if action.interval:
+                            time.sleep(action.interval)
+                        framed = b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk
+                        self.wfile.write(framed)
+                        with outer._lock:
+                            outer.streamed += len(chunk)
+                    if chunked:
+                        self.wfile.write(b"0\r\n\r\n")
+                except OSError:  # the client hung up: what it did not read stays unsent
+                    pass
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815
 

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import httpcore
 import pytest
+from hypothesis import HealthCheck, settings
 
 from _servers import scim2_server_asgi, scim2_server_process
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+# The suite runs on every CPU at once (pytest-xdist), on shared machines: how fast a
+# strategy draws or an example runs says nothing about the code under test, so neither
+# fails a run (tests never assert on wall-clock time; speed lives in benchmarks/).
+settings.register_profile("scimsync", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("scimsync")
+
+# httpx imports httpcore on its first transport. Were that inside a pytester in-process
+# run, pytester would drop it from sys.modules afterwards and later clients would see
+# two httpcore modules, whose errors httpx no longer maps (a reset escapes as
+# httpcore.ReadError instead of being retried): import it once, up front.
+del httpcore
 
 #: Bearer tokens the token-protected scim2-server accepts.
 SCIM2_SERVER_TOKENS = ("tok-accepted-1", "tok-accepted-2")

@@ -11,6 +11,10 @@ draw (or drawing names letter by letter) makes properties crawl.
   (accounts created by earlier cycles, drifted, deactivated, adopted or foreign).
 - :func:`shuffled`: the same scenario with every collection in another order.
 
+With ``protect=True``, scenarios also hold source records with an issue: keys in
+``protected_user_keys`` / ``protected_group_keys`` instead of desired records, some
+with an account, some new (tied to no account).
+
 Desired states say, some of the time, which attributes they manage (so values the
 source cleared are removed) and name managers by source key (known, unknown, their
 own, in circles). When they manage emails by filter (the work email only), their
@@ -345,13 +349,15 @@ def scenarios(
     max_users: int = 200,
     max_groups: int = 20,
     complete: bool | None = True,
+    protect: bool = False,
 ) -> Scenario:
     """A source, a target and a state that overlap like a real deployment's.
 
     Each identity ``k<n>`` may be in the source, on the target (as ``u<n>``, linked in
     the state or not, with the externalId set or not, drifted), both, or neither.
     The target also holds foreign accounts (``x<n>``) whose userName may clash with a
-    source record's. ``complete=None`` draws the completeness flags too.
+    source record's. ``complete=None`` draws the completeness flags too; ``protect``
+    turns some identities into records with an issue (see the module docstring).
     """
     count = draw(st.integers(0, max_users))
     managed = draw(managed_sets)
@@ -440,12 +446,24 @@ def scenarios(
         groups=Ledger(links=group_links, last_source_count=last_groups),
     )
     flags = (complete, complete) if complete is not None else draw(st.tuples(opt_bool, opt_bool))
+    protected_users: set[str] = set()
+    protected_groups: set[str] = set()
+    if protect:
+        # One past the last identity is a key no account has ever had.
+        picks = draw(st.lists(st.integers(0, count + 1), max_size=8))
+        protected_users = {f"k{i}" for i in picks}
+        records = [r for r in records if r.key not in protected_users]
+        group_picks = draw(st.lists(st.integers(0, max_groups), max_size=3))
+        protected_groups = {f"g{i}" for i in group_picks}
+        group_records = [g for g in group_records if g.key not in protected_groups]
     return Scenario(
         desired=DesiredState(
             users=records,
             groups=group_records,
             complete=flags[0] is not False,
             managed_user_attributes=managed,
+            protected_user_keys=dict.fromkeys(protected_users, "source record has an issue"),
+            protected_group_keys=protected_groups,
         ),
         actual=TargetState(users=accounts, groups=held_groups, complete=flags[1] is not False),
         state=state,

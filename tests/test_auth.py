@@ -320,6 +320,18 @@ def test_token_endpoint_unavailable_is_retried_even_for_a_create() -> None:
     assert 1 == len(idp.scim_requests)
 
 
+def test_the_token_request_gets_the_attempts_timeouts() -> None:
+    """The token fetch runs inside the SCIM request's send: it gets its deadline-cut timeouts.
+
+    An ``httpx.Request`` built by an auth flow otherwise has no timeout at all.
+    """
+    idp = IdentityProvider()
+    idp.client(oauth(), request_deadline=0.75).get(User, "u-1")
+    token_timeout = idp.token_requests[0].extensions["timeout"]
+    assert idp.scim_requests[0].extensions["timeout"] == token_timeout
+    assert 0.75 == token_timeout["read"]
+
+
 def test_token_endpoint_errors_are_scim_http_errors_of_the_token_url() -> None:
     """The error names the token endpoint, so a reader knows which server refused."""
     idp = IdentityProvider()

@@ -32,7 +32,7 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert (EXIT_OK, f"scimsync {scimsync.__version__}\n") == run(capsys, "--version")[:2]
     code, out, _ = run(capsys, "--help")
     assert EXIT_OK == code
-    for command in ("demo", "check", "plan", "apply", "serve-test"):
+    for command in ("demo", "check", "plan", "apply", "learned", "serve-test"):
         assert f"    {command}" in out
 
 

@@ -104,7 +104,8 @@ def writes(server: ScimTestServer) -> int:
 def test_check_reports_each_part_and_exits_0_when_ready(
     capsys: pytest.CaptureFixture[str], config: Path, server: ScimTestServer
 ) -> None:
-    """Every check passes; nothing is written, to the target or to disk."""
+    """Every check passes (the sample is skipped: the target holds no one yet); nothing is
+    written, to the target or to disk."""
     code, out, _ = run(capsys, "check")
     assert EXIT_OK == code
     lines = out.splitlines()
@@ -119,6 +120,7 @@ def test_check_reports_each_part_and_exits_0_when_ready(
         ("ok", "schema"),
         ("ok", "policy"),
         ("ok", "mapping"),
+        ("skipped", "sample"),
         ("ok", "state"),
     ] == statuses
     assert "credentials: $SCIM_TOKEN" in out
@@ -230,22 +232,66 @@ def test_a_tripped_guard_exits_2_until_forced(
     capsys: pytest.CaptureFixture[str], config: Path, server: ScimTestServer
 ) -> None:
     """Five of twelve people leave the file: plan and apply are blocked (exit 2) and
-    deactivate nobody (nor take them out of groups); forced, apply deactivates exactly
-    them."""
+    deactivate nobody (nor take them out of groups), and both say how to force the
+    guards, in the same words; forced, apply deactivates exactly them."""
     assert EXIT_OK == run(capsys, "apply")[0]
     write_people(config.parent, PEOPLE - 5)
     code, out, _ = run(capsys, "plan")
     assert EXIT_BLOCKED == code
-    assert "Blocked: 8 operations held by source_shrink, max_deprovisions." in out
+    blocked = "Blocked: 8 operations held by source_shrink, max_deprovisions. Review them; "
+    flags = "with --force source_shrink --force max_deprovisions"
+    assert f"{blocked}if they are meant, plan again {flags}" in out
+    code, out, _ = run(capsys, "apply")
+    assert EXIT_BLOCKED == code
+    assert f"{blocked}if they are meant, run again {flags}" in out
+    assert "no changes" not in out
     code, out, _ = run(capsys, "apply", "--json")
     report = json.loads(out)
     assert (EXIT_BLOCKED, 2, 8) == (code, report["exitCode"], report["held"])
+    assert report["forceHint"].startswith(blocked)
     assert all(user.active for user in server.users())
 
     code, out, _ = run(capsys, "apply", "--force", "source_shrink", "--force", "max_deprovisions")
     assert EXIT_OK == code
     gone = sorted(u.external_id or "" for u in server.users() if u.active is False)
     assert [f"E{i:03d}" for i in range(PEOPLE - 5, PEOPLE)] == gone
+
+
+def test_a_target_that_cannot_be_listed_is_a_report_that_exits_1(
+    capsys: pytest.CaptureFixture[str], config: Path, server: ScimTestServer
+) -> None:
+    """apply, as a scheduler runs it, against a target whose listings fail: a report
+    (text and JSON) whose outcome is "error" with the reason, exit 1, nothing written."""
+    server.faults = Faults(kinds=["500"], methods=["GET"], paths=["/Users", "/Groups"], rate=1.0)
+    code, out, _ = run(capsys, "apply")
+    assert EXIT_FAILED == code
+    assert "ERROR" in out.splitlines()[-2]
+    assert "! could not read the target: ServerError: HTTP 500" in out.splitlines()[-1]
+    code, out, _ = run(capsys, "apply", "--json")
+    report = json.loads(out)
+    assert (EXIT_FAILED, "error", 0) == (code, report["outcome"], writes(server))
+    assert report["error"].startswith("could not read the target: ServerError: HTTP 500")
+
+
+def test_an_empty_state_file_is_refused_until_new_state_is_asked_for(
+    capsys: pytest.CaptureFixture[str], config: Path, server: ScimTestServer
+) -> None:
+    """A 0-byte state file stops plan and apply (exit 3, nothing sent) with the way to
+    recover; ``--new-state`` plans from an empty state and lets apply start one there."""
+    state = config.parent / "state.db"
+    state.write_bytes(b"")
+    for command in ("plan", "apply"):
+        code, out, err = run(capsys, command)
+        assert (EXIT_USAGE, "") == (code, out)
+        assert (True, True) == ("is empty (0 bytes)" in err, "--new-state" in err)
+    assert 0 == writes(server)
+    code, out, _ = run(capsys, "plan", "--new-state")
+    assert (EXIT_OK, 0) == (code, state.stat().st_size)
+    assert EXIT_OK == run(capsys, "apply", "--new-state")[0]
+    assert PEOPLE == len(server.users())
+    code, _, err = run(capsys, "apply", "--new-state")
+    assert EXIT_USAGE == code
+    assert "holds a state database already" in err
 
 
 def test_failed_operations_exit_1(

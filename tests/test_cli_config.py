@@ -177,6 +177,7 @@ def test_every_section_is_read(tmp_path: Path) -> None:
     delimiter = ";"
     encoding = "latin-1"
     multi_valued = { groups = "|" }
+    max_row_size = 65536
     [[source]]
     type = "jsonl"
     path = "groups.jsonl"
@@ -212,10 +213,11 @@ def test_every_section_is_read(tmp_path: Path) -> None:
     """
     config = load(tmp_path, text)
     csv, jsonl = config.sources
-    assert (";", "latin-1", {"groups": "|"}) == (
+    assert (";", "latin-1", {"groups": "|"}, 65536) == (
         csv.options["delimiter"],
         csv.options["encoding"],
         csv.options["multi_valued"],
+        csv.options["max_row_size"],
     )
     assert ("group", "members") == (jsonl.options["kind"], jsonl.options["members"])
     assert (None, 5.0, 2, frozenset({429, 503})) == (
@@ -353,6 +355,11 @@ MISTAKES: list[tuple[str, str, str]] = [
         "[target.retry]: ",
     ),
     ("a bad run setting", MINIMAL + "[run]\nconcurrency = 0\n", "[run] concurrency: expected at"),
+    (
+        "a row size limit below one",
+        MINIMAL.replace('key = "employee_id"', 'key = "employee_id"\nmax_row_size = 0'),
+        "[source] max_row_size: expected at least 1",
+    ),
     (
         "a state folder that does not exist",
         MINIMAL.replace('path = "state.db"', 'path = "nowhere/state.db"'),
@@ -554,6 +561,12 @@ def test_every_operator_of_the_table_syntax(tmp_path: Path) -> None:
         status="Yes",
     )
     assert "split(field('groups'), '|')" == repr(mapping.member_of)
+
+
+def test_multi_line_in_the_table_syntax(tmp_path: Path) -> None:
+    """``{ multi_line = ... }`` builds the same rule as Python's multi_line()."""
+    mapping = inline(tmp_path, 'userName = "email"\ntitle = { multi_line = "title" }\n')
+    assert "multi_line(field('title'))" == repr(mapping.user_entries[1].rule)
 
 
 def test_ref_and_keep_when_empty_in_the_table_syntax(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ The async twin is ``test_client_async.py``; real servers are in ``test_client_in
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -14,7 +14,7 @@ import pytest
 from _mock_target import BASE, MockTarget, json_response, scim_error
 from scimsync import Group, Member, Meta, User
 from scimsync.auth import BearerToken
-from scimsync.client import Capabilities, RateLimiter, RequestDetails, ScimClient
+from scimsync.client import RateLimiter, RequestDetails, ScimClient, ServiceCapabilities
 from scimsync.errors import (
     BadRequestError,
     ConfigurationError,
@@ -37,6 +37,9 @@ from scimsync.errors import (
 from scimsync.filter import attr
 from scimsync.models import BulkOperation, PatchOp, PatchOperation
 from scimsync.retry import RetryDetails, RetryPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 USER_JSON = {
     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
@@ -204,10 +207,10 @@ def test_endpoints_must_be_paths_under_the_base_url(target: MockTarget, endpoint
 
 def test_get_quotes_the_id_and_asks_for_attributes(target: MockTarget) -> None:
     """Ids are one path segment (``/`` escaped); attributes go in the query."""
-    target.on("GET", "/v2/Users/a%2Fb", json_response(200, USER_JSON))
+    target.on("GET", "/v2/Users/a%2Fb", json_response(200, {**USER_JSON, "id": "a/b"}))
     client = make_client(target)
     user = client.get(User, "a/b", attributes=["userName", "active"])
-    assert "u-1" == user.id
+    assert "a/b" == user.id
     assert "userName,active" == target.requests[0].url.params["attributes"]
 
 
@@ -328,6 +331,24 @@ def test_a_stale_version_is_precondition_failed_and_not_retried(target: MockTarg
 # -- errors ---------------------------------------------------------------------------------------
 
 
+def test_a_read_answered_500_or_cut_short_is_retried_a_write_is_not(target: MockTarget) -> None:
+    """A GET answered 500, then with a body cut short, then with the user, succeeds
+    after three attempts; a PATCH answered 500 is tried once (its outcome is unknown)."""
+    target.on(
+        "GET",
+        "/v2/Users/u-1",
+        scim_error(500),
+        httpx.Response(200, text='{"id": "u-1", "userN'),
+        httpx.Response(200, json={"id": "u-1", "userName": "x"}),
+    )
+    target.on("PATCH", "/v2/Users/u-1", scim_error(500))
+    client = make_client(target)
+    assert "x" == client.get(User, "u-1").user_name
+    with pytest.raises(OutcomeUnknownError):
+        client.patch(User, "u-1", [PatchOperation(op="replace", path="title", value="t")])
+    assert ["GET", "GET", "GET", "PATCH"] == [r.method for r in target.requests]
+
+
 @pytest.mark.parametrize(
     ("response", "error", "scim_type"),
     [
@@ -336,7 +357,7 @@ def test_a_stale_version_is_precondition_failed_and_not_retried(target: MockTarg
         (scim_error(403), ForbiddenError, None),
         (scim_error(409, "uniqueness"), ConflictResponseError, "uniqueness"),
         (scim_error(413), PayloadTooLargeError, None),
-        (scim_error(500), ServerError, None),
+        (scim_error(501), ServerError, None),
         (httpx.Response(418, text="teapot"), ScimHTTPError, None),
         (httpx.Response(302, headers={"Location": "https://elsewhere/"}), ScimHTTPError, None),
     ],
@@ -511,6 +532,102 @@ def test_get_read_timeouts_are_retried_then_raised(target: MockTarget) -> None:
     assert False is isinstance(caught.value, OutcomeUnknownError)
 
 
+def _ticking_body(recorder: Recorder, chunks: int) -> Iterator[bytes]:
+    """A user body whose every chunk takes one second on ``recorder``'s clock."""
+    yield b'{"id": "u-1", "userName": "bjensen", "title": "'
+    for _ in range(chunks):
+        recorder.now += 1.0
+        yield b"x"
+    yield b'"}'
+
+
+def test_an_answer_slower_than_the_deadline_is_a_timeout(target: MockTarget) -> None:
+    """A body still arriving past ``request_deadline`` ends the attempt: TransportError."""
+    recorder = Recorder()
+    target.on(
+        "GET",
+        "/v2/Users/u-1",
+        lambda request: httpx.Response(200, content=_ticking_body(recorder, 10)),
+    )
+    client = make_client(target, recorder, retry=RetryPolicy.never(), request_deadline=2.5)
+    with pytest.raises(TransportError) as caught:
+        client.get(User, "u-1")
+    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+    assert True is ("within 2.5 s (request_deadline)" in str(caught.value))
+
+
+def test_a_write_past_the_deadline_is_outcome_unknown(target: MockTarget) -> None:
+    """A POST whose answer outlasts the deadline may have been applied: OutcomeUnknownError."""
+    recorder = Recorder()
+    target.on(
+        "POST",
+        "/v2/Users",
+        lambda request: httpx.Response(201, content=_ticking_body(recorder, 10)),
+    )
+    client = make_client(target, recorder, request_deadline=2.5)
+    with pytest.raises(OutcomeUnknownError):
+        client.create(User(user_name="bjensen"))
+    assert 1 == len(target.requests)
+
+
+def test_the_deadline_defaults_to_the_read_timeout(target: MockTarget) -> None:
+    """``timeout=5`` means five seconds per attempt in all, not five seconds per read."""
+    recorder = Recorder()
+    target.on(
+        "GET",
+        "/v2/Users/u-1",
+        lambda request: httpx.Response(200, content=_ticking_body(recorder, 10)),
+    )
+    client = ScimClient(
+        BASE,
+        http=httpx.Client(transport=target.transport(), timeout=5),
+        retry=RetryPolicy.never(),
+        clock=recorder.clock,
+    )
+    with pytest.raises(TransportError) as caught:
+        client.get(User, "u-1")
+    assert True is ("within 5 s (request_deadline)" in str(caught.value))
+    assert 5.0 == target.requests[0].extensions["timeout"]["read"]
+
+
+def test_each_attempt_is_cut_to_what_is_left_of_max_total_seconds(target: MockTarget) -> None:
+    """Retries wait 4 s each; the third attempt, 8 s in, gets the 2 s left of the budget.
+
+    (The first two keep the HTTP client's own 5 s timeouts, shorter than what is left.)
+    """
+    target.on("GET", "/v2/Users/u-1", scim_error(503))
+    recorder = Recorder()
+    policy = RetryPolicy(
+        max_attempts=10, max_total_seconds=10, initial_wait=4, multiplier=1, jitter=0
+    )
+    client = make_client(target, recorder, retry=policy, request_deadline=30)
+    with pytest.raises(ServerError):
+        client.get(User, "u-1")
+    timeouts = [request.extensions["timeout"] for request in target.requests]
+    assert [5.0, 5.0, 2.0] == [timeout["read"] for timeout in timeouts]
+    assert [5.0, 5.0, 2.0] == [timeout["connect"] for timeout in timeouts]
+
+
+def test_no_attempt_starts_once_max_total_seconds_is_spent(target: MockTarget) -> None:
+    """A budget already spent when an attempt would start fails it unsent, without retry."""
+    target.on("POST", "/v2/Users", json_response(429, {}, {"Retry-After": "10"}))
+    recorder = Recorder()
+    policy = RetryPolicy(max_attempts=5, max_total_seconds=10, jitter=0)
+    client = make_client(target, recorder, retry=policy)
+    with pytest.raises(TransportError) as caught:
+        client.create(User(user_name="bjensen"))
+    assert 1 == len(target.requests)
+    assert False is isinstance(caught.value, OutcomeUnknownError)
+    assert True is ("max_total_seconds (10 s) is spent" in str(caught.value))
+
+
+@pytest.mark.parametrize("deadline", [0, -1, float("inf"), float("nan"), True, "5"])
+def test_a_deadline_that_cannot_work_is_refused(deadline: object) -> None:
+    """``request_deadline`` is a positive, finite number of seconds."""
+    with pytest.raises(ConfigurationError):
+        ScimClient(BASE, request_deadline=deadline)  # type: ignore[arg-type]
+
+
 def test_put_and_delete_retry_like_get(target: MockTarget) -> None:
     """PUT and DELETE are idempotent: a lost answer is retried."""
     target.on("DELETE", "/v2/Users/u-1", httpx.ReadTimeout, httpx.Response(204))
@@ -642,6 +759,23 @@ def test_find_by_refuses_to_answer_from_a_partial_listing(target: MockTarget) ->
         make_client(target).find_by(User, "userName", "bjensen")
 
 
+def test_a_page_that_cannot_be_read_ends_the_listing_incomplete(target: MockTarget) -> None:
+    """Page 2 answered 500 on every attempt: the listing keeps page 1 and says it is
+    short, and why; a first page that cannot be read raises."""
+    other = {**USER_JSON, "id": "u-2", "userName": "other"}
+    target.on("GET", "/v2/Users", _page([USER_JSON], 3), scim_error(500))
+    listing = make_client(target).list_all(User, page_size=1)
+    assert (["u-1"], False) == ([u.id for u in listing], listing.complete)
+    assert listing.problem is not None
+    assert "the page at startIndex 2 could not be read after 1 resources" in listing.problem
+    assert 1 + 5 == len(target.requests)  # page 2: every attempt of the retry policy
+    target.on("GET", "/v2/Users", scim_error(500), _page([USER_JSON, other], 2))
+    assert ["u-1", "u-2"] == [u.id for u in make_client(target).list_all(User)]
+    target.on("GET", "/v2/Users", scim_error(401))
+    with pytest.raises(UnauthorizedError):
+        make_client(target).list_all(User)
+
+
 def test_filters_are_checked_before_sending(target: MockTarget) -> None:
     """Filter text that does not parse fails at once; Filter values are sent as their text."""
     target.on("GET", "/v2/Users", _page([], 0))
@@ -726,7 +860,7 @@ def test_capabilities_come_from_the_service_provider_config_once(target: MockTar
     """PATCH, bulk limits, filter limit, sort and ETag support are read from discovery, cached."""
     target.on("GET", "/v2/ServiceProviderConfig", json_response(200, SPC_WITH_ETAG))
     client = make_client(target, max_members_per_operation=25)
-    expected = Capabilities(
+    expected = ServiceCapabilities(
         patch=True,
         bulk=True,
         bulk_max_operations=100,
@@ -745,7 +879,7 @@ def test_capabilities_come_from_the_service_provider_config_once(target: MockTar
 
 def test_given_capabilities_skip_discovery(target: MockTarget) -> None:
     """Capabilities passed to the constructor are used as they are."""
-    given = Capabilities(patch=True)
+    given = ServiceCapabilities(patch=True)
     assert given == make_client(target, capabilities=given).capabilities()
     assert [] == target.requests
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from _mock_target import BASE, MockTarget, json_response, scim_error
 from scimsync import Group, User
-from scimsync.client import AsyncScimClient, Capabilities, RateLimiter, RequestDetails
+from scimsync.client import AsyncScimClient, RateLimiter, RequestDetails, ServiceCapabilities
 from scimsync.errors import (
     ConfigurationError,
     ConflictResponseError,
@@ -23,10 +23,14 @@ from scimsync.errors import (
     InvalidResponseError,
     NotFoundError,
     OutcomeUnknownError,
+    ServerError,
     TransportError,
 )
 from scimsync.models import PatchOperation
 from scimsync.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 USER_JSON = {"id": "u-1", "userName": "bjensen", "meta": {"version": 'W/"1"'}}
 
@@ -69,6 +73,21 @@ def _page(ids: list[str], total: int) -> httpx.Response:
     return json_response(
         200, {"totalResults": total, "Resources": [{"id": i, "userName": i} for i in ids]}
     )
+
+
+async def test_a_page_that_cannot_be_read_ends_the_listing_incomplete(
+    target: MockTarget,
+) -> None:
+    """As the sync client: page 2 failing on every attempt leaves page 1 and a listing
+    that says it is short; a first page failing for good raises."""
+    target.on("GET", "/v2/Users", _page(["a"], 2), scim_error(503))
+    async with make_client(target) as client:
+        listing = await client.list_all(User, page_size=1)
+    assert (["a"], False) == ([u.id for u in listing], listing.complete)
+    target.on("GET", "/v2/Users", scim_error(500))
+    async with make_client(target) as client:
+        with pytest.raises(ServerError):
+            await client.list_all(User)
 
 
 async def test_crud_round(target: MockTarget) -> None:
@@ -194,7 +213,7 @@ async def test_discovery_is_cached(target: MockTarget) -> None:
         json_response(200, {"patch": {"supported": True}, "etag": {"supported": False}}),
     )
     client = make_client(target)
-    assert Capabilities(patch=True) == await client.capabilities()
+    assert ServiceCapabilities(patch=True) == await client.capabilities()
     await client.service_provider_config()
     assert 1 == len(target.requests)
 
@@ -253,3 +272,49 @@ def test_the_twins_offer_the_same_operations() -> None:
         return {name for name in vars(cls) if not name.startswith("_")}
 
     assert public(ScimClient) - {"close"} == public(AsyncScimClient) - {"aclose"}
+
+
+async def _ticking_body(recorder: Recorder, chunks: int) -> AsyncIterator[bytes]:
+    """A user body whose every chunk takes one second on ``recorder``'s clock."""
+    yield b'{"id": "u-1", "userName": "bjensen", "title": "'
+    for _ in range(chunks):
+        recorder.now += 1.0
+        yield b"x"
+    yield b'"}'
+
+
+async def test_an_answer_slower_than_the_deadline_is_a_timeout(target: MockTarget) -> None:
+    """As in the sync client: a body still arriving past the deadline ends the attempt."""
+    recorder = Recorder()
+    target.on(
+        "GET",
+        "/v2/Users/u-1",
+        lambda request: httpx.Response(200, content=_ticking_body(recorder, 10)),
+    )
+    client = make_client(target, recorder, retry=RetryPolicy.never(), request_deadline=2.5)
+    with pytest.raises(TransportError) as caught:
+        await client.get(User, "u-1")
+    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+    assert True is ("within 2.5 s (request_deadline)" in str(caught.value))
+
+
+async def test_each_attempt_is_cut_to_what_is_left_of_max_total_seconds(
+    target: MockTarget,
+) -> None:
+    """As in the sync client: the third attempt, 8 s in, gets the 2 s left of the budget."""
+    target.on("GET", "/v2/Users/u-1", scim_error(503))
+    recorder = Recorder()
+    policy = RetryPolicy(
+        max_attempts=10, max_total_seconds=10, initial_wait=4, multiplier=1, jitter=0
+    )
+    client = make_client(target, recorder, retry=policy, request_deadline=30)
+    with pytest.raises(ServerError):
+        await client.get(User, "u-1")
+    reads = [request.extensions["timeout"]["read"] for request in target.requests]
+    assert [5.0, 5.0, 2.0] == reads
+
+
+async def test_a_deadline_that_cannot_work_is_refused() -> None:
+    """``request_deadline`` is checked by the async twin too."""
+    with pytest.raises(ConfigurationError):
+        AsyncScimClient(BASE, request_deadline=0)

@@ -121,10 +121,15 @@ def test_a_read_timeout_is_retried(server: ScimTestServer, waits: Waits) -> None
 
 
 def test_a_cut_json_answer_is_an_invalid_response(server: ScimTestServer, waits: Waits) -> None:
-    """Malformed JSON is an error, never an empty or partial resource."""
+    """Malformed JSON is an error, never an empty or partial resource: a read cut short
+    is read again, and one cut short on every attempt raises."""
     user = server.add_user(_users(1)[0])
     assert user.id is not None
     server.faults = Faults(kinds=["malformed_json"], limit=1)
+    with connect(server, waits) as client:
+        assert user.id == client.get(User, user.id).id
+    assert 2 == server.requests.count("GET", "/Users")
+    server.faults = Faults(kinds=["malformed_json"])
     with connect(server, waits) as client, pytest.raises(InvalidResponseError):
         client.get(User, user.id)
 

@@ -40,9 +40,12 @@ def test_page_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Examples may register extensions and attach log handlers; keep that from
     # leaking into other tests.
     monkeypatch.setattr(codec, "_EXTENSIONS", dict(codec._EXTENSIONS))
-    audit = logging.getLogger("scimsync.audit")
-    monkeypatch.setattr(audit, "handlers", list(audit.handlers))
-    monkeypatch.setattr(audit, "level", audit.level)
+    for name in ("scimsync", "scimsync.audit"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "handlers", list(logger.handlers))
+        monkeypatch.setattr(logger, "level", logger.level)
+        monkeypatch.setattr(logger, "propagate", logger.propagate)
+        monkeypatch.setattr(logger, "disabled", logger.disabled)
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for line, source in _blocks(page):
         # Pad so tracebacks point at the line in the page.

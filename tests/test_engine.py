@@ -3,6 +3,7 @@ deprovisioning, guards, ordering, and the painful cases real deployments hit."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -746,6 +747,29 @@ def test_an_incomplete_listing_holds_every_deprovision_and_member_removal() -> N
         assert [g.name for g in result.guards] == ["incomplete_listing"]
 
 
+def test_an_incomplete_listing_s_guard_says_what_the_listing_said() -> None:
+    """The target state's problems (one per short listing) are the guard's reason."""
+    accounts, state = _owned_accounts(2)
+    result = plan(
+        DesiredState(users=[want("k0", "u0@example.com")]),
+        TargetState(
+            users=accounts,
+            complete=False,
+            problems=["users: the page at startIndex 101 failed: HTTP 503", "groups: short"],
+        ),
+        PERMISSIVE,
+        state,
+        NOW,
+    )
+    assert [
+        (
+            "incomplete_listing",
+            "the target listing was incomplete (users: the page at startIndex 101 failed: "
+            "HTTP 503; groups: short)",
+        )
+    ] == [(g.name, g.reason) for g in result.guards]
+
+
 @pytest.mark.parametrize(
     ("limit", "percent", "reason"),
     [
@@ -882,6 +906,88 @@ def test_an_invalid_policy_is_refused_with_every_problem_named(
     """Policy checks its values on construction and raises ConfigurationError."""
     with pytest.raises(ConfigurationError, match=message.replace("(", r"\(")):
         Policy(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ignore_paths": ["userName"]}, "ignore_paths: 'userName' cannot be ignored"),
+        ({"ignore_paths": ["USERNAME"]}, "ignore_paths: 'USERNAME' cannot be ignored"),
+        (
+            {"ignore_paths": ["urn:ietf:params:scim:schemas:core:2.0:User:userName"]},
+            "'urn:ietf:params:scim:schemas:core:2.0:User:userName' cannot be ignored",
+        ),
+        ({"ignore_paths": ["id"]}, "ignore_paths: 'id' cannot be ignored"),
+        ({"ignore_paths": ["meta.created"]}, "ignore_paths: 'meta.created' cannot be ignored"),
+        ({"ignore_paths": ["groups"]}, "ignore_paths: 'groups' cannot be ignored"),
+        ({"ignore_paths": ["schemas"]}, "ignore_paths: 'schemas' cannot be ignored"),
+        ({"group_ignore_paths": ["members"]}, "group_ignore_paths: 'members' cannot be ignored"),
+        (
+            {"group_ignore_paths": ["MEMBERS.value"]},
+            "group_ignore_paths: 'MEMBERS.value' cannot be ignored",
+        ),
+        (
+            {"group_ignore_paths": ["displayName"]},
+            "group_ignore_paths: 'displayName' cannot be ignored",
+        ),
+        (
+            {"ignore_paths": ['emails[type eq "work"].value']},
+            "an ignored path names no value filter",
+        ),
+        ({"ignore_paths": ["title."]}, "ignore_paths: invalid path 'title.'"),
+        ({"ignore_paths": ["a b"]}, "ignore_paths: invalid path 'a b'"),
+    ],
+)
+def test_ignore_paths_that_cannot_be_ignored_are_refused(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    """Required attributes, what identifies a resource, memberships, filtered paths and
+    paths that do not parse are refused as ignored paths, in any spelling."""
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        Policy(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("path", "attribute"),
+    [
+        ("emails.value", "emails"),
+        ("PhoneNumbers.Value", "phoneNumbers"),
+        ("x509Certificates.value", "x509Certificates"),
+    ],
+)
+def test_the_value_of_a_multi_valued_attribute_cannot_be_ignored(path: str, attribute: str) -> None:
+    """``emails.value`` is refused, naming the attribute to ignore instead (as the
+    schema spells it): left out, the engine would create and add emails without one."""
+    with pytest.raises(ConfigurationError, match=re.escape(f"ignore {attribute!r}")):
+        Policy(ignore_paths=[path])
+
+
+def test_every_ignore_path_problem_is_named_at_once() -> None:
+    """Two bad ignored paths give one error naming both."""
+    with pytest.raises(ConfigurationError) as caught:
+        Policy(ignore_paths=["userName", "a b"], group_ignore_paths=["members"])
+    text = str(caught.value)
+    assert (True, True, True) == (
+        "'userName' cannot be ignored" in text,
+        "invalid path 'a b'" in text,
+        "group_ignore_paths: 'members' cannot be ignored" in text,
+    )
+
+
+def test_ignore_paths_may_be_one_string_or_any_attribute_that_can_go() -> None:
+    """One path given as a string is one path; optional core, extension and unknown
+    attributes and sub-attributes are accepted as written."""
+    ignored = (
+        "title",
+        "emails.type",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        "costCode",
+    )
+    assert (("title",), ignored, ("externalId",)) == (
+        Policy(ignore_paths="title").ignore_paths,
+        Policy(ignore_paths=ignored).ignore_paths,
+        Policy(group_ignore_paths=["externalId"]).group_ignore_paths,
+    )
 
 
 def test_match_keys_may_be_extension_attributes() -> None:

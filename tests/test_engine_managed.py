@@ -14,7 +14,16 @@ import attrs
 import pytest
 
 from scimsync import Email, EnterpriseUser, Group, Manager, PatchOperation, User
-from scimsync.engine import Change, Ledger, Placeholder, Plan, Policy, SyncState, plan, simulate
+from scimsync.engine import (
+    Ledger,
+    Placeholder,
+    Plan,
+    PlannedChange,
+    Policy,
+    SyncState,
+    plan,
+    simulate,
+)
 from scimsync.engine._simulate import simulated_id
 from scimsync.errors import ConfigurationError
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
@@ -110,7 +119,7 @@ def test_hr_clearing_a_title_is_one_patch_with_one_remove_and_then_nothing(metho
     result, after, state = cycle(wanted, actual, linked(e1="a1"), policy)
     (op,) = result.operations
     assert ("update", "a1", "title cleared in source") == (op.kind, op.target_id, op.reason)
-    assert (Change(path="title", old="Tour Guide"),) == op.changes
+    assert (PlannedChange(path="title", old="Tour Guide"),) == op.changes
     assert '      title : "Tour Guide" → (removed)' in result.render()
     removal = (PatchOperation(op="remove", path="title"),)
     if method == "patch":
@@ -237,7 +246,9 @@ def test_a_manager_named_by_source_key_is_written_as_its_account_id() -> None:
     assert (placeholder,) == update.placeholders
     assert '"a1" (boss) → "<new User e1>"' in result.render()
     # The ids stay the values (stale checks compare them); the keys are for people.
-    assert [Change(path=MANAGER, old="a1", new=placeholder, old_key="boss")] == list(update.changes)
+    assert [PlannedChange(path=MANAGER, old="a1", new=placeholder, old_key="boss")] == list(
+        update.changes
+    )
     assert update.changes == Plan.from_json(result.to_json()).operations[1].changes
 
 
@@ -408,8 +419,8 @@ def test_a_work_email_made_primary_takes_the_flag_from_the_home_one_once(method:
     work = 'emails[type eq "work" and value eq "a@work.example"].primary'
     home = 'emails[type eq "home" and value eq "a@home.example"].primary'
     assert (
-        Change(path=work, old=None, new=True),
-        Change(path=home, old=True, new=False),
+        PlannedChange(path=work, old=None, new=True),
+        PlannedChange(path=home, old=True, new=False),
     ) == op.changes
     if method == "patch":
         assert (PatchOperation(op="replace", path=work, value=True),) == op.patch

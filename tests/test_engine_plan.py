@@ -11,17 +11,18 @@ import pytest
 
 from scimsync import Group, Member, PatchOperation, User
 from scimsync.engine import (
-    Change,
     Ledger,
     Link,
     Operation,
     Placeholder,
     Plan,
+    PlannedChange,
     Policy,
     Skip,
     SyncState,
     plan,
 )
+from scimsync.engine._state import Unkept
 from scimsync.errors import PlanError
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
 from strategies import NOW
@@ -202,7 +203,7 @@ def test_operation_method_follows_its_kind_and_body() -> None:
 
 def test_changes_and_patch_values_are_kept_as_json() -> None:
     """Models and tuples given to a change or PATCH value become JSON data (exact round-trips)."""
-    change = Change(path="members", new=(Member(value="a"),))
+    change = PlannedChange(path="members", new=(Member(value="a"),))
     op = Operation(
         kind="update",
         resource_type="Group",
@@ -317,3 +318,108 @@ def test_skip_and_link_values_compare_by_value() -> None:
     assert attrs.evolve(
         Link(resource_type="User", source_key="k", target_id="t", matched_by="create"), adopted=True
     ).adopted
+
+
+# -- what the plan leaves out on this target ---------------------------------------------------
+
+
+def _learned_plan(
+    policy: Policy, unkept: dict[str, Unkept], group_unkept: dict[str, Unkept]
+) -> Plan:
+    desired = DesiredState(
+        users=[DesiredUser(key="e1", user=User(external_id="e1", user_name="ann", title="Lead"))]
+    )
+    state = SyncState(users=Ledger(unkept=unkept), groups=Ledger(unkept=group_unkept))
+    return plan(desired, TargetState(), policy, state, NOW)
+
+
+def test_not_compared_lists_ignored_and_confirmed_paths_with_why() -> None:
+    """``Plan.not_compared`` names the policy's ignored paths and the confirmed paths the
+    target does not keep, per resource type, saying why; one seen once is not there."""
+    made = _learned_plan(
+        Policy(ignore_paths=["nickName"], group_ignore_paths=["externalId"]),
+        {
+            "title": Unkept(how="dropped", seen=2),
+            "emails.type": Unkept(how="changed", seen=3),
+            "name.givenName": Unkept(how="not_cleared", seen=2),
+            "locale": Unkept(how="dropped"),
+        },
+        {"externalId": Unkept(how="dropped", seen=2)},
+    )
+    assert (
+        "User nickName: Policy.ignore_paths",
+        "User emails.type: the target changes it: sent on create only",
+        "User name.givenName: the target does not clear it: never cleared",
+        "User title: the target drops it",
+        "Group externalId: Policy.group_ignore_paths",
+        "Group externalId: the target drops it",
+    ) == made.not_compared
+
+
+def test_nothing_left_out_says_nothing() -> None:
+    """With nothing ignored and nothing confirmed, ``not_compared`` is empty."""
+    assert () == _learned_plan(Policy(), {"title": Unkept(how="dropped")}, {}).not_compared
+
+
+def test_not_compared_and_target_notes_round_trip_and_are_rendered() -> None:
+    """``not_compared`` and ``target_notes`` survive JSON exactly and end the review,
+    each under its heading."""
+    made = attrs.evolve(
+        _learned_plan(Policy(ignore_paths=["title"]), {}, {}),
+        target_notes=["the target refuses PATCH on Groups: they are written with PUT"],
+    )
+    text = made.to_json()
+    data = json.loads(text)
+    assert (made, ["User title: Policy.ignore_paths"]) == (
+        Plan.from_json(text),
+        data["notCompared"],
+    )
+    assert made.render().endswith(
+        "\nNot compared on this target:\n"
+        "  User title: Policy.ignore_paths\n"
+        "\nAbout this target:\n"
+        "  the target refuses PATCH on Groups: they are written with PUT\n"
+    )
+
+
+def test_a_plan_without_them_reads_back_without_them() -> None:
+    """JSON written before ``notCompared`` and ``targetNotes`` existed reads as empty."""
+    data = json.loads(Plan().to_json())
+    del data["notCompared"], data["targetNotes"]
+    assert Plan() == Plan.from_dict(data)
+
+
+def _leaver_plan(policy: Policy) -> Plan:
+    desired = DesiredState(
+        users=[DesiredUser(key="e2", user=User(external_id="e2", user_name="bob"))]
+    )
+    actual = TargetState(users=[User(id="a1", external_id="e1", user_name="ann", active=True)])
+    state = SyncState(users=Ledger(links={"e1": "a1"}, last_source_count=1))
+    return plan(desired, actual, policy, state, NOW)
+
+
+def test_a_target_that_does_not_keep_active_deactivates_no_one() -> None:
+    """With ``active`` ignored, a leaver is not deactivated (it would be planned every
+    cycle) but skipped, saying why; ``deprovision="delete"`` still deletes."""
+    loose = {"max_deprovisions_percent": None, "max_source_shrink": None}
+    skipping = _leaver_plan(Policy(ignore_paths=["active"], **loose))  # type: ignore[arg-type]
+    deleting = _leaver_plan(
+        Policy(ignore_paths=["active"], deprovision="delete", **loose)  # type: ignore[arg-type]
+    )
+    assert (["create"], ["a1"], ["create", "delete"]) == (
+        [op.kind for op in skipping.operations],
+        [s.target_id for s in skipping.skipped if "does not keep active" in s.reason],
+        [op.kind for op in deleting.operations],
+    )
+
+
+def test_active_ignored_in_any_spelling_deactivates_no_one() -> None:
+    """``active`` named with the core schema URN is ``active``: the leaver is skipped,
+    not deactivated on every cycle (its ``active`` is never seen false)."""
+    loose = {"max_deprovisions_percent": None, "max_source_shrink": None}
+    spelled = "urn:ietf:params:scim:schemas:core:2.0:User:Active"
+    made = _leaver_plan(Policy(ignore_paths=[spelled], **loose))  # type: ignore[arg-type]
+    assert (["create"], ["a1"]) == (
+        [op.kind for op in made.operations],
+        [s.target_id for s in made.skipped if "does not keep active" in s.reason],
+    )

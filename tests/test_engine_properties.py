@@ -317,3 +317,69 @@ def test_case_variants_of_one_user_name_never_give_two_creates(
     ]
     assert base.user_name.casefold() not in created or created.count(base.user_name.casefold()) == 1
     assert len(created) == len(set(created))
+
+
+def _protected_accounts(scenario: Scenario, resource_type: str) -> set[str]:
+    """Accounts of protected keys: linked to one, or carrying one as externalId (and
+    linked to no other key)."""
+    if resource_type == "User":
+        keys, ledger = scenario.desired.protected_user_keys, scenario.state.users
+        accounts: Any = scenario.actual.users
+    else:
+        keys, ledger = scenario.desired.protected_group_keys, scenario.state.groups
+        accounts = scenario.actual.groups
+    owner = {target_id: key for key, target_id in ledger.links.items()}
+    found = {ledger.links[key] for key in keys if key in ledger.links}
+    found.update(
+        a.id for a in accounts if a.external_id in keys and owner.get(a.id) in (None, a.external_id)
+    )
+    return found
+
+
+@EXAMPLES
+@given(st.data(), scenarios(complete=None, protect=True), policies)
+def test_an_account_of_a_protected_key_never_loses_anything(
+    data: st.DataObject, scenario: Scenario, policy: Policy
+) -> None:
+    """The account of a source record with an issue is never deactivated, deleted or
+    removed from a group, applied or held; a protected group keeps its members; the
+    plan lists every protected key; and plans with protections are deterministic too
+    (shuffled inputs, same bytes)."""
+    result = plan(scenario.desired, scenario.actual, policy, scenario.state, NOW)
+    users, groups = _protected_accounts(scenario, "User"), _protected_accounts(scenario, "Group")
+    for op in (*result.operations, *result.held):
+        if op.kind in ("deactivate", "delete"):
+            assert op.target_id not in (users if op.resource_type == "User" else groups)
+        elif op.kind == "remove_members":
+            assert op.target_id not in groups
+            assert set() == users & set(op.members)
+    desired = scenario.desired
+    assert [
+        *(("User", key) for key in desired.protected_user_keys),
+        *(("Group", key) for key in desired.protected_group_keys),
+    ] == [(p.resource_type, p.source_key) for p in result.protected]
+    other = data.draw(shuffled(scenario))
+    assert result.to_json() == plan(other.desired, other.actual, policy, other.state, NOW).to_json()
+
+
+@EXAMPLES
+@given(scenarios(protect=True), policies)
+def test_a_protected_key_tied_to_no_account_takes_nothing_from_unlinked_accounts(
+    scenario: Scenario, policy: Policy
+) -> None:
+    """While a record with an issue is tied to no account, no applied operation takes
+    anything from an account the state links to no key: it may be that record's."""
+    policy = attrs.evolve(policy, force=frozenset())
+    result = plan(scenario.desired, scenario.actual, policy, scenario.state, NOW)
+    owners = {"User": scenario.state.users.links, "Group": scenario.state.groups.links}
+    untied = {
+        p.resource_type
+        for p in result.protected
+        if not p.target_ids and p.source_key not in owners[p.resource_type]
+    }
+    linked = {kind: set(links.values()) for kind, links in owners.items()}
+    for op in result.operations:
+        if op.kind in ("deactivate", "delete") and op.resource_type in untied:
+            assert op.target_id in linked[op.resource_type]
+        if op.kind == "remove_members" and "User" in untied:
+            assert set(op.members) <= linked["User"]

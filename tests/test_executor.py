@@ -23,6 +23,7 @@ from scimsync.errors import (
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser
 from scimsync.sync import ApplyPolicy, Execution, Executor, MemoryStateStore
 from scimsync.sync._executor import Journal
+from scimsync.sync._verify import Observation
 
 if TYPE_CHECKING:
     from scimsync.targets import MemoryTarget
@@ -666,3 +667,60 @@ async def test_a_cleared_work_email_re_planned_against_the_target_now_is_still_r
     assert ["applied"] == [r.outcome for r in execution.results]
     (user,) = inner.state().users
     assert (None, None) == (user.emails, user.title)
+
+
+# -- what the target kept --------------------------------------------------------------------
+
+
+class DroppingTitles(ScriptedTarget):
+    """A target that accepts titles and never keeps them, and answers updates without
+    the resource (as a PATCH answered 204 does)."""
+
+    async def create_user(self, user: User) -> User:
+        created: User = await self.inner.create_user(attrs.evolve(user, title=None))
+        return created
+
+    async def update_user(self, user_id: str, change: Any) -> None:
+        self.calls.append(("update_user", (user_id, change)))
+        kept = [op for op in change if (op.path or "").lower() != "title"]
+        if kept:
+            await self.inner.update_user(user_id, kept)
+
+
+async def test_what_a_created_resource_was_answered_without_is_unkept() -> None:
+    """Each create answered without its title adds ``title`` dropped to
+    ``Execution.unkept``, and says so in the operation's result."""
+    target = DroppingTitles()
+    execution = await execute(target, plan_for(target.inner, desired(2)))
+    assert (
+        (Observation("User", "title", "dropped"),) * 2,
+        ["the target did not keep title (dropped)"] * 2,
+    ) == (execution.unkept, [r.reason for r in execution.results])
+
+
+async def test_an_update_answered_without_the_resource_is_read_back() -> None:
+    """An update answered without a body is read back once (a GET), and what that
+    read shows not kept is unkept: the title here, not the display name."""
+    inner = memory_target(users=[User(user_name="user0", external_id="e0", title="Old")])
+    target = DroppingTitles(inner)
+    user = User(user_name="user0", external_id="e0", title="Guide", display_name="Zed")
+    wanted = DesiredState(users=[DesiredUser(key="e0", user=user)])
+    execution = await execute(target, plan_for(inner, wanted))
+    assert ((Observation("User", "title", "changed"),), 1, "Zed") == (
+        execution.unkept,
+        target.count("get_user"),
+        inner.state().users[0].display_name,
+    )
+
+
+async def test_writes_are_not_checked_when_told_not_to() -> None:
+    """``verify_writes=False``: no read-back, nothing unkept."""
+    inner = memory_target(users=[User(user_name="user0", external_id="e0", title="Old")])
+    target = DroppingTitles(inner)
+    made = plan_for(inner, desired(2))
+    execution = await execute(target, made, settings=ApplyPolicy(verify_writes=False))
+    assert ((), 0, ["applied", "applied"]) == (
+        execution.unkept,
+        target.count("get_user"),
+        [r.outcome for r in execution.results],
+    )

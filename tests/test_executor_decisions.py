@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scimsync import Group, Member, Meta, PatchOperation, User
-from scimsync.engine import Change, Ledger, Operation, Policy, SyncState
+from scimsync.engine import Ledger, Operation, PlannedChange, Policy, SyncState
 from scimsync.errors import (
     BadRequestError,
     ConflictResponseError,
@@ -66,7 +66,7 @@ def update_op(**kwargs: object) -> Operation:
         "target_id": "u1",
         "source_key": "e1",
         "patch": [PatchOperation(op="replace", path="title", value="Lead")],
-        "changes": [Change(path="title", old="Guide", new="Lead")],
+        "changes": [PlannedChange(path="title", old="Guide", new="Lead")],
     }
     values.update(kwargs)
     return Operation(**values)  # type: ignore[arg-type]
@@ -232,8 +232,8 @@ def test_a_resource_changed_meanwhile_is_re_diffed() -> None:
             PatchOperation(op="replace", path="displayName", value="Ann Lee"),
         ],
         changes=[
-            Change(path="title", old="Guide", new="Lead"),
-            Change(path="displayName", old="Ann", new="Ann Lee"),
+            PlannedChange(path="title", old="Guide", new="Lead"),
+            PlannedChange(path="displayName", old="Ann", new="Ann Lee"),
         ],
     )
     rebased = rebase(op, account(title="Lead", display_name="Annie"), POLICY)
@@ -273,7 +273,7 @@ def test_a_put_is_rebuilt_on_the_current_resource() -> None:
         resource_type="User",
         target_id="u1",
         body=User(user_name="ann", title="Lead", nick_name="old"),
-        changes=[Change(path="title", old="Guide", new="Lead")],
+        changes=[PlannedChange(path="title", old="Guide", new="Lead")],
     )
     current = account(title="Guide", nick_name="changed meanwhile", meta=Meta(version='W/"2"'))
     rebased = rebase(op, current, POLICY)
@@ -295,7 +295,7 @@ def test_a_put_member_removal_is_rebuilt_on_the_current_members() -> None:
         target_id="g1",
         members=["a"],
         body=Group(display_name="Eng", members=[Member(value="b")]),
-        changes=[Change(path="members", old=["a"])],
+        changes=[PlannedChange(path="members", old=["a"])],
     )
     current = Group(id="g1", display_name="Eng", members=[Member(value=v) for v in "abz"])
     rebased = rebase(op, current, POLICY)

@@ -343,3 +343,61 @@ def test_nodes_refuse_bad_parts() -> None:
         attr("a").one_of([])
     with pytest.raises(ValueError, match="at least two"):
         And((attr("a").pr(),))
+
+
+# -- the attribute paths a filter reads ----------------------------------------------------
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('userName eq "x"', (AttrPath("userName"),)),
+        ('name.givenName sw "A"', (AttrPath("name", sub="givenName"),)),
+        (
+            'emails[type eq "work"] and userName pr',
+            (AttrPath("emails", sub="type"), AttrPath("userName")),
+        ),
+        (
+            'title eq "a" or (title eq "b" and not (nickName pr))',
+            (AttrPath("title"), AttrPath("nickName")),
+        ),
+        (
+            f'{ENTERPRISE}:manager.value eq "m" and {ENTERPRISE}:department pr',
+            (
+                AttrPath("manager", sub="value", urn=ENTERPRISE),
+                AttrPath("department", urn=ENTERPRISE),
+            ),
+        ),
+        (
+            'urn:example:1.0:User:tags[value eq "x" or type eq "y"]',
+            (
+                AttrPath("tags", sub="value", urn="urn:example:1.0:User"),
+                AttrPath("tags", sub="type", urn="urn:example:1.0:User"),
+            ),
+        ),
+    ],
+)
+def test_attribute_paths_lists_what_a_filter_reads_once_in_order(
+    text: str, expected: tuple[AttrPath, ...]
+) -> None:
+    """Every attribute path a filter reads, once each, in the order written; paths in a
+    value filter as sub-attributes of its attribute, URNs kept."""
+    assert expected == parse_filter(text).attribute_paths()
+
+
+def test_the_value_filter_of_a_patch_path_reads_sub_attribute_names() -> None:
+    """The filter of ``emails[type eq "work" and value co "@x"].display`` reads the
+    sub-attributes ``type`` and ``value`` by their bare names."""
+    from scimsync.patch import parse_path
+
+    path = parse_path('emails[type eq "work" and value co "@x"].display')
+    assert path.value_filter is not None
+    assert (AttrPath("type"), AttrPath("value")) == path.value_filter.attribute_paths()
+
+
+def test_built_filters_read_the_same_paths_as_parsed_ones() -> None:
+    """A filter from the builder reads what its parsed text reads."""
+    built = attr("emails").where(attr("type").eq("work")) & attr("userName").pr()
+    assert parse_filter(str(built)).attribute_paths() == built.attribute_paths()

@@ -20,8 +20,10 @@ from scimsync.mapping import (
     default,
     field,
     join,
+    keep_when_empty,
     key,
     lower,
+    multi_line,
     split,
     strip,
     template,
@@ -438,7 +440,8 @@ def test_a_scope_that_raises_is_an_issue() -> None:
 
 
 def test_duplicate_keys_use_neither_record_and_report_both() -> None:
-    """Two records with one key: neither is used, each issue names the other's line."""
+    """Two records with one key: neither is used, each issue names the other's line, and
+    the key is protected (its account stays) while the state stays complete."""
     result = Mapping(users={"userName": "m"}).map(
         [
             user_record(key="E6", line=11, m="first"),
@@ -453,7 +456,7 @@ def test_duplicate_keys_use_neither_record_and_report_both() -> None:
     ] == [(i.code, i.line) for i in result.issues]
     assert "also test line 13" in result.issues[0].reason
     assert "also test line 11" in result.issues[1].reason
-    assert False is result.complete
+    assert (True, ["E6"]) == (result.complete, list(result.desired.protected_user_keys))
 
 
 def test_a_duplicate_of_a_record_that_failed_is_still_a_duplicate() -> None:
@@ -484,6 +487,96 @@ def test_a_clean_source_gives_a_complete_state() -> None:
     assert True is Mapping(users={"userName": "m"}).map([user_record(m="a")]).complete
 
 
+def test_a_record_with_an_invalid_value_protects_its_key_and_nobody_else() -> None:
+    """A bad value in one keyed record: that key is protected, with the reason, and the
+    state stays complete, so the other identities' deprovisioning may go ahead."""
+    result = Mapping(users={"userName": "m", "active": "s"}).map(
+        [user_record(key="k1", m="a", s="maybe"), user_record(key="k2", m="b", s="true")]
+    )
+    [issue] = result.issues
+    assert (True, ["k2"], {"k1": f"source record has an issue: invalid_value: {issue.reason}"}) == (
+        result.complete,
+        [u.key for u in result.desired.users],
+        dict(result.desired.protected_user_keys),
+    )
+
+
+def test_a_scope_that_raises_protects_the_key() -> None:
+    """Whether the record is in scope is unknown: its key is protected, not a departure."""
+
+    def scope(record: Record) -> bool:
+        return bool(record["type"] == "staff")
+
+    result = Mapping(users={"userName": "m"}, scope=scope).map([user_record(key="k7", m="a")])
+    assert (True, ["k7"]) == (result.complete, list(result.desired.protected_user_keys))
+
+
+def test_a_source_issue_naming_a_key_protects_it() -> None:
+    """A source's keyed issue (not a read error) protects that key."""
+    issue = RecordIssue(code=IssueCode.INVALID_VALUE, reason="control character", key="E9")
+    result = Mapping(users={"userName": "m"}).map([user_record(m="a"), issue])
+    assert (True, {"E9": "source record has an issue: invalid_value: control character"}) == (
+        result.complete,
+        dict(result.desired.protected_user_keys),
+    )
+
+
+def test_a_record_the_source_could_not_read_makes_the_read_incomplete_whatever_its_key() -> None:
+    """MALFORMED: a row with a wrong number of fields may carry another column's value as
+    its key, so no key is protected on its word; nothing may be deprovisioned instead."""
+    issue = RecordIssue(code=IssueCode.MALFORMED, reason="3 fields where the header has 5", key="x")
+    result = Mapping(users={"userName": "m"}).map([user_record(m="a"), issue])
+    assert (False, {}) == (result.complete, dict(result.desired.protected_user_keys))
+
+
+def test_a_failing_member_of_rule_makes_the_read_incomplete() -> None:
+    """The groups the record names are unknown (any group may be one of them): the read
+    is incomplete, and the record's key is protected (its memberships are unknown)."""
+
+    def groups(record: Record) -> list[str]:
+        raise KeyError("groups")
+
+    result = Mapping(users={"userName": "m"}, member_of=groups).map([user_record(key="k1", m="a")])
+    assert (False, ["k1"], ["k1"]) == (
+        result.complete,
+        [u.key for u in result.desired.users],
+        list(result.desired.protected_user_keys),
+    )
+
+
+def test_a_group_named_only_by_records_with_issues_is_protected() -> None:
+    """A group only a duplicated record names is not in the desired state, but protected:
+    it is not deleted for want of a good record naming it."""
+    mapping = Mapping(users={"userName": "m"}, member_of="g")
+    result = mapping.map(
+        [
+            user_record(key="u1", line=1, m="a", g="eng"),
+            user_record(key="u1", line=2, m="b", g="ops"),
+            user_record(key="u2", line=3, m="c", g="eng"),
+        ]
+    )
+    assert (True, ["eng"], ["u1"]) == (
+        result.complete,
+        [g.key for g in result.desired.groups],
+        list(result.desired.protected_user_keys),
+    )
+    assert {"ops": "named by member_of only in user records with an issue: 'u1'"} == dict(
+        result.desired.protected_group_keys
+    )
+
+
+def test_a_group_record_with_an_issue_protects_the_group() -> None:
+    """A group record that cannot be mapped protects its group (not deleted, members kept)."""
+    result = Mapping(users={"userName": "m"}, groups={"displayName": "n"}).map(
+        MemorySource(groups=[{"id": "g1", "n": ""}, {"id": "g2", "n": "Two"}])
+    )
+    assert (True, ["g2"], ["g1"]) == (
+        result.complete,
+        [g.key for g in result.desired.groups],
+        list(result.desired.protected_group_keys),
+    )
+
+
 _keys = st.sampled_from(["a", "b", "c", "d", None])
 _records = st.lists(
     st.builds(
@@ -500,8 +593,9 @@ _records = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(items=_records)
 def test_every_record_in_scope_is_desired_or_reported(items: list[Record]) -> None:
-    """No record vanishes: each in-scope key is desired once or has an issue, never both,
-    and the state is complete exactly when no issue loses an identity."""
+    """No record vanishes: each in-scope key is desired once or has an issue, never both;
+    each keyed record with an issue is protected, and the state is complete exactly when
+    no issue loses an identity nobody can name (a record without key)."""
     mapping = Mapping(users={"userName": "m", "active": "s"}, scope=lambda r: bool(r["in"]))
     result = mapping.map(items)
     desired = [u.key for u in result.desired.users]
@@ -510,7 +604,11 @@ def test_every_record_in_scope_is_desired_or_reported(items: list[Record]) -> No
     assert len(desired) == len(set(desired))
     assert in_scope == set(desired) | reported
     assert set() == set(desired) & reported
-    assert (not any(i.code.loses_identity for i in result.issues)) == result.complete
+    assert (not any(i.code.loses_identity and i.key is None for i in result.issues)) == (
+        result.complete
+    )
+    troubled = {i.key for i in result.issues if i.code.loses_identity and i.key is not None}
+    assert troubled == set(result.desired.protected_user_keys)
 
 
 # -- groups --------------------------------------------------------------------------------
@@ -674,6 +772,9 @@ def test_the_messy_csv_maps_to_exactly_the_good_people() -> None:
         (12, IssueCode.DUPLICATE_KEY),
     ] == [(i.line, i.code) for i in result.issues]
     assert (False, 1, 10) == (result.complete, result.out_of_scope, result.records)
+    # The invalid and duplicated rows are protected; the malformed ones (E007 has too
+    # few fields) and the keyless one make the read incomplete instead.
+    assert ["E005", "E006"] == list(result.desired.protected_user_keys)
     users = {u.key: u.user for u in result.desired.users}
     assert "bob@example.com" == users["E002"].user_name
     assert "Zoë Ångström" == users["E003"].display_name
@@ -822,3 +923,131 @@ def test_a_filtered_field_that_is_no_path_is_refused() -> None:
     """A field name with a broken filter is a ConfigurationError when the rule is made."""
     with pytest.raises(ConfigurationError, match="not an attribute path"):
         field('emails[type eq "work".value')
+
+
+# -- control characters ----------------------------------------------------------------------
+
+
+def test_a_nul_byte_from_a_csv_row_is_an_invalid_value_and_the_record_is_not_used(
+    tmp_path: Path,
+) -> None:
+    """``E4,nul\\x00@example.com`` is an INVALID_VALUE issue naming the key and the
+    attribute; the other rows still map."""
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "id,email\nE3,ann@example.com\nE4,nul\x00@example.com\nE5,bob@example.com\n",
+        encoding="utf-8",
+    )
+    result = Mapping(users={"userName": "email"}).map(CsvSource(path, key="id"))
+    [issue] = result.issues
+    assert (IssueCode.INVALID_VALUE, "E4", 3) == (issue.code, issue.key, issue.line)
+    assert (
+        "users['userName']: the value holds a control character (U+0000), which is never sent"
+    ) == issue.reason
+    assert ["E3", "E5"] == [u.key for u in result.desired.users]
+
+
+@pytest.mark.parametrize(
+    "character", ["\x00", "\x01", "\x08", "\x0b", "\x1b", "\x1f", "\x7f", "\x80", "\x85", "\x9f"]
+)
+def test_every_c0_c1_and_del_control_is_refused(character: str) -> None:
+    """C0 controls, DEL and C1 controls (U+0080-U+009F) are refused in any attribute."""
+    mapping = Mapping(users={"userName": "name", "title": "title"})
+    result = mapping.map([user_record(name="ann", title=f"boss{character}")])
+    assert ([], [IssueCode.INVALID_VALUE]) == (
+        list(result.desired.users),
+        [issue.code for issue in result.issues],
+    )
+    assert f"(U+{ord(character):04X})" in result.issues[0].reason
+
+
+@pytest.mark.parametrize("character", ["\t", "\n", "\r"])
+def test_line_breaks_and_tabs_are_refused_outside_multi_line_text(character: str) -> None:
+    """Tab, line feed and carriage return are refused in a one-line attribute, and the
+    reason says where they may go."""
+    result = Mapping(users={"userName": "name"}).map([user_record(name=f"ann{character}x")])
+    [issue] = result.issues
+    assert issue.reason.endswith(
+        "; line breaks and tabs only go in addresses.formatted and multi_line() rules"
+    )
+
+
+def test_addresses_formatted_holds_line_breaks_but_no_other_control() -> None:
+    """``addresses.formatted`` is multi-line text: tabs and line breaks pass, by a
+    filtered path or inside whole address objects; a NUL there is still refused."""
+    mapping = Mapping(users={"userName": "name", 'addresses[type eq "work"].formatted': "address"})
+    user = one_user(mapping, name="ann", address="1 Main St\r\nSpringfield\tUSA")
+    assert (Address(type="work", formatted="1 Main St\r\nSpringfield\tUSA"),) == user.addresses
+    whole = Mapping(users={"userName": "name", "addresses": lambda r: r["addresses"]})
+    user = one_user(whole, name="ann", addresses=[{"formatted": "a\nb", "locality": "Town"}])
+    assert "a\nb" == (user.addresses or ())[0].formatted
+    cases: list[tuple[Mapping, dict[str, Any]]] = [
+        (mapping, {"address": "1 Main St\x00"}),
+        (whole, {"addresses": [{"formatted": "a\x00b"}]}),
+        (whole, {"addresses": [{"formatted": "a", "locality": "Town\n"}]}),
+    ]
+    for mapped, address in cases:
+        result = mapped.map([user_record(name="ann", **address)])
+        assert [IssueCode.INVALID_VALUE] == [issue.code for issue in result.issues]
+
+
+def test_multi_line_lets_another_attribute_hold_line_breaks() -> None:
+    """A rule wrapped in multi_line() (also inside keep_when_empty) may hold tabs and line
+    breaks; other controls stay refused."""
+    mapping = Mapping(
+        users={
+            "userName": "name",
+            "title": multi_line("title"),
+            "nickName": keep_when_empty(multi_line("nick")),
+        }
+    )
+    user = one_user(mapping, name="ann", title="line one\nline two", nick="a\tb")
+    assert ("line one\nline two", "a\tb") == (user.title, user.nick_name)
+    result = mapping.map([user_record(name="ann", title="bell\x07")])
+    assert [IssueCode.INVALID_VALUE] == [issue.code for issue in result.issues]
+    assert "multi_line(field('title'))" == repr(mapping.user_entries[1].rule)
+
+
+def test_a_control_character_in_a_create_only_value_is_refused_without_showing_it() -> None:
+    """An initial password holding a control character is refused; the reason never
+    shows the value."""
+    mapping = Mapping(users={"userName": "name"}, create_only={"password": "secret"})
+    result = mapping.map([user_record(name="ann", secret="hunter2\x00")])
+    [issue] = result.issues
+    assert (IssueCode.INVALID_VALUE, []) == (issue.code, list(result.desired.users))
+    assert "create_only['password']" in issue.reason
+    assert "hunter2" not in str(issue)
+
+
+def test_a_control_character_in_a_group_key_of_member_of_is_refused() -> None:
+    """member_of giving a group key with a control character: the user record is not used
+    and no group is made of that key; other users and groups map."""
+    mapping = Mapping(users={"userName": "name"}, member_of="groups")
+    result = mapping.map(
+        [
+            user_record(key="k1", name="ann", groups=["eng\x1b[31m"]),
+            user_record(key="k2", name="bob", groups=["ops"]),
+        ]
+    )
+    [issue] = result.issues
+    assert (IssueCode.INVALID_VALUE, "k1") == (issue.code, issue.key)
+    assert "member_of: the value holds a control character (U+001B)" in issue.reason
+    assert (["k2"], ["ops"]) == (
+        [u.key for u in result.desired.users],
+        [g.key for g in result.desired.groups],
+    )
+
+
+def test_a_control_character_in_a_group_attribute_is_refused() -> None:
+    """Group records go through the same check as users."""
+    mapping = Mapping(users={"userName": "name"}, groups={"displayName": "name"})
+    result = mapping.map(
+        [
+            Record(key="g1", attributes={"name": "eng\x00"}, kind="group"),
+            Record(key="g2", attributes={"name": "ops"}, kind="group"),
+        ]
+    )
+    assert ([IssueCode.INVALID_VALUE], ["g2"]) == (
+        [issue.code for issue in result.issues],
+        [g.key for g in result.desired.groups],
+    )

@@ -287,3 +287,29 @@ def test_required_sub_attributes_per_filtered_element() -> None:
             True,
         )
     ] == messages(check)
+
+
+def test_an_attribute_a_declared_target_does_not_keep_is_blocking() -> None:
+    """Against a table declared with SchemaTable.only, every mapped attribute, sub-attribute
+    or group the target does not keep is a blocking problem, with its line."""
+    acme = CORE_SCHEMAS.only(users=["userName", "title", "emails.value"])
+    mapping = Mapping(
+        users={
+            "userName": "email",
+            "title": "title",
+            "nickName": "nick",
+            "name.givenName": "first",
+            "emails.type": const("work"),
+        },
+        member_of="teams",
+    )
+    assert [
+        ("users['nickName']", "the target's User has no attribute 'nickName'", True),
+        ("users['name.givenName']", "the target's User has no attribute 'name'", True),
+        ("users['emails.type']", "the target's 'emails' has no sub-attribute 'type'", True),
+        ("groups", "the target serves no Group resource type", True),
+    ] == [
+        (entry, message.split(":")[0], blocking)
+        for entry, message, blocking in messages(mapping.check(acme))
+    ]
+    assert Mapping(users={"userName": "email", "title": "title"}).check(acme).ok

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from _mock_target import BASE, MockTarget, json_response
 from scimsync import User
-from scimsync.client import Listing, Paginator, ScimClient
+from scimsync.client import PagedListing, Paginator, ScimClient
 from scimsync.errors import ConfigurationError, IncompleteListingError, InvalidResponseError
 from scimsync.models import ListResponse
 from scimsync.retry import RetryPolicy
@@ -39,6 +39,8 @@ class PagedServer:
     extra_total: int = 0
     """Announce this many more resources than exist."""
     delete_after_first_page: int = 0
+    omit_total: bool = False
+    """Leave ``totalResults`` out, as some targets do."""
     requests: list[tuple[int, int]] = attrs.field(factory=list)
 
     def page(self, start_index: int, count: int) -> dict[str, Any]:
@@ -51,13 +53,16 @@ class PagedServer:
         if start > 1:
             start = max(1, start - self.overlap)
         chunk = self.ids[start - 1 : start - 1 + min(count, self.max_page)]
-        return {
+        page = {
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
             "totalResults": len(self.ids) + self.extra_total,
             "itemsPerPage": count if self.echo_count else len(chunk),
             "startIndex": start_index,
             "Resources": [{"id": i, "userName": f"user-{i}"} for i in chunk],
         }
+        if self.omit_total:
+            del page["totalResults"]
+        return page
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params
@@ -149,9 +154,12 @@ def test_iter_all_of_a_whole_listing_ends_quietly() -> None:
 
 
 def test_require_complete_raises_for_short_listings() -> None:
-    """``Listing.require_complete`` turns the flag into an exception, for callers who prefer one."""
-    short = Listing(resources=(1, 2), complete=False, total_results=3, pages=2, problem="short")
-    whole = Listing(resources=(1, 2), complete=True, total_results=2, pages=1)
+    """``PagedListing.require_complete`` turns the flag into an exception, for callers
+    who prefer one."""
+    short = PagedListing(
+        resources=(1, 2), complete=False, total_results=3, pages=2, problem="short"
+    )
+    whole = PagedListing(resources=(1, 2), complete=True, total_results=2, pages=1)
     assert whole is whole.require_complete()
     with pytest.raises(IncompleteListingError):
         short.require_complete()
@@ -173,11 +181,13 @@ def test_an_empty_target_is_a_complete_empty_listing() -> None:
         {"totalResults": "3", "Resources": []},
         {"totalResults": -1, "Resources": []},
         {"totalResults": 1, "Resources": [{"userName": "no-id"}]},
-        {"Resources": []},
+        {"itemsPerPage": 0},
+        {"Resources": ["not an object"]},
     ],
 )
 def test_malformed_pages_are_errors_never_empty(body: dict[str, Any]) -> None:
-    """No Resources for a non-zero total, a string or negative total, a resource without id."""
+    """No Resources for a non-zero total, a string or negative total, a resource without id,
+    neither totalResults nor Resources, or Resources that are not objects."""
     target = MockTarget()
     target.on("GET", "/v2/Users", json_response(200, body))
     client = ScimClient(BASE, http=httpx.Client(transport=target.transport()))
@@ -188,15 +198,126 @@ def test_malformed_pages_are_errors_never_empty(body: dict[str, Any]) -> None:
 # -- the paginator as a pure state machine --------------------------------------------------------
 
 
+def _run_endless(
+    pager: Paginator[dict[str, Any]], total: int, fresh_per_page: int = 10
+) -> list[dict[str, Any]]:
+    """Pages of 10 with ``fresh_per_page`` ids never seen before, forever, announcing ``total``."""
+    listed: list[dict[str, Any]] = []
+    serial = 0
+    while not pager.done:
+        resources = []
+        for _ in range(fresh_per_page):
+            serial += 1
+            resources.append({"id": f"id-{serial}"})
+        resources += [{"id": "id-1"}] * (10 - fresh_per_page)
+        listed += pager.feed(ListResponse(total_results=total, resources=resources))
+        assert pager.pages <= 10_000, "the paginator did not stop"
+    return listed
+
+
+def test_new_ids_forever_stop_at_the_given_page_limit() -> None:
+    """totalResults 10**9 and new ids on every page: stopped at max_pages, incomplete."""
+    pager: Paginator[dict[str, Any]] = Paginator(10, max_pages=5)
+    listed = _run_endless(pager, 10**9)
+    assert (5, 50, False) == (pager.pages, len(listed), pager.complete)
+    assert (
+        "stopped at the limit of 5 pages (as given) with 50 resources listed of 1000000000 "
+        "announced: set max_listing_pages on the client (max_pages of a Paginator) to list "
+        "further"
+    ) == pager.problem
+
+
+def test_new_ids_forever_stop_at_the_given_resource_limit() -> None:
+    """max_resources stops the listing at the first page that reaches it."""
+    pager: Paginator[dict[str, Any]] = Paginator(10, max_resources=25)
+    listed = _run_endless(pager, 10**9)
+    assert (3, 30, False) == (pager.pages, len(listed), pager.complete)
+    assert True is ("max_listing_resources" in (pager.problem or ""))
+
+
+def test_the_default_page_limit_is_twice_what_the_first_total_needs() -> None:
+    """Announcing 100 with pages of 10 needs 10 pages: a trickle of new ids stops at 30."""
+    pager: Paginator[dict[str, Any]] = Paginator(10)
+    _run_endless(pager, 100, fresh_per_page=1)
+    assert (30, False) == (pager.pages, pager.complete)
+    assert True is ("derived from the first totalResults, 100" in (pager.problem or ""))
+
+
+def test_the_ceiling_holds_whatever_is_announced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a given limit, MAX_LISTED_RESOURCES caps what an absurd total would allow."""
+    monkeypatch.setattr("scimsync.client._pagination.MAX_LISTED_RESOURCES", 40)
+    pager: Paginator[dict[str, Any]] = Paginator(10)
+    listed = _run_endless(pager, 10**9)
+    assert (40, False) == (len(listed), pager.complete)
+    assert True is ("MAX_LISTED_RESOURCES, below the limit derived" in (pager.problem or ""))
+
+
+def test_an_honest_listing_never_meets_its_limits() -> None:
+    """The derived limits leave an honest listing whole, to its last page."""
+    server = PagedServer(_ids(95), max_page=10)
+    pager: Paginator[dict[str, Any]] = Paginator(10)
+    assert _ids(95) == [r["id"] for r in _feed(pager, server)]
+    assert (True, 10) == (pager.complete, pager.pages)
+
+
+@pytest.mark.parametrize("limits", [{"max_pages": 0}, {"max_resources": -1}, {"max_pages": 1.5}])
+def test_limits_that_cannot_work_are_refused(limits: dict[str, Any]) -> None:
+    """A limit is an integer, 1 or more."""
+    with pytest.raises(ConfigurationError):
+        Paginator(10, **limits)
+
+
 def _feed(pager: Paginator[dict[str, Any]], server: PagedServer) -> list[dict[str, Any]]:
     listed: list[dict[str, Any]] = []
     while not pager.done:
         data = server.page(pager.start_index, pager.count)
+        announced = "totalResults" in data
         page: ListResponse[dict[str, Any]] = ListResponse(
-            total_results=data["totalResults"], resources=data["Resources"]
+            total_results=data.get("totalResults", 0), resources=data["Resources"]
         )
-        listed.extend(pager.feed(page))
+        listed.extend(pager.feed(page, total_announced=announced))
     return listed
+
+
+# -- pages without totalResults --------------------------------------------------------------------
+
+
+def test_pages_without_total_are_listed_whole_through_a_page_cap() -> None:
+    """No totalResults, pages capped at 20 of 100 asked: paged on until a shorter page."""
+    server = PagedServer(_ids(45), max_page=20, omit_total=True)
+    listing = _client(server).list_all(User, page_size=100)
+    assert (True, 45, None) == (listing.complete, len(listing), listing.total_results)
+    assert [1, 21, 41] == [start for start, _ in server.requests]
+    assert 1 == len(listing.deviations)
+    assert True is listing.deviations[0].startswith("ListResponse without totalResults")
+
+
+def test_a_first_short_page_without_total_is_confirmed_by_an_empty_one() -> None:
+    """A short first page may be the target's cap: one more page is asked for, and ends it."""
+    server = PagedServer(_ids(7), omit_total=True)
+    listing = _client(server).list_all(User, page_size=10)
+    assert (True, 7, 2) == (listing.complete, len(listing), listing.pages)
+
+
+def test_full_pages_without_total_end_at_an_empty_page() -> None:
+    """Pages exactly as large as asked go on until an empty one."""
+    server = PagedServer(_ids(20), omit_total=True)
+    listing = _client(server).list_all(User, page_size=10)
+    assert (True, 20, 3) == (listing.complete, len(listing), listing.pages)
+
+
+def test_pages_without_total_are_bounded_by_the_ceilings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing to derive a limit from: the ceilings bound a target that never ends."""
+    monkeypatch.setattr("scimsync.client._pagination.MAX_LISTED_PAGES", 6)
+    pager: Paginator[dict[str, Any]] = Paginator(10)
+    serial = iter(range(10**6))
+    while not pager.done:
+        page: ListResponse[dict[str, Any]] = ListResponse(
+            total_results=0, resources=[{"id": f"id-{next(serial)}"} for _ in range(10)]
+        )
+        pager.feed(page, total_announced=False)
+    assert (6, False) == (pager.pages, pager.complete)
+    assert True is ("(MAX_LISTED_PAGES)" in (pager.problem or ""))
 
 
 @pytest.mark.parametrize("page_size", [0, -5])
@@ -228,6 +349,7 @@ def test_feeding_a_finished_paginator_is_a_bug() -> None:
     overlap=st.integers(0, 3),
     extra_total=st.integers(0, 5),
     deleted=st.integers(0, 5),
+    omit_total=st.booleans(),
 )
 def test_any_quirky_server_ends_without_duplicates_and_flags_what_it_misses(
     size: int,
@@ -239,8 +361,13 @@ def test_any_quirky_server_ends_without_duplicates_and_flags_what_it_misses(
     overlap: int,
     extra_total: int,
     deleted: int,
+    omit_total: bool,
 ) -> None:
-    """Whatever the quirks: the listing ends, lists each id once, and complete means whole."""
+    """Whatever the quirks: the listing ends, lists each id once, and complete means whole.
+
+    Without totalResults, "complete" cannot be checked against a count: it still means
+    whole for an honest target (page caps and all), and the listing says it guessed.
+    """
     ids = _ids(size)
     server = PagedServer(
         list(ids),
@@ -251,15 +378,18 @@ def test_any_quirky_server_ends_without_duplicates_and_flags_what_it_misses(
         overlap=overlap,
         extra_total=extra_total,
         delete_after_first_page=deleted,
+        omit_total=omit_total,
     )
     pager: Paginator[dict[str, Any]] = Paginator(page_size)
     listed = [r["id"] for r in _feed(pager, server)]
     assert len(set(listed)) == len(listed)
     assert set(listed) <= set(ids)
     assert True is (len(server.requests) <= size + 2)
-    if pager.complete:
+    if pager.complete and not omit_total:
         # Whole: every resource that still exists was listed.
         assert set() == set(server.ids) - set(listed)
     honest = not (ignore_start_index or overlap or extra_total or deleted)
     if honest:
         assert True is pager.complete
+        assert set() == set(server.ids) - set(listed)
+    assert (1 if omit_total else 0) == len(pager.deviations)

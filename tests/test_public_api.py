@@ -53,9 +53,12 @@ CONTRACT = {
     ],
     "scimsync.targets": [
         "ScimTarget", "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities",
-        "Listing", "read_target_state",
+        "TargetListing", "UserUpdate", "GroupUpdate", "read_target_state",
     ],
     "scimsync.testing": ["ScimTestServer", "Faults", "Quirks"],
+    "scimsync.metrics": ["instrument", "serve_metrics"],
+    "scimsync.tracing": ["instrument_tracing"],
+    "scimsync.logs": ["JsonFormatter"],
 }  # fmt: skip
 
 

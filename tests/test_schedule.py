@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,12 @@ import pytest
 from _sync_helpers import Clock, ScriptedTarget, Timer, memory_target
 from scimsync import Provisioner
 from scimsync.engine import Policy
-from scimsync.errors import ConfigurationError, ServerError, TransportError
+from scimsync.errors import (
+    ConfigurationError,
+    CycleInProgressError,
+    ServerError,
+    TransportError,
+)
 from scimsync.mapping import Mapping
 from scimsync.sources import MemorySource
 from scimsync.sync import ApplyPolicy, MemoryStateStore, Progress, SyncReport
@@ -215,3 +221,70 @@ def test_settings_that_cannot_work_are_refused(interval: float, jitter: float) -
     made, _ = provisioner(people(1))
     with pytest.raises(ConfigurationError):
         made.run_forever(interval, jitter=jitter, sleep=Sleeps(), max_cycles=1)
+
+
+# -- embedding in a threaded application ---------------------------------------------------
+
+
+class Gate:
+    """A target whose user listing waits, in a worker thread, until ``release`` is set:
+    a cycle in progress for as long as a test needs one."""
+
+    def __init__(self) -> None:
+        self.inner = memory_target()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.hold = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def list_users(self) -> Any:
+        if self.hold:
+            self.entered.set()
+            await asyncio.to_thread(self.release.wait, 10)
+        return await self.inner.list_users()
+
+
+def test_a_threaded_app_never_waits_behind_the_scheduler() -> None:
+    """run_forever in one thread (as a Flask app runs it), calls from another: during a
+    cycle, provision_one, plan and run_once raise CycleInProgressError at once; between
+    cycles provision_one runs; trigger asks for a cycle; stop ends the loop. Nothing
+    hangs: every wait here is bounded."""
+    gate = Gate()
+    reports: list[SyncReport] = []
+    cycle_done = threading.Event()
+    made, _ = provisioner(people(2), target=gate, reports=reports)
+
+    def reported(report: SyncReport) -> None:
+        reports.append(report)
+        cycle_done.set()
+
+    made.on_report = reported
+
+    async def idle(seconds: float) -> None:
+        await asyncio.Event().wait()  # until trigger() or stop()
+
+    calls = ThreadPoolExecutor(max_workers=1)
+    runner = threading.Thread(target=made.run_forever, args=(60,), kwargs={"sleep": idle})
+    gate.hold = True
+    runner.start()
+    try:
+        assert gate.entered.wait(10), "the first cycle never started"
+        for call in (lambda: made.provision_one("e0"), made.plan, made.run_once):
+            with pytest.raises(CycleInProgressError):
+                calls.submit(call).result(timeout=10)
+        gate.hold = False
+        gate.release.set()
+        assert cycle_done.wait(10)
+        explanation = calls.submit(made.provision_one, "e1").result(timeout=10)
+        assert explanation.ok, str(explanation)
+        cycle_done.clear()
+        made.trigger()
+        assert cycle_done.wait(10)
+    finally:
+        made.stop()
+        runner.join(10)
+        calls.shutdown()
+    assert not runner.is_alive()
+    assert ["full", "one", "incremental"] == [r.mode for r in reports]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from scimsync import from_scim
-from scimsync.errors import ResourceValidationError
+from scimsync.errors import ConfigurationError, ResourceValidationError
 from scimsync.models import ENTERPRISE_USER_SCHEMA, USER_SCHEMA, ResourceType, Schema
 from scimsync.schema import (
     CORE_SCHEMAS,
@@ -173,3 +173,78 @@ def test_malformed_definitions_are_reported(schemas: list[Any], expected: str) -
 def test_split_urn(path: str, expected: tuple[str | None, str]) -> None:
     """URN-qualified paths split at the last colon; a known URN alone is a whole extension."""
     assert expected == split_urn(path, [ENTERPRISE_USER_SCHEMA])
+
+
+# -- what a custom target keeps (SchemaTable.only) ---------------------------------------------
+
+
+def subs(table: SchemaTable, path: str) -> list[str]:
+    """The sub-attributes of the User attribute ``path`` in ``table``, sorted."""
+    spec = table.resolve("User", path)
+    assert spec is not None, path
+    return sorted(spec.sub_attributes)
+
+
+def test_only_keeps_the_named_attributes_with_their_characteristics() -> None:
+    """A narrowed table holds the named attributes (a dotted path keeps one
+    sub-attribute), the required userName, and the core characteristics."""
+    table = CORE_SCHEMAS.only(
+        users=["name.givenName", "TITLE", "emails.value", "emails.type", "active"],
+        groups=["displayName"],
+    )
+    assert ["id", "externalId", "meta", "userName", "name", "title", "active", "emails"] == [
+        spec.name for _, spec in table.attributes("User")
+    ]
+    assert (["givenname"], ["type", "value"]) == (subs(table, "name"), subs(table, "emails"))
+    assert CORE_SCHEMAS.resolve("User", "emails.value") == table.resolve("User", "emails.value")
+    assert (None, None, None) == (
+        table.resolve("User", "nickName"),
+        table.resolve("User", "name.familyName"),
+        table.resolve("Group", "members"),
+    )
+
+
+def test_only_leaves_groups_out_unless_named() -> None:
+    """``groups=None`` is a users-only target: no Group resource type, no Group schema."""
+    table = CORE_SCHEMAS.only(users=["userName"])
+    assert (None, None, ["user"]) == (
+        table.resource_type("Group"),
+        table.schema("urn:ietf:params:scim:schemas:core:2.0:Group"),
+        sorted(table.resource_types),
+    )
+
+
+def test_only_keeps_an_extension_when_one_of_its_attributes_is_named() -> None:
+    """An extension stays on User only when something of it is kept: an attribute, a
+    sub-attribute, or the whole extension by its URN."""
+    without = CORE_SCHEMAS.only(users=["userName"])
+    one = CORE_SCHEMAS.only(users=[f"{ENTERPRISE_USER_SCHEMA}:manager.value"])
+    whole = CORE_SCHEMAS.only(users=[ENTERPRISE_USER_SCHEMA])
+    assert ((), (ENTERPRISE_USER_SCHEMA,)) == (
+        without.extension_urns("User"),
+        one.extension_urns("User"),
+    )
+    assert ["value"] == subs(one, f"{ENTERPRISE_USER_SCHEMA}:manager")
+    assert None is one.resolve("User", f"{ENTERPRISE_USER_SCHEMA}:employeeNumber")
+    assert None is not whole.resolve("User", f"{ENTERPRISE_USER_SCHEMA}:employeeNumber")
+
+
+def test_only_names_every_unknown_path() -> None:
+    """A misspelt path is a ConfigurationError naming it, all of them at once; a single
+    string instead of a list is refused."""
+    with pytest.raises(ConfigurationError) as raised:
+        CORE_SCHEMAS.only(users=["titel", "name.given"], groups=["colour"])
+    assert (
+        "unknown attributes to keep: User 'titel': no attribute 'titel'; User 'name.given': "
+        "'name' has no sub-attribute 'given'; Group 'colour': no attribute 'colour'"
+    ) == str(raised.value)
+    with pytest.raises(ConfigurationError, match="a list of attribute paths"):
+        CORE_SCHEMAS.only(users="userName")
+
+
+def test_only_accepts_the_common_attributes() -> None:
+    """id, externalId and meta are on every resource: naming them is no mistake."""
+    table = CORE_SCHEMAS.only(users=["externalId", "id", "meta.created"])
+    assert ["id", "externalId", "meta", "userName"] == [
+        spec.name for _, spec in table.attributes("User")
+    ]

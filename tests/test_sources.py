@@ -211,6 +211,103 @@ def test_csv_an_unclosed_quote_is_reported_and_reading_resumes(tmp_path: Path) -
     assert "11999" == records(items)[-1].key
 
 
+def test_csv_a_huge_line_costs_a_bounded_memory_and_spoils_only_its_row(
+    tmp_path: Path,
+) -> None:
+    """A 30 MB line is one MALFORMED issue naming its line and the limit it passed (no
+    unclosed quote blamed); the rows after it are read; reading it costs about twice
+    max_row_size at peak, never the line."""
+    from scimsync.sources._csv import MAX_ROW_SIZE
+
+    path = tmp_path / "huge.csv"
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        stream.write("id,name\nE1,Ann\nE2," + "x" * 30_000_000 + "\nE3,Bob\n")
+    tracemalloc.start()
+    try:
+        items = list(CsvSource(path, key="id").read())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    [issue] = issues(items)
+    assert (IssueCode.MALFORMED, 3) == (issue.code, issue.line)
+    assert (
+        f"the row is longer than {MAX_ROW_SIZE} characters (max_row_size); the rows after "
+        "it are read"
+    ) == issue.reason
+    assert ["E1", "E3"] == [r.key for r in records(items)]
+    assert peak < 3 * MAX_ROW_SIZE, f"peak {peak} bytes"
+
+
+def test_csv_max_row_size_is_configurable(tmp_path: Path) -> None:
+    """A smaller max_row_size refuses rows past it (and only those) and bounds memory
+    with it."""
+    path = tmp_path / "rows.csv"
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        stream.write("id,note\nE1," + "a" * 900 + "\nE2," + "b" * 5_000_000 + "\nE3,c\n")
+    tracemalloc.start()
+    try:
+        items = list(CsvSource(path, key="id", max_row_size=1_000).read())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [("E1", 2), ("E3", 4)] == [(r.key, r.line) for r in records(items)]
+    assert [3] == [i.line for i in issues(items)]
+    assert peak < 500_000, f"peak {peak} bytes"
+    with pytest.raises(ConfigurationError, match="max_row_size"):
+        CsvSource(path, key="id", max_row_size=0)
+
+
+def test_csv_a_quoted_field_running_on_past_the_limit_blames_an_unclosed_quote(
+    tmp_path: Path,
+) -> None:
+    """A quote left open takes the next lines into its field until the row passes
+    max_row_size: the issue names the lines it swallowed, and reading goes on after."""
+    path = tmp_path / "open-quote.csv"
+    lines = ["id,name", 'E1,"never closed', *(f"E{i},name{i}" for i in range(2, 40)), "E99,last"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = list(CsvSource(path, key="id", max_row_size=200).read())
+    first = issues(items)[0]
+    assert (IssueCode.MALFORMED, 2) == (first.code, first.line)
+    assert first.reason.startswith(
+        "the row is longer than 200 characters (max_row_size): a quoted field runs on from "
+        "line 2 to line "
+    )
+    assert "(an unclosed quote?)" in first.reason
+    assert "E99" == records(items)[-1].key
+
+
+def test_csv_a_quote_running_to_the_end_of_the_file_says_so(tmp_path: Path) -> None:
+    """A quote never closed takes in every line to the end of the file: one issue says
+    which lines, instead of a field count."""
+    path = tmp_path / "to-the-end.csv"
+    path.write_text('id,name\nE1,Ann\nE2,"open\nE3,Bob\nE4,Cy\n', encoding="utf-8")
+    items = list(CsvSource(path, key="id").read())
+    [issue] = issues(items)
+    assert (IssueCode.MALFORMED, 3, "E2") == (issue.code, issue.line, issue.key)
+    assert (
+        "a quoted field runs on from line 3 to the end of the file (line 5): an unclosed "
+        "quote? lines 4-5 were read into it, not as rows"
+    ) == issue.reason
+    assert ["E1"] == [r.key for r in records(items)]
+
+
+def test_csv_a_field_over_the_csv_field_limit_on_one_line_blames_no_quote(
+    tmp_path: Path,
+) -> None:
+    """A field longer than the csv module's field size limit, on one line, says so; the
+    rows after it are read."""
+    path = tmp_path / "wide.csv"
+    wide = "y" * (csv.field_size_limit() + 10)
+    path.write_text(f"id,name\nE1,{wide}\nE2,Bob\n", encoding="utf-8")
+    items = list(CsvSource(path, key="id").read())
+    [issue] = issues(items)
+    assert (
+        f"a field is longer than {csv.field_size_limit()} characters (the csv module's field "
+        "size limit); the rows after it are read"
+    ) == issue.reason
+    assert (2, ["E2"]) == (issue.line, [r.key for r in records(items)])
+
+
 def test_csv_header_given_for_a_file_without_one(tmp_path: Path) -> None:
     """``header=`` names the columns of a headerless file; line 1 is then a record."""
     path = tmp_path / "bare.csv"

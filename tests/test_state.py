@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from scimsync.engine import Ledger, SyncState
-from scimsync.errors import CycleInProgressError, StateError
+from scimsync.engine._state import CONFIRMATIONS, Unkept
+from scimsync.errors import CycleInProgressError, PlanError, StateError
 from scimsync.sync import (
     SCHEMA_VERSION,
     CycleRecord,
@@ -212,16 +215,163 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         SqliteStateStore(tmp_path / "state.db")
 
 
-@pytest.mark.parametrize("content", [b"not a database at all" * 100, b""])
-def test_a_file_that_is_not_a_state_database_is_refused(tmp_path: Path, content: bytes) -> None:
-    """A foreign file raises StateError; an empty file becomes a new database."""
+def test_a_file_that_is_not_a_state_database_is_refused(tmp_path: Path) -> None:
+    """A foreign file raises StateError and is left as it was."""
     path = tmp_path / "state.db"
-    path.write_bytes(content)
-    if content:
-        with pytest.raises(StateError, match="not a scimsync state database"):
-            SqliteStateStore(path)
-    else:
-        SqliteStateStore(path).close()
+    path.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StateError, match="not a scimsync state database"):
+        SqliteStateStore(path)
+    assert b"not a database at all" * 100 == path.read_bytes()
+
+
+def test_an_empty_state_file_is_refused_with_the_way_to_recover(tmp_path: Path) -> None:
+    """A 0-byte file where state was expected is no new state: the error says how to
+    recover (a backup, deleting it, or new=True) and what starting over forgets."""
+    path = tmp_path / "state.db"
+    path.write_bytes(b"")
+    with pytest.raises(StateError) as raised:
+        SqliteStateStore(path)
+    message = str(raised.value)
+    assert (True, True, True, True) == (
+        "empty (0 bytes)" in message,
+        "backup" in message,
+        "new=True" in message and "--new-state" in message,
+        "owns only the accounts that carry its externalId" in message,
+    )
+    assert b"" == path.read_bytes()
+
+
+def test_new_makes_a_state_database_in_an_empty_file(tmp_path: Path) -> None:
+    """new=True turns an existing empty file into a new, empty state database."""
+    path = tmp_path / "state.db"
+    path.write_bytes(b"")
+    with SqliteStateStore(path, new=True) as store:
+        store.save(stored())
+    with SqliteStateStore(path) as again:
+        assert (SCHEMA_VERSION, stored()) == (again.schema_version, again.load())
+
+
+def test_new_never_wipes_a_file_holding_state(tmp_path: Path) -> None:
+    """new=True on a file that holds state is refused, and the state stays."""
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        store.save(stored())
+    with pytest.raises(StateError, match="holds a state database already"):
+        SqliteStateStore(path, new=True)
+    with SqliteStateStore(path) as again:
+        assert stored() == again.load()
+
+
+def test_a_damaged_database_is_refused_with_the_way_to_recover(tmp_path: Path) -> None:
+    """Bytes overwritten in the middle of a state database holding data are found on
+    open (quick_check), and the error says how to recover, not "OK"."""
+    path = tmp_path / "state.db"
+    many = stored(
+        state=SyncState(users=Ledger(links={f"e{i}": f"u{i}" for i in range(3000)})),
+        fingerprints={"User": {f"e{i}": f"fingerprint-{i}" for i in range(3000)}},
+    )
+    with SqliteStateStore(path) as store:
+        store.save(many, cycle(1))
+    size = path.stat().st_size
+    with path.open("r+b") as stream:
+        stream.seek(size // 2)
+        stream.write(bytes(range(256)) * 8)  # 2,048 bytes of garbage mid-file
+    with pytest.raises(StateError) as raised:
+        SqliteStateStore(path)
+    message = str(raised.value)
+    assert (True, True, True) == (
+        "is damaged" in message,
+        "backup" in message and "move it away" in message,
+        "owns only the accounts that carry its externalId" in message,
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o277])
+def test_files_the_store_creates_are_owner_only(tmp_path: Path, umask: int) -> None:
+    """The database, its -wal and -shm files and the lock file are created 0600,
+    whatever the umask."""
+    import os
+    import stat
+
+    path = tmp_path / "state.db"
+    saved = os.umask(umask)
+    try:
+        store = SqliteStateStore(path)
+        with store.lock():
+            store.save(stored())
+            modes = {
+                name: stat.S_IMODE((tmp_path / name).stat().st_mode)
+                for name in ("state.db", "state.db-wal", "state.db-shm", "state.db.lock")
+            }
+        store.close()
+    finally:
+        os.umask(saved)
+    assert dict.fromkeys(modes, 0o600) == modes
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+def test_an_existing_state_file_keeps_its_mode(tmp_path: Path) -> None:
+    """A state file made earlier keeps the mode its owner gave it."""
+    import os
+    import stat
+
+    path = tmp_path / "state.db"
+    SqliteStateStore(path).close()
+    os.chmod(path, 0o640)
+    SqliteStateStore(path).close()
+    assert 0o640 == stat.S_IMODE(path.stat().st_mode)
+
+
+_FIRST_CYCLE = textwrap.dedent(
+    """
+    import sys
+    from scimsync.errors import CycleInProgressError, StateError
+    from scimsync.sync import SqliteStateStore, StoredState
+    print("ready", flush=True)
+    sys.stdin.readline()  # everyone starts together
+    try:
+        store = SqliteStateStore(sys.argv[1])
+        with store.lock():
+            store.save(StoredState(clean=True))
+        print("ok", store.schema_version)
+    except CycleInProgressError:
+        print("busy")
+    except StateError as exc:
+        print("state error:", exc)
+    """
+)
+
+
+def test_two_first_cycles_at_once_both_find_a_whole_database(tmp_path: Path) -> None:
+    """Two processes opening a state file that does not exist yet, started together
+    again and again: each gets the complete database (or the cycle lock message),
+    never "not a scimsync state database"."""
+    outcomes: set[str] = set()
+    for attempt in range(6):
+        path = tmp_path / f"state-{attempt}.db"
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", _FIRST_CYCLE, str(path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        for child in children:
+            assert child.stdout is not None
+            assert "ready\n" == child.stdout.readline()
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        for child in children:
+            out, err = child.communicate()
+            assert ("", 0) == (err, child.returncode)
+            outcomes.add(out.strip())
+    assert outcomes <= {f"ok {SCHEMA_VERSION}", "busy"}, outcomes
 
 
 def test_another_applications_database_is_refused(tmp_path: Path) -> None:
@@ -361,3 +511,217 @@ def test_the_next_state_leaves_out_what_failed_however_it_is_passed() -> None:
     for failed in ([made.operations[1]], [copies[1]]):
         after = SyncState().after(made, ids, failed=failed)
         assert {"e0": "id0", "e2": "id2"} == dict(after.users.links)
+
+
+# -- what the target does not keep ---------------------------------------------------------
+
+
+def test_a_path_is_confirmed_once_seen_often_enough() -> None:
+    """Each sighting counts; a path acts (ignored, or never cleared) once seen
+    ``CONFIRMATIONS`` times, and keeps the time it was first seen."""
+    later = WHEN + timedelta(hours=1)
+    once = Ledger().learn([("title", "dropped"), ("name.givenName", "not_cleared")], WHEN)
+    twice = once.learn([("title", "dropped"), ("name.givenName", "not_cleared")], later)
+    assert (2, (), ()) == (CONFIRMATIONS, once.ignored_paths(), once.uncleared_paths())
+    assert (Unkept(how="dropped", seen=2, since=WHEN), ("title",), ("name.givenName",)) == (
+        twice.unkept["title"],
+        twice.ignored_paths(),
+        twice.uncleared_paths(),
+    )
+
+
+def test_two_writes_in_one_cycle_confirm_a_path() -> None:
+    """Two writes seen dropping one path count twice, in one call as in two."""
+    assert ("title",) == Ledger().learn([("title", "dropped")] * 2, WHEN).ignored_paths()
+
+
+def test_seen_another_way_a_path_starts_counting_again() -> None:
+    """A path seen changed after being seen dropped counts from one again, from now."""
+    later = WHEN + timedelta(days=1)
+    ledger = Ledger().learn([("title", "dropped")] * 2, WHEN).learn([("title", "changed")], later)
+    assert (Unkept(how="changed", seen=1, since=later), ()) == (
+        ledger.unkept["title"],
+        ledger.ignored_paths(),
+    )
+
+
+def test_ignored_and_uncleared_paths_are_sorted_and_apart() -> None:
+    """Dropped and changed paths are ignored, not-cleared ones never cleared; sorted."""
+    ledger = Ledger(
+        unkept={
+            "title": Unkept(how="dropped", seen=2),
+            "emails.type": Unkept(how="changed", seen=5),
+            "nickName": Unkept(how="not_cleared", seen=2),
+            "locale": Unkept(how="dropped"),
+        }
+    )
+    assert (("emails.type", "title"), ("nickName",)) == (
+        ledger.ignored_paths(),
+        ledger.uncleared_paths(),
+    )
+
+
+def test_forgetting_paths_forgets_them_in_any_case() -> None:
+    """``forget`` drops the paths named (case-insensitively), or all of them."""
+    ledger = Ledger(
+        links={"e1": "u1"},
+        unkept={"title": Unkept(how="dropped", seen=2), "nickName": Unkept(how="dropped")},
+    )
+    assert (["nickName"], [], {"e1": "u1"}) == (
+        list(ledger.forget(["TITLE"]).unkept),
+        list(ledger.forget().unkept),
+        dict(ledger.forget().links),
+    )
+
+
+def test_the_sync_state_learns_and_forgets_per_resource_type() -> None:
+    """``SyncState.learn`` counts each triple into its type's ledger; nothing seen is the
+    same state; ``forget`` takes one type's paths, or both types'."""
+    state = SyncState().learn(
+        [("User", "title", "dropped"), ("Group", "externalId", "dropped")] * 2, WHEN
+    )
+    assert state is state.learn([])
+    assert (("title",), ("externalId",)) == (
+        state.users.ignored_paths(),
+        state.groups.ignored_paths(),
+    )
+    user_only = state.forget("Group")
+    assert ((("title",), ()), ((), ())) == (
+        (user_only.users.ignored_paths(), user_only.groups.ignored_paths()),
+        (state.forget().users.ignored_paths(), state.forget().groups.ignored_paths()),
+    )
+
+
+def test_what_is_learned_survives_a_plan_applied() -> None:
+    """``SyncState.after`` keeps what the ledgers learned."""
+    from scimsync.engine import Plan
+
+    state = SyncState(users=Ledger(unkept={"title": Unkept(how="dropped", seen=2, since=WHEN)}))
+    assert state.users.unkept == state.after(Plan()).users.unkept
+
+
+def test_unkept_paths_round_trip_through_plain_json() -> None:
+    """``to_dict``/``from_dict`` keep every unkept path with how, how often and since."""
+    state = SyncState(
+        users=Ledger(
+            unkept={
+                "title": Unkept(how="dropped", seen=2, since=WHEN),
+                "nickName": Unkept(how="not_cleared"),
+            }
+        ),
+        groups=Ledger(unkept={"externalId": Unkept(how="changed", seen=3, since=WHEN)}),
+    )
+    data = json.loads(json.dumps(state.to_dict()))
+    assert state == SyncState.from_dict(data)
+    assert {"how": "dropped", "seen": 2, "since": "2026-03-01T09:00:00+00:00"} == (
+        data["users"]["unkept"]["title"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("unkept", "problem"),
+    [
+        ({"title": {"how": "lost"}}, "$.users.unkept.title: expected how"),
+        ({"title": "dropped"}, "$.users.unkept.title: expected how"),
+        ({"title": {"how": "dropped", "seen": 0}}, "$.users.unkept.title.seen"),
+        ({"title": {"how": "dropped", "seen": "2"}}, "$.users.unkept.title.seen"),
+        (["title"], "$.users.unkept: expected an object"),
+    ],
+)
+def test_corrupt_unkept_paths_are_a_plan_error(unkept: object, problem: str) -> None:
+    """An unkept entry that is not what ``to_dict`` writes is named in a PlanError."""
+    data = {"format": 1, "users": {"unkept": unkept}}
+    with pytest.raises(PlanError, match=re.escape(problem)):
+        SyncState.from_dict(data)
+
+
+def test_unkept_paths_and_target_facts_are_saved_and_loaded(store: StateStore) -> None:
+    """Unkept paths of both types and the target's facts round-trip through the store."""
+    value = stored(
+        state=SyncState(
+            users=Ledger(
+                links={"e1": "u1"},
+                unkept={
+                    "title": Unkept(how="dropped", seen=2, since=WHEN),
+                    "emails.type": Unkept(how="changed"),
+                },
+            ),
+            groups=Ledger(unkept={"externalId": Unkept(how="not_cleared", seen=4, since=WHEN)}),
+        ),
+        target_facts={"Group.patch": "put", "User.singular": "add", "note.no totals": ""},
+    )
+    store.save(value)
+    assert value == store.load()
+    forgotten = stored(target_facts={})
+    store.save(forgotten)
+    assert forgotten == store.load()
+
+
+def test_unkept_paths_are_rows_of_their_own(tmp_path: Path) -> None:
+    """In SQLite each unkept path is one row (type, path, how, seen, since) and the
+    target's facts one settings row of sorted JSON."""
+    store = SqliteStateStore(tmp_path / "state.db")
+    store.save(
+        stored(
+            state=SyncState(
+                users=Ledger(unkept={"title": Unkept(how="dropped", seen=2, since=WHEN)})
+            ),
+            target_facts={"User.singular": "add", "Group.patch": "put"},
+        )
+    )
+    rows = store._db.execute("SELECT resource_type, path, how, seen FROM unkept").fetchall()
+    facts = store._db.execute("SELECT value FROM settings WHERE name = 'target_facts'").fetchone()
+    assert (
+        [("User", "title", "dropped", 2)],
+        '{"Group.patch": "put", "User.singular": "add"}',
+    ) == (
+        rows,
+        facts[0],
+    )
+
+
+def test_a_database_from_before_unkept_paths_is_brought_forward(tmp_path: Path) -> None:
+    """A version 1 database (no unkept table, no target facts) opens at the current
+    version with its data kept, nothing learned and no target facts yet."""
+    path = tmp_path / "state.db"
+    first = SqliteStateStore(path)
+    first.save(stored())
+    first.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE unkept")
+    db.execute("DROP TABLE source_watermarks")  # version 3's tables: not there in 1 either
+    db.execute("DROP TABLE source_records")
+    db.execute("DELETE FROM settings WHERE name = 'target_facts'")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    upgraded = SqliteStateStore(path)
+    assert (SCHEMA_VERSION, stored()) == (upgraded.schema_version, upgraded.load())
+
+
+def test_a_database_from_before_delta_reads_is_brought_forward(tmp_path: Path) -> None:
+    """A version 2 database (no source snapshots) opens at the current version with its
+    data kept and no snapshot, and then keeps one."""
+    from scimsync.sources import Record
+    from scimsync.sync import SourceSnapshot
+
+    path = tmp_path / "state.db"
+    first = SqliteStateStore(path)
+    first.save(stored())
+    first.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE source_watermarks")
+    db.execute("DROP TABLE source_records")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    upgraded = SqliteStateStore(path)
+    assert (SCHEMA_VERSION, stored(), None) == (
+        upgraded.schema_version,
+        upgraded.load(),
+        upgraded.load_snapshot("ldap"),
+    )
+    snapshot = SourceSnapshot(watermark="w", records=[Record(key="A")])
+    upgraded.save_snapshot("ldap", snapshot)
+    assert snapshot == upgraded.load_snapshot("ldap")
+    upgraded.close()

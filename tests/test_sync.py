@@ -17,11 +17,12 @@ from scimsync.engine import Plan, Policy
 from scimsync.errors import (
     ConfigurationError,
     CycleInProgressError,
+    InvalidResponseError,
     ServerError,
     TransportError,
 )
 from scimsync.mapping import Mapping, split
-from scimsync.sources import MemorySource
+from scimsync.sources import MemorySource, Record
 from scimsync.sync import (
     Alert,
     AuditEvent,
@@ -31,9 +32,10 @@ from scimsync.sync import (
     SqliteStateStore,
     StateStore,
 )
-from scimsync.targets import MemoryTarget
+from scimsync.targets import MemoryTarget, TargetListing
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 MAPPING = Mapping(
@@ -158,7 +160,8 @@ def test_a_full_cycle_comes_when_due() -> None:
 
 def test_changes_are_applied_with_exactly_the_expected_requests() -> None:
     """A title change, a rename, a membership move, a departure and a return: one request
-    each, and users who leave are deactivated, then reactivated when they come back."""
+    each, and users who leave are deactivated, then reactivated when they come back.
+    A deactivation is read back (the answer to it holds no user) to check it was kept."""
     records = people(20)
     r = rig(records)
     r.provisioner.run_once()
@@ -183,7 +186,7 @@ def test_changes_are_applied_with_exactly_the_expected_requests() -> None:
         users["user3@example.com"].active,
     )
     assert Counter(
-        {("GET", "Users"): 1, ("GET", "Groups"): 1, ("POST", "Groups"): 1,
+        {("GET", "Users"): 2, ("GET", "Groups"): 1, ("POST", "Groups"): 1,
          ("PATCH", "Users"): 3, ("PATCH", "Groups"): 2}
     ) == r.calls()  # fmt: skip
     r.source.users.append(records[3])
@@ -321,21 +324,155 @@ def test_a_journal_left_by_a_killed_cycle_is_recovered() -> None:
     assert 2 == len(r.users())
 
 
-def test_a_target_that_cannot_be_read_fails_the_cycle_loudly() -> None:
-    """The listing fails: the error is raised, recorded in the history, and alerted."""
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransportError("connection refused"),
+        ServerError(503),
+        InvalidResponseError("an HTML page where a ListResponse was expected"),
+    ],
+    ids=type,
+)
+def test_a_target_that_cannot_be_read_gives_an_error_report(error: Exception) -> None:
+    """The first page of the listing fails: the cycle returns a report whose outcome is
+    "error" (exit code 1) with the reason; nothing is written; the history and an alert
+    carrying the report have it; the next cycle runs as usual."""
     scripted = ScriptedTarget(memory_target())
-    scripted.fail("list_users", TransportError("connection refused"))
+    scripted.fail("list_users", error)
     r = rig(people(1), target=scripted)
-    with pytest.raises(TransportError):
-        r.provisioner.run_once()
+    report = r.provisioner.run_once()
+    reason = f"could not read the target: {type(error).__name__}: {error}"
+    assert ("error", 1, False, reason) == (
+        report.outcome,
+        report.exit_code,
+        report.ok,
+        report.error,
+    )
+    assert [] == [name for name, _ in scripted.calls if name.startswith(("create", "update"))]
+    assert f"  ! {reason}: nothing was planned or written" in str(report).splitlines()
+    assert ("error", reason) == (json.loads(report.to_json())["outcome"], report.to_dict()["error"])
     health = r.provisioner.health()
-    assert (False, "error", 1) == (health.healthy, health.last_outcome, health.consecutive_failures)
-    assert ["error"] == [a.kind for a in r.alerts]
+    assert (False, "error", 1, reason) == (
+        health.healthy,
+        health.last_outcome,
+        health.consecutive_failures,
+        health.detail,
+    )
+    assert [("error", reason, report)] == [(a.kind, a.message, a.report) for a in r.alerts]
     assert r.provisioner.run_once().ok
     assert (True, 0) == (
         r.provisioner.health().healthy,
         r.provisioner.health().consecutive_failures,
     )
+
+
+def test_applying_a_plan_to_a_target_that_cannot_be_read_gives_an_error_report() -> None:
+    """apply(plan) re-reads the target first: when that fails, the report says so and
+    nothing of the plan is sent."""
+    scripted = ScriptedTarget(memory_target())
+    r = rig(people(2, groups=""), target=scripted)
+    plan = r.provisioner.plan()
+    scripted.fail("list_groups", ServerError(502))
+    report = r.provisioner.apply(plan)
+    assert ("apply", "error", "could not read the target: ServerError: HTTP 502") == (
+        report.mode,
+        report.outcome,
+        report.error,
+    )
+    assert {} == r.users()
+
+
+class _FailingSource:
+    """A source whose read raises ``error`` after the first record."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def read(self) -> Iterator[Record]:
+        yield Record(key="e0", attributes=people(1)[0])
+        raise self.error
+
+
+def test_a_source_that_cannot_be_read_gives_an_error_report() -> None:
+    """A source failing with an I/O error (or a scimsync error) is an "error" report naming
+    the source; nothing is written."""
+    target = memory_target()
+    provisioner = Provisioner(_FailingSource(OSError("disk gone")), MAPPING, target)
+    report = provisioner.run_once()
+    assert ("error", "could not read the source: OSError: disk gone") == (
+        report.outcome,
+        report.error,
+    )
+    assert (False, [], []) == (
+        report.source_complete,
+        list(target.state().users),
+        [c for c in target.calls if c.method != "GET"],
+    )
+
+
+def test_programming_and_configuration_errors_are_still_raised() -> None:
+    """A bug in a source (a TypeError) is raised, not reported as a failed read; so is a
+    cycle already running."""
+    provisioner = Provisioner(_FailingSource(TypeError("bug")), MAPPING, memory_target())
+    with pytest.raises(TypeError, match="bug"):
+        provisioner.run_once()
+    r = rig(people(1))
+    with r.state.lock(), pytest.raises(CycleInProgressError):
+        r.provisioner.run_once()
+
+
+class _ShortListing(MemoryTarget):
+    """A memory target whose user listing is marked short, and says why."""
+
+    async def list_users(self) -> TargetListing[User]:
+        listing = await super().list_users()
+        return TargetListing(
+            resources=listing.resources,
+            complete=False,
+            problem="the page at startIndex 2 was empty after 1 of 3 resources announced",
+        )
+
+
+def test_the_listing_s_problem_is_the_guard_s_reason_and_the_report_says_how_to_force() -> None:
+    """An incomplete listing holds a deprovision; the guard's reason carries what the
+    listing said; the report (text and JSON) says how to go past the guard, and does
+    not say "no changes"."""
+    target = _ShortListing(id_factory=iter(f"id{i}" for i in range(1, 99)).__next__)
+    r = rig(people(20, groups=""), target=target)
+    r.provisioner.run_once()  # creates them all
+    del r.source.users[19]
+    report = r.provisioner.run_once()
+    problem = "users: the page at startIndex 2 was empty after 1 of 3 resources announced"
+    assert [("incomplete_listing", f"the target listing was incomplete ({problem})")] == [
+        (g.name, g.reason) for g in report.guards
+    ]
+    hint = (
+        "Blocked: 1 operation held by incomplete_listing. Review them; if they are meant, "
+        "run again with --force incomplete_listing (force=['incomplete_listing'] in Python)."
+    )
+    lines = str(report).splitlines()
+    assert (True, hint, [problem]) == (
+        f"  {hint}" in lines,
+        report.force_hint,
+        report.to_dict()["targetProblems"],
+    )
+    assert ("  nothing applied: 1 held", False) == (lines[1], "no changes" in str(report))
+    assert hint == json.loads(report.to_json())["forceHint"]
+
+
+def test_a_value_with_a_nul_byte_is_never_sent_and_the_rest_syncs() -> None:
+    """A record whose email holds a NUL byte is reported (key and attribute) and never
+    written; the other records are created."""
+    records = people(3, groups="")
+    records[1] = {**records[1], "email": "nul\x00@example.com"}
+    r = rig(records)
+    report = r.provisioner.run_once()
+    assert ["user0@example.com", "user2@example.com"] == sorted(r.users())
+    assert [
+        "memory users line 2 key 'e1': invalid_value: users['userName']: the value holds a "
+        "control character (U+0000), which is never sent"
+    ] == list(report.source_issues)
+    assert all("\x00" not in repr(call) for call in r.target.calls)
 
 
 def test_a_mapping_the_target_cannot_take_is_refused_before_any_write() -> None:
@@ -385,7 +522,7 @@ def test_apply_re_plans_against_the_target_as_it_is_now() -> None:
 
 def test_applying_a_blocked_plan_applies_what_is_safe_and_holds_the_rest() -> None:
     """A plan with held deprovisions: the rest is applied, the held ones are not, and
-    the report is blocked (exit code 2)."""
+    the report is blocked (exit code 2) and says to plan again with --force."""
     r = rig(people(10, groups=""))
     r.provisioner.run_once()
     r.source.users[:] = people(4, groups="")
@@ -397,6 +534,10 @@ def test_applying_a_blocked_plan_applies_what_is_safe_and_holds_the_rest() -> No
         report.exit_code,
         report.blocked,
         report.counts(),
+    )
+    assert (report.force_hint or "").endswith(
+        "if they are meant, plan again with --force source_shrink --force max_deprovisions "
+        "(force=['source_shrink', 'max_deprovisions'] in Python), then apply the new plan."
     )
     assert 10 == sum(1 for u in r.users().values() if u.active is not False)
 
@@ -519,11 +660,18 @@ def test_provision_one_of_a_group_creates_it_with_the_members_there_are() -> Non
 
 
 def test_provision_one_of_a_key_the_source_lacks() -> None:
-    """An unknown key is explained, nothing is sent."""
+    """An unknown key is explained, nothing is sent, and it is not a success: ``ok`` is
+    False and ``problem`` says why."""
     r = rig(people(1))
     explanation = r.provisioner.provision_one("nobody")
     assert "holds no record" in explanation.steps[0].detail
     assert () == explanation.report.results
+    assert (False, "the source holds no record with key 'nobody'") == (
+        explanation.ok,
+        explanation.problem,
+    )
+    assert False is explanation.to_dict()["ok"]
+    assert "not done: the source holds no record" in str(explanation)
 
 
 def test_provision_one_of_a_record_out_of_scope() -> None:
@@ -533,6 +681,7 @@ def test_provision_one_of_a_record_out_of_scope() -> None:
     provisioner = Provisioner(MemorySource(users=records), scoped, memory_target())
     explanation = provisioner.provision_one("e1")
     assert "out of scope" in explanation.steps[1].detail
+    assert (False, explanation.steps[1].detail) == (explanation.ok, explanation.problem)
 
 
 def test_reports_have_the_verdicts_the_command_line_needs() -> None:

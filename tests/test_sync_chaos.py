@@ -117,3 +117,89 @@ async def test_chaos_converges_without_duplicates(tmp_path: Path) -> None:
     assert wanted_members(records) == {
         g.display_name: {by_id[m.value].user_name for m in g.members or ()} for g in groups
     }
+
+
+# -- every kind of fault, README-shaped ---------------------------------------------------
+
+EVERY_KIND = [
+    "429", "500", "502", "503", "reset", "commit_then_fail", "malformed_json", "short_page",
+    "page_drift",
+]  # fmt: skip
+MATRIX_USERS = 1000
+MATRIX_GROUPS = 20
+
+
+def matrix_people() -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"e{i}",
+            "email": f"user{i}@example.com",
+            "name": f"User {i}",
+            "title": f"T{i % 9}",
+            "groups": f"g{i % MATRIX_GROUPS};g{(i * 7 + 3) % MATRIX_GROUPS}",
+        }
+        for i in range(MATRIX_USERS)
+    ]
+
+
+async def cycles_to_converge(
+    rate: float, seed: int, tmp_path: Path, most: int = 6
+) -> tuple[int, ScimTestServer, list[dict[str, Any]], list[SyncReport]]:
+    """Cycles of a default Provisioner (default retry policy) until one applies
+    everything, a fresh fault draw each cycle; the server and the records."""
+    records = matrix_people()
+    server = ScimTestServer(token=TOKEN)
+    client = AsyncScimClient(http=server.async_client(), auth=BearerToken(TOKEN))
+    reports: list[SyncReport] = []
+    provisioner = Provisioner(
+        MemorySource(users=records),
+        MAPPING,
+        ScimTarget(client),
+        Policy(),
+        state=SqliteStateStore(tmp_path / f"state-{rate}-{seed}.db"),
+        on_report=reports.append,
+    )
+    cycles = 0
+    async with client:
+        with no_waits():
+            for cycle in range(most):
+                server.faults = Faults(
+                    rate=rate, seed=seed * 100 + cycle, kinds=EVERY_KIND, retry_after=1
+                )
+                report = await provisioner.arun_once(full=True)
+                cycles += 1
+                if report.ok:
+                    break
+            server.faults = None
+            final = await provisioner.aplan()
+    assert (True, ()) == (final.is_empty, final.conflicts), final.render()
+    return cycles, server, records, reports
+
+
+def wanted_matrix_members(records: list[dict[str, Any]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for record in records:
+        for group in record["groups"].split(";"):
+            out.setdefault(group, set()).add(record["email"])
+    return out
+
+
+@pytest.mark.parametrize(("rate", "most"), [(0.2, 3), (0.1, 2)])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_every_kind_of_fault_converges_in_few_cycles(
+    rate: float, most: int, seed: int, tmp_path: Path
+) -> None:
+    """1,000 users and 20 groups, every kind of fault at 20 % (10 %), a fresh draw each
+    cycle, the default retry policy: everything applied within 3 (2) cycles, nobody
+    created twice, no membership lost, and nothing left to plan."""
+    cycles, server, records, reports = await cycles_to_converge(rate, seed, tmp_path)
+    assert cycles <= most, "\n\n".join(map(str, reports))
+    # Page drift adds accounts of its own ("drift-…") at the front of listings.
+    users = [u for u in server.users() if not (u.user_name or "").startswith("drift-")]
+    names = Counter(u.user_name for u in users)
+    assert ([], MATRIX_USERS) == ([n for n, c in names.items() if c > 1], len(names))
+    by_id: dict[str | None, User] = {u.id: u for u in users}
+    groups: list[Group] = server.groups()
+    assert wanted_matrix_members(records) == {
+        g.display_name: {by_id[m.value].user_name for m in g.members or ()} for g in groups
+    }

@@ -17,7 +17,7 @@ from _sync_helpers import Clock, Timer, memory_target
 from scimsync import Email, Provisioner, SyncReport, User
 from scimsync.auth import BearerToken
 from scimsync.client import AsyncScimClient
-from scimsync.engine import Change, Policy
+from scimsync.engine import PlannedChange, Policy
 from scimsync.mapping import Mapping, keep_when_empty, ref
 from scimsync.sources import MemorySource
 from scimsync.sync import MemoryStateStore
@@ -100,7 +100,7 @@ def test_hr_clearing_a_title_removes_it_with_one_request_then_nothing() -> None:
             report.counts(),
             rig.writes(),
         )
-        assert (Change(path="title", old="Engineer"),) == report.results[0].changes
+        assert (PlannedChange(path="title", old="Engineer"),) == report.results[0].changes
         assert (None, "E1") == (rig.users()["e1"].title, rig.users()["e1"].display_name)
         assert ({}, Counter()) == (rig.run(full=True).counts(), rig.writes())
 

@@ -12,7 +12,6 @@ import pytest
 from scimsync import Provisioner
 from scimsync.auth import BearerToken
 from scimsync.client import AsyncScimClient
-from scimsync.errors import ScimSyncError
 from scimsync.mapping import Mapping
 from scimsync.retry import RetryPolicy, no_waits
 from scimsync.sources import MemorySource
@@ -40,7 +39,8 @@ async def test_no_token_and_no_password_in_any_output(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Logs (every logger, DEBUG, structured extras), audit events, alerts, progress,
-    reports, the explanation, health, history, exceptions and the state file: neither
+    reports (a cycle that could not run too), the explanation, health, history, errors
+    and the state file: neither
     the token nor the password appears in any of them."""
     caplog.set_level(logging.DEBUG)
     outputs: list[str] = []
@@ -94,9 +94,10 @@ async def test_no_token_and_no_password_in_any_output(
                 state=SqliteStateStore(tmp_path / "state.db"),
                 on_alert=alerts.append,
             )
-            with pytest.raises(ScimSyncError) as caught:
-                await failing.arun_once(full=True)
-            outputs.extend([str(caught.value), repr(caught.value), repr(caught.value.__cause__)])
+            failed = await failing.arun_once(full=True)
+            assert "error" == failed.outcome
+            outputs.extend([str(failed), failed.to_json(), repr(failed)])
+            outputs.extend(r.detail for r in failing.state.history(5))
         sent = server.requests.entries("POST", "/Users")
 
     assert PASSWORD in {e.json().get("password") for e in sent}  # it was in play

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from _users_only import UsersOnly
 from scimsync import Email, EnterpriseUser, Group, Member, Meta, Name, PatchOperation, User
 from scimsync.errors import (
     BadRequestError,
@@ -16,15 +17,23 @@ from scimsync.errors import (
     ConflictResponseError,
     NotFoundError,
 )
+from scimsync.schema import CORE_SCHEMAS
 from scimsync.targets import (
+    GROUP_METHODS,
+    USER_METHODS,
     BlockingTarget,
-    Listing,
+    GroupTarget,
     MemoryCall,
     MemoryTarget,
     Target,
     TargetCapabilities,
+    TargetListing,
+    UserTarget,
+    missing_methods,
     overlay,
     read_target_state,
+    supports_groups,
+    target_schema,
 )
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -296,16 +305,22 @@ async def test_seeded_resources_and_state() -> None:
 
 
 async def test_read_target_state_combines_both_listings() -> None:
-    """The state is complete only when both listings are."""
+    """The state is complete only when both listings are; it carries what a short
+    listing said of itself."""
 
     class HalfListed(MemoryTarget):
-        async def list_groups(self) -> Listing[Group]:
-            return Listing(resources=(), complete=False, problem="page 2 failed")
+        async def list_groups(self) -> TargetListing[Group]:
+            return TargetListing(resources=(), complete=False, problem="page 2 failed")
 
     target = HalfListed(users=[User(user_name="ann")])
     state = await read_target_state(target)
-    assert (["ann"], False) == ([u.user_name for u in state.users], state.complete)
-    assert (await read_target_state(memory())).complete is True
+    assert (["ann"], False, ("groups: page 2 failed",)) == (
+        [u.user_name for u in state.users],
+        state.complete,
+        state.problems,
+    )
+    whole = await read_target_state(memory())
+    assert (True, ()) == (whole.complete, whole.problems)
 
 
 def test_memory_target_is_a_target() -> None:
@@ -389,7 +404,7 @@ def test_blocking_target_keeps_one_event_loop_across_calls() -> None:
     loops: list[asyncio.AbstractEventLoop] = []
 
     class LoopSpy(MemoryTarget):
-        async def list_users(self) -> Listing[User]:
+        async def list_users(self) -> TargetListing[User]:
             loops.append(asyncio.get_running_loop())
             return await super().list_users()
 
@@ -424,3 +439,83 @@ async def test_blocking_target_refuses_to_run_inside_an_event_loop() -> None:
     """Inside a running loop the blocking path would deadlock: a clear error instead."""
     with pytest.raises(ConfigurationError, match="await the target"):
         BlockingTarget(memory()).list_users()
+
+
+# -- the smaller protocol: users required, groups optional -----------------------------------
+
+
+def test_users_only_target_is_a_user_target_and_not_a_target() -> None:
+    """Nine user methods make a UserTarget; without the group methods it is not a
+    (full) Target, and supports_groups says so."""
+    people = UsersOnly()
+    assert (True, False, False) == (
+        isinstance(people, UserTarget),
+        isinstance(people, Target),
+        supports_groups(people),
+    )
+    assert (True, True) == (isinstance(memory(), GroupTarget), supports_groups(memory()))
+
+
+def test_missing_methods_are_named_in_protocol_order() -> None:
+    """missing_methods names what a target lacks: the user methods always, the group
+    methods when asked for; a method set to None counts as missing."""
+
+    class NoReactivation(UsersOnly):
+        reactivate_user = None  # type: ignore[assignment]
+
+    assert () == missing_methods(UsersOnly())
+    assert GROUP_METHODS == missing_methods(UsersOnly(), groups=True)
+    assert ("reactivate_user",) == missing_methods(NoReactivation())
+    assert ("reactivate_user", *GROUP_METHODS) == missing_methods(NoReactivation(), groups=True)
+    assert () == missing_methods(memory(), groups=True)
+    assert 9 == len(USER_METHODS)
+
+
+async def test_read_target_state_of_a_users_only_target_has_no_groups() -> None:
+    """A users-only target is listed for users only: its groups are empty and complete,
+    and no group request is made."""
+    people = UsersOnly(memory(users=[User(user_name="ann")]))
+    state = await read_target_state(people)
+    assert (["ann"], (), True) == (
+        [u.user_name for u in state.users],
+        state.groups,
+        state.complete,
+    )
+    assert [("GET", "Users")] == [(c.method, c.resource) for c in people.inner.calls]
+
+
+async def test_read_target_state_of_a_users_only_target_says_why_it_is_short() -> None:
+    """A short user listing of a users-only target makes the state incomplete, with why."""
+
+    class Short(UsersOnly):
+        async def list_users(self) -> TargetListing[User]:
+            return TargetListing(resources=(), complete=False, problem="page 2 failed")
+
+    state = await read_target_state(Short())
+    assert (False, ("users: page 2 failed",)) == (state.complete, state.problems)
+
+
+async def test_a_target_without_schema_has_the_core_schemas() -> None:
+    """schema() is optional: target_schema gives the core schemas without it, and what
+    it returns with it."""
+    narrow = CORE_SCHEMAS.only(users=["userName"])
+    assert CORE_SCHEMAS is await target_schema(UsersOnly())
+    assert narrow is await target_schema(memory(schema=narrow))
+
+
+def test_blocking_target_drives_a_users_only_target() -> None:
+    """BlockingTarget works with the user methods alone: its state has no groups, its
+    schema is the core one, and a group method is refused by name."""
+    with BlockingTarget(UsersOnly()) as target:
+        target.create_user(User(user_name="ann"))
+        state = target.read_state()
+        assert (["ann"], (), True) == (
+            [u.user_name for u in state.users],
+            state.groups,
+            state.complete,
+        )
+        assert CORE_SCHEMAS is target.schema()
+        with pytest.raises(ConfigurationError) as raised:
+            target.list_groups()
+    expected = f"the target UsersOnly keeps no groups: it lacks {', '.join(GROUP_METHODS)}"
+    assert expected == str(raised.value)

@@ -389,6 +389,21 @@ def test_command_without_auth(tmp_path: Path) -> None:
     assert status == 200
 
 
+def test_command_starts_with_the_lossy_profile(tmp_path: Path) -> None:
+    """--quirks lossy serves discovery without totalResults and refuses externalId filters."""
+    process, url = run_command(tmp_path, "--no-auth", "--quirks", "lossy")
+    try:
+        schemas = httpx.get(url + "/Schemas", timeout=10).json()
+        filtered = httpx.get(url + "/Users", params={"filter": 'externalId eq "x"'}, timeout=10)
+    finally:
+        stop_command(process)
+    assert (False, 400, "invalidFilter") == (
+        "totalResults" in schemas,
+        filtered.status_code,
+        filtered.json()["scimType"],
+    )
+
+
 def test_command_refuses_bad_seed_data(tmp_path: Path) -> None:
     """Seed data the server would refuse stops the command with a usage error."""
     seed = tmp_path / "seed.json"

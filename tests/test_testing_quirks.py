@@ -59,6 +59,17 @@ def test_quirks_default_to_the_rfc() -> None:
         location_header=True,
         duplicate_members_on_add=False,
         string_booleans=False,
+        discovery_total_results=True,
+        listing_total_results=True,
+        dropped_attributes=(),
+        patch_refused_for=(),
+        patch_add_refused_for=(),
+        patch_replace_refused_for=(),
+        patch_replace_refused_status=501,
+        unfilterable_attributes=(),
+        unsupported_filter_answer="400",
+        locked_writes_rate=0.0,
+        locked_writes_seed=0,
     )
     assert (rfc, rfc) == (ScimTestServer().quirks, Quirks.profile("strict"))
 
@@ -86,13 +97,61 @@ def test_the_legacy_profile_combines_the_quirks_of_old_providers() -> None:
     ) == Quirks.profile("legacy")
 
 
+def test_the_lossy_profile_combines_the_quirks_of_a_target_that_drops_what_it_is_told() -> None:
+    """ "lossy": discovery without totalResults, title and email types dropped, PATCH add
+    on user attributes refused, no externalId filter (400), 2% of writes locked."""
+    assert Quirks(
+        discovery_total_results=False,
+        dropped_attributes=("title", "emails.type"),
+        patch_add_refused_for=("User",),
+        unfilterable_attributes=("externalId", "Group:externalId"),
+        unsupported_filter_answer="400",
+        locked_writes_rate=0.02,
+    ) == Quirks.profile("lossy")
+
+
+def test_the_lossy_profile_behaves_so() -> None:
+    """A server with the lossy profile shows each of its quirks in-process."""
+    server = seeded(Quirks.profile("lossy"))
+    with server.client() as http:
+        schemas = http.get("/Schemas").json()
+        created = http.post(
+            "/Users",
+            json={
+                "schemas": [USER],
+                "userName": "carol",
+                "title": "Boss",
+                "emails": [{"value": "c@example.com", "type": "work"}],
+            },
+        )
+        add = http.patch("/Users/a", json=patch_body({"op": "add", "path": "title", "value": "X"}))
+        replace = http.patch(
+            "/Users/a", json=patch_body({"op": "replace", "path": "displayName", "value": "A"})
+        )
+        members = http.patch(
+            "/Groups/g", json=patch_body({"op": "remove", "path": 'members[value eq "b"]'})
+        )
+        by_external_id = http.get("/Groups", params={"filter": 'externalId eq "x"'})
+    assert (
+        False,
+        (201, False, [{"value": "c@example.com"}]),
+        (501, 200, 200),
+        (400, "invalidFilter"),
+    ) == (
+        "totalResults" in schemas,
+        (created.status_code, "title" in created.json(), created.json()["emails"]),
+        (add.status_code, replace.status_code, members.status_code),
+        (by_external_id.status_code, by_external_id.json()["scimType"]),
+    )
+
+
 def test_an_unknown_profile_is_a_configuration_error() -> None:
     """A misspelt profile fails with the names that exist, rather than running without quirks."""
     with pytest.raises(
-        ConfigurationError, match="no quirk profile 'Legacy'; known: legacy, strict"
+        ConfigurationError, match="no quirk profile 'Legacy'; known: legacy, lossy, strict"
     ):
         Quirks.profile("Legacy")
-    assert ("legacy", "strict") == Quirks.profile_names()
+    assert ("legacy", "lossy", "strict") == Quirks.profile_names()
 
 
 @pytest.mark.parametrize(
@@ -107,8 +166,9 @@ def test_an_unknown_profile_is_a_configuration_error() -> None:
             ),
         ),
         (["--case-sensitive-user-name-filter"], Quirks(case_sensitive_user_name_filter=True)),
+        (["--quirks", "lossy"], Quirks.profile("lossy")),
     ],
-    ids=["none", "profile", "profile-and-flags", "flag"],
+    ids=["none", "profile", "profile-and-flags", "flag", "lossy"],
 )
 def test_the_command_reads_a_profile_and_adds_the_flags(argv: list[str], expected: Quirks) -> None:
     """``--quirks PROFILE`` picks a profile; the single-quirk flags add to it."""

@@ -3,12 +3,17 @@
 The models and the codec are imported eagerly (they need only attrs and cattrs); the
 runner and everything that talks HTTP load on first use, so ``import scimsync`` stays
 light.
+
+The library logs to loggers under ``scimsync`` (``scimsync.sync``, ``scimsync.client``,
+``scimsync.audit``, ...) and never prints: where the records go is the application's
+choice. Until it configures logging, they go nowhere (not even warnings to stderr).
 """
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .codec import from_json, from_scim, to_json, to_scim
 from .errors import ScimSyncError
@@ -34,6 +39,13 @@ from .models import (
     X509Certificate,
 )
 
+# The standard library's advice for libraries: without it, warnings would reach stderr
+# through logging's last-resort handler in applications that configured no logging.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+if TYPE_CHECKING:  # type checkers see the real classes; the runtime loads them on use
+    from .sync import Provisioner, SyncReport
+
 try:
     __version__ = version("scimsync")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -56,8 +68,10 @@ __all__ = [
     "PatchOperation",
     "PhoneNumber",
     "Photo",
+    "Provisioner",
     "Role",
     "ScimSyncError",
+    "SyncReport",
     "User",
     "X509Certificate",
     "__version__",

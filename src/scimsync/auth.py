@@ -10,7 +10,9 @@
 Any other :class:`httpx.Auth` works with the clients as well.
 
 Tokens and client secrets are held as :class:`~scimsync.secrets.Secret`: they are
-never in a ``repr``, a log line, an exception message or a URL. The token request
+never in a ``repr``, a log line, an exception message or a URL. Both auths are
+:class:`SecretHolder` objects: they say which secrets they hold, so the clients mask
+them (and the token endpoint's errors do) wherever a server echoes them back. The token request
 goes through the same :class:`httpx.Client` as the SCIM requests (so proxies and
 certificates configured there apply) but is never retried blindly or logged with
 its body.
@@ -26,19 +28,19 @@ import re
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import quote_plus
 
 import httpx
 
 from ._urls import require_safe_url
 from .errors import ConfigurationError, InvalidResponseError, error_for_status
-from .secrets import Secret
+from .secrets import Redactor, Secret
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Generator, Iterable
 
-__all__ = ["BearerToken", "OAuth2ClientCredentials"]
+__all__ = ["BearerToken", "OAuth2ClientCredentials", "SecretHolder"]
 
 # RFC 6750 §2.1 b64token: what may follow "Bearer " in a header.
 _TOKEN_SYNTAX = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -50,6 +52,23 @@ def _checked_token(value: str | Secret, where: str) -> Secret:
         # The value itself is never shown, not even in part.
         raise ConfigurationError(f"{where} is not a valid bearer token (RFC 6750 §2.1)")
     return secret
+
+
+@runtime_checkable
+class SecretHolder(Protocol):
+    """An auth that says which secrets it holds, so that text from a server is masked of them.
+
+    The clients call :meth:`secrets` whenever they build an error from a target's
+    answer, and mask each value (as it is, and percent-, HTML- or JSON-escaped: see
+    :class:`~scimsync.secrets.Redactor`) from the error's message, ``detail``,
+    ``scim_type`` and body excerpt. Give your own :class:`httpx.Auth` this method to
+    have its secrets masked too; the ``Authorization`` header a request carried is
+    masked in any case.
+    """
+
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every secret value this auth holds now, in each form it sends it."""
+        ...
 
 
 class BearerToken(httpx.Auth):
@@ -66,6 +85,7 @@ class BearerToken(httpx.Auth):
         else:
             self._static = _checked_token(token, "BearerToken")
             self._source = None
+        self._last_sent: Secret | None = self._static
 
     def current(self) -> Secret:
         """The token to send now."""
@@ -74,9 +94,18 @@ class BearerToken(httpx.Auth):
         assert self._source is not None
         return _checked_token(self._source(), "the token returned by BearerToken's callable")
 
+    def secrets(self) -> tuple[Secret, ...]:
+        """The token (for a callable: the last token sent), for the clients to mask.
+
+        See :class:`SecretHolder`.
+        """
+        return () if self._last_sent is None else (self._last_sent,)
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the header and send the request once."""
-        request.headers["Authorization"] = f"Bearer {self.current().reveal()}"
+        token = self.current()
+        self._last_sent = token
+        request.headers["Authorization"] = f"Bearer {token.reveal()}"
         yield request
 
     def __repr__(self) -> str:
@@ -144,6 +173,24 @@ class OAuth2ClientCredentials(httpx.Auth):
             f"scope={self.scope!r})"
         )
 
+    def secrets(self) -> tuple[Secret, ...]:
+        """The client secret, its HTTP Basic forms and the current token, for masking.
+
+        See :class:`SecretHolder`. Both Basic forms are given: ``base64(id:secret)``
+        as RFC 7617 has it and with both parts form-encoded first as RFC 6749 §2.3.1
+        (what is sent).
+        """
+        secret = self._client_secret.reveal()
+        pairs = (
+            f"{self.client_id}:{secret}",
+            f"{quote_plus(self.client_id)}:{quote_plus(secret)}",
+        )
+        held = [self._client_secret]
+        held += (Secret(base64.b64encode(pair.encode()).decode()) for pair in pairs)
+        if self._token is not None:
+            held.append(self._token)
+        return tuple(held)
+
     # -- the pure part: when to fetch, what to send, what came back ---------------------
 
     def _fresh(self, stale_generation: int | None) -> bool:
@@ -168,10 +215,19 @@ class OAuth2ClientCredentials(httpx.Auth):
             form["client_secret"] = self._client_secret.reveal()
         return httpx.Request("POST", self.token_url, data=form, headers=headers)
 
+    def _token_request_for(self, request: httpx.Request) -> httpx.Request:
+        # The token request goes out inside the SCIM request's send: it gets the same
+        # timeouts (which the clients cut to the attempt's deadline), not none at all.
+        token_request = self.build_token_request()
+        timeout = request.extensions.get("timeout")
+        if timeout is not None:
+            token_request.extensions["timeout"] = timeout
+        return token_request
+
     def _accept(self, response: httpx.Response) -> None:
         where = f"token endpoint {self.token_url}"
         if response.status_code != 200:
-            raise _token_error(response, str(self.token_url))
+            raise _token_error(response, str(self.token_url), Redactor(self.secrets()))
         try:
             data = json.loads(response.content)
         except ValueError:
@@ -213,7 +269,7 @@ class OAuth2ClientCredentials(httpx.Auth):
         for _ in range(2):
             with self._thread_lock:
                 if not self._fresh(stale):
-                    token_response = yield self.build_token_request()
+                    token_response = yield self._token_request_for(request)
                     token_response.read()
                     self._accept(token_response)
                 assert self._token is not None
@@ -233,7 +289,7 @@ class OAuth2ClientCredentials(httpx.Auth):
         for _ in range(2):
             async with lock:
                 if not self._fresh(stale):
-                    token_response = yield self.build_token_request()
+                    token_response = yield self._token_request_for(request)
                     await token_response.aread()
                     self._accept(token_response)
                 assert self._token is not None
@@ -263,7 +319,8 @@ def _seconds(value: object) -> float | None:
     return None
 
 
-def _token_error(response: httpx.Response, url: str) -> Exception:
+def _token_error(response: httpx.Response, url: str, redact: Redactor) -> Exception:
+    # The endpoint's own words may repeat the request, Basic credentials included.
     error = description = None
     try:
         data: Any = json.loads(response.content)
@@ -275,8 +332,8 @@ def _token_error(response: httpx.Response, url: str) -> Exception:
         description = described if isinstance(described, str) else None
     detail = "the token endpoint refused the request"
     if error:
-        detail += f": {error}"
+        detail += f": {redact(error)}"
     if description:
-        detail += f" ({description[:200]})"
+        detail += f" ({redact(description)[:200]})"
     cls = error_for_status(response.status_code)
     return cls(response.status_code, detail=detail, method="POST", url=url)

@@ -12,7 +12,7 @@ The tree, split by the phase that failed::
     │   ├── MutabilityError           scimType mutability
     │   └── InvalidValueError         scimType invalidValue
     ├── PlanError                     the engine refused to produce or apply a plan
-    │   ├── ConflictError             identities that cannot be matched without guessing
+    │   ├── MatchConflictError        identities that cannot be matched without guessing
     │   └── GuardTrippedError         a safety guard held the deprovisions of a plan
     ├── TransportError                the request did not complete (connect, timeout, reset)
     │   └── OutcomeUnknownError       a non-idempotent request may or may not have happened
@@ -28,16 +28,23 @@ The tree, split by the phase that failed::
     │   └── ServerError               5xx
     ├── InvalidResponseError          an answer that is not what SCIM promises (HTML, bad shape)
     │   └── IncompleteListingError    a listing not known to be whole (short, or shifted)
+    ├── SourceReadError               a source cannot be read at all (connect, bind, TLS, query)
     ├── StateError                    the state store cannot be read or written
-    └── CycleInProgressError          another sync cycle holds the lock (here or in another process)
+    ├── CycleInProgressError          another sync cycle holds the lock (here or in another process)
+    └── ConformanceError              a target failed the conformance kit (an AssertionError too)
 
 Errors keep what helps a person fix the problem (attribute paths, the SCIM ``scimType``,
 an excerpt of the offending payload) and never a secret: request headers are not kept.
+
+``ConflictError`` is the deprecated name of :class:`MatchConflictError`, kept for one
+release (using it warns): it read like the HTTP 409 :class:`ConflictResponseError`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from ._deprecated import renamed
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,8 +52,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BadRequestError",
     "ConfigurationError",
-    "ConflictError",
     "ConflictResponseError",
+    "ConformanceError",
     "CycleInProgressError",
     "FilterSyntaxError",
     "ForbiddenError",
@@ -55,6 +62,7 @@ __all__ = [
     "InvalidPathError",
     "InvalidResponseError",
     "InvalidValueError",
+    "MatchConflictError",
     "MutabilityError",
     "NoTargetError",
     "NotFoundError",
@@ -67,6 +75,7 @@ __all__ = [
     "ScimHTTPError",
     "ScimSyncError",
     "ServerError",
+    "SourceReadError",
     "StateError",
     "TooManyRequestsError",
     "TransportError",
@@ -97,10 +106,12 @@ class ResourceValidationError(ScimSyncError):
     """A payload that is not a valid SCIM resource or message.
 
     ``errors`` lists every problem as ``"<path>: <reason>"``, for example
-    ``"$.emails[0].primary: expected a boolean, got 'maybe'"``.
+    ``"$.emails[0].primary: expected a boolean, got 'maybe'"``; ``message`` is the
+    summary before them.
     """
 
     def __init__(self, message: str, errors: Sequence[str] = ()) -> None:
+        self.message = message
         self.errors: tuple[str, ...] = tuple(errors)
         detail = "; ".join(self.errors)
         super().__init__(f"{message}: {detail}" if detail else message)
@@ -163,8 +174,11 @@ class PlanError(ScimSyncError):
     """The engine refused to produce or apply a plan."""
 
 
-class ConflictError(PlanError):
-    """Identities that cannot be matched without guessing (duplicate keys, two matches)."""
+class MatchConflictError(PlanError):
+    """Identities that cannot be matched without guessing (duplicate keys, two matches).
+
+    Not an HTTP 409 from a target: that is :class:`ConflictResponseError`.
+    """
 
 
 class GuardTrippedError(PlanError):
@@ -264,10 +278,15 @@ class ServerError(ScimHTTPError):
 
 
 class InvalidResponseError(ScimSyncError):
-    """An answer that is not what SCIM promises: not JSON, or JSON of the wrong shape."""
+    """An answer that is not what SCIM promises: not JSON, or JSON of the wrong shape.
 
-    def __init__(self, message: str, *, body_excerpt: str = "") -> None:
+    ``transient`` is True when the answer looks cut short in transit (an empty body,
+    one that is not JSON, one that cannot be decoded): a read may be tried again.
+    """
+
+    def __init__(self, message: str, *, body_excerpt: str = "", transient: bool = False) -> None:
         self.body_excerpt = body_excerpt
+        self.transient = transient
         super().__init__(f"{message}: {body_excerpt}" if body_excerpt else message)
 
 
@@ -286,6 +305,16 @@ class IncompleteListingError(InvalidResponseError):
         super().__init__(message)
 
 
+class SourceReadError(ScimSyncError):
+    """A source cannot be read at all: its server is unreachable, refuses the bind (a
+    wrong password), fails the TLS handshake (an expired or unknown certificate), or
+    refuses the query. Nothing was read, so nothing is planned from it: the cycle
+    reports an error. A read that fails *midway* is not raised: the source yields a
+    ``READ_INCOMPLETE`` issue instead (see :class:`~scimsync.sources.Source`). The
+    message names the server and never carries a password.
+    """
+
+
 class StateError(ScimSyncError):
     """The state store cannot be read or written: not a state database, a newer schema."""
 
@@ -300,6 +329,20 @@ class CycleInProgressError(ScimSyncError):
 
     def __init__(self, message: str, *, holder: str | None = None) -> None:
         self.holder = holder
+        super().__init__(message)
+
+
+class ConformanceError(ScimSyncError, AssertionError):
+    """A target did not meet the expectations of the conformance kit
+    (:func:`scimsync.testing.check_target`).
+
+    An :class:`AssertionError` too, so a test framework reports it as a failed test.
+    The message names every expectation not met and why; ``failures`` holds them as
+    ``(expectation name, why)`` pairs.
+    """
+
+    def __init__(self, message: str, *, failures: Sequence[tuple[str, str]] = ()) -> None:
+        self.failures = tuple(failures)
         super().__init__(message)
 
 
@@ -320,3 +363,13 @@ def error_for_status(status: int) -> type[ScimHTTPError]:
     if status >= 500:
         return ServerError
     return _BY_STATUS.get(status, ScimHTTPError)
+
+
+_RENAMED = {"ConflictError": "MatchConflictError"}
+
+if TYPE_CHECKING:  # the deprecated name as type checkers see it
+    ConflictError = MatchConflictError
+else:  # at run time, each use of it warns
+
+    def __getattr__(name: str) -> Any:
+        return renamed(__name__, name, _RENAMED, globals())

@@ -7,10 +7,15 @@ request with :meth:`RetryPolicy.retrying`, so no other module touches tenacity.
 
 The rules every policy keeps, whatever its settings:
 
-- it stops: after ``max_attempts`` and before a wait would pass ``max_total_seconds``;
+- it stops: after ``max_attempts`` and before a wait would pass ``max_total_seconds``,
+  and the clients cut each attempt's deadline to what is left of ``max_total_seconds``,
+  so the whole sequence, attempts and waits, ends within it;
 - ``Retry-After`` (seconds or HTTP-date) is honoured; one longer than
   ``max_retry_after`` fails that request at once instead of stalling the caller;
 - 400, 401, 403, 404, 409 and 412 are never retried: another try cannot fix them;
+- a read (a GET, a POST ``/.search``) is also retried after a 500 and after an answer
+  cut short in transit (empty, not JSON): reading twice changes nothing, and the big
+  hosted provisioning services do the same; a write never is;
 - a request whose outcome is unknown (:class:`~scimsync.errors.OutcomeUnknownError`)
   is never retried here: the caller looks the resource up first.
 
@@ -34,6 +39,7 @@ import tenacity
 
 from .errors import (
     ConfigurationError,
+    InvalidResponseError,
     OutcomeUnknownError,
     ScimHTTPError,
     TransportError,
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 __all__ = [
+    "DEFAULT_READ_RETRY_STATUSES",
     "DEFAULT_RETRY_EXCEPTIONS",
     "DEFAULT_RETRY_STATUSES",
     "NEVER_RETRIED_STATUSES",
@@ -58,6 +65,9 @@ logger = logging.getLogger("scimsync.retry")
 
 #: Answers worth another try: rate limited, or a gateway that lost the backend.
 DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})
+
+#: Answers worth another try for a read, which cannot change anything: 500 as well.
+DEFAULT_READ_RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 
 #: Answers another try cannot fix; a policy that lists one is refused.
 NEVER_RETRIED_STATUSES: frozenset[int] = frozenset({400, 401, 403, 404, 409, 412})
@@ -181,7 +191,9 @@ class RetryPolicy:
     max_attempts: int = attrs.field(default=5, validator=_attempts)
     """Attempts in all, the first included; 1 means "never retry"."""
     max_total_seconds: float = attrs.field(default=120.0, validator=_positive)
-    """No retry starts whose wait would end later than this after the first attempt."""
+    """The budget of one request, every attempt and wait included: no retry starts whose
+    wait would end later than this after the first attempt, and the clients cut each
+    attempt's deadline (their ``request_deadline``) to what is left of it."""
     initial_wait: float = attrs.field(default=0.5, validator=_not_negative)
     multiplier: float = attrs.field(default=2.0, validator=_positive)
     max_wait: float = attrs.field(default=30.0, validator=_not_negative)
@@ -196,18 +208,31 @@ class RetryPolicy:
         default=DEFAULT_RETRY_EXCEPTIONS, converter=_exception_types
     )
     """httpx exceptions worth another try (only where a retry cannot duplicate a write)."""
+    read_retry_statuses: frozenset[int] = attrs.field(
+        default=DEFAULT_READ_RETRY_STATUSES, converter=_status_set, validator=_statuses
+    )
+    """Answers worth another try for a read (a GET, a POST ``/.search``), on top of
+    ``retry_statuses``."""
+    retry_cut_short_reads: bool = True
+    """Retry a read whose answer looks cut short in transit (empty, not JSON)."""
 
     @classmethod
     def never(cls) -> RetryPolicy:
         """A policy that makes exactly one attempt."""
         return cls(max_attempts=1)
 
-    def should_retry(self, exc: BaseException) -> bool:
-        """True when ``exc``, raised by one attempt, is worth another attempt."""
+    def should_retry(self, exc: BaseException, *, read: bool = False) -> bool:
+        """True when ``exc``, raised by one attempt, is worth another attempt; ``read``
+        says the request only reads (see :attr:`read_retry_statuses`)."""
         if isinstance(exc, OutcomeUnknownError):
             return False
+        if isinstance(exc, InvalidResponseError):
+            return read and exc.transient and self.retry_cut_short_reads
         if isinstance(exc, ScimHTTPError):
-            if exc.status not in self.retry_statuses:
+            statuses = (
+                self.retry_statuses | self.read_retry_statuses if read else self.retry_statuses
+            )
+            if exc.status not in statuses:
                 return False
             retry_after: float | None = getattr(exc, "retry_after", None)
             if retry_after is not None and retry_after > self.max_retry_after:
@@ -248,10 +273,12 @@ class RetryPolicy:
         clock: Callable[[], float],
         sleep: Callable[[float], None],
         on_retry: Iterable[Callable[[RetryDetails], None]] = (),
+        read: bool = False,
     ) -> tenacity.Retrying:
-        """Build the :class:`tenacity.Retrying` for one request (synchronous clients)."""
+        """Build the :class:`tenacity.Retrying` for one request (synchronous clients);
+        ``read`` says the request only reads."""
         return tenacity.Retrying(
-            sleep=sleep, **self._tenacity_arguments(method, url, clock, tuple(on_retry))
+            sleep=sleep, **self._tenacity_arguments(method, url, clock, tuple(on_retry), read)
         )
 
     def async_retrying(
@@ -262,10 +289,11 @@ class RetryPolicy:
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
         on_retry: Iterable[Callable[[RetryDetails], None]] = (),
+        read: bool = False,
     ) -> tenacity.AsyncRetrying:
         """Build the :class:`tenacity.AsyncRetrying` for one request (async clients)."""
         return tenacity.AsyncRetrying(
-            sleep=sleep, **self._tenacity_arguments(method, url, clock, tuple(on_retry))
+            sleep=sleep, **self._tenacity_arguments(method, url, clock, tuple(on_retry), read)
         )
 
     def _tenacity_arguments(
@@ -274,6 +302,7 @@ class RetryPolicy:
         url: str,
         clock: Callable[[], float],
         on_retry: tuple[Callable[[RetryDetails], None], ...],
+        read: bool,
     ) -> dict[str, Any]:
         started = clock()
         # tenacity asks for the wait and for the stop in an order that changed across
@@ -317,7 +346,7 @@ class RetryPolicy:
         return {
             "stop": stop,
             "wait": wait_of,
-            "retry": tenacity.retry_if_exception(self.should_retry),
+            "retry": tenacity.retry_if_exception(lambda exc: self.should_retry(exc, read=read)),
             "before_sleep": before_sleep,
             "reraise": True,
         }

@@ -11,7 +11,8 @@ the mapping checker (does the target have this attribute at all?).
 the common attributes of §3.1 (``id``, ``externalId``, ``meta``).
 :meth:`SchemaTable.from_scim` builds the same table from what a real target serves at
 ``/Schemas`` and ``/ResourceTypes``, so later parts can check against what the target
-actually supports.
+actually supports; :meth:`SchemaTable.only` narrows a table to the attributes a custom
+target keeps (what its ``schema()`` returns).
 
 Names are matched case-insensitively (RFC 7643 §2.1).
 """
@@ -26,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from .errors import ResourceValidationError
+from .errors import ConfigurationError, ResourceValidationError
 from .models import (
     ENTERPRISE_USER_SCHEMA,
     GROUP_SCHEMA,
@@ -185,6 +186,63 @@ class SchemaTable:
         if not types:
             types = _infer_resource_types(table)
         return cls(schemas=table, resource_types=types)
+
+    def only(self, *, users: Iterable[str], groups: Iterable[str] | None = None) -> SchemaTable:
+        """This table narrowed to the attributes a target keeps: a custom target's schema.
+
+        A target that stores a few attributes says which, and checking a mapping
+        against the result makes mapping any other one a blocking problem of
+        :meth:`Mapping.check <scimsync.mapping.Mapping.check>` (its values would be
+        lost), instead of an update planned on every cycle::
+
+            >>> from scimsync.schema import CORE_SCHEMAS
+            >>> acme = CORE_SCHEMAS.only(
+            ...     users=["userName", "name.givenName", "title", "emails.value", "active"],
+            ...     groups=["displayName", "members"],
+            ... )
+            >>> [spec.name for _, spec in acme.attributes("User")][3:]
+            ['userName', 'name', 'title', 'active', 'emails']
+            >>> sorted(acme.resolve("User", "name").sub_attributes)
+            ['givenname']
+            >>> acme.resolve("User", "nickName") is None
+            True
+
+        Paths are as a mapping writes them: ``"title"`` keeps the whole attribute (every
+        sub-attribute), ``"name.givenName"`` or ``"emails.value"`` one sub-attribute,
+        an extension attribute URN-qualified (``"urn:...:enterprise:2.0:User:
+        employeeNumber"``), a whole extension by its URN; names in any case. The
+        characteristics (type, caseExact, mutability...) are this table's. Attributes
+        the schema requires (``userName``) are kept whether listed or not; the common
+        attributes ``id``, ``externalId`` and ``meta`` are on every resource.
+        ``groups=None`` (the default) leaves the Group resource type out: a users-only
+        target, against which a mapping that makes groups is a blocking problem. An
+        extension keeps its place on the resource type only when one of its attributes
+        is kept.
+
+        Raises :class:`~scimsync.errors.ConfigurationError` naming every path this table
+        does not have (a misspelt name would otherwise drop an attribute unnoticed).
+        """
+        errors: list[str] = []
+        schemas: dict[str, SchemaDefinition] = {}
+        types: dict[str, ResourceTypeSpec] = {}
+        for name, paths in (("User", users), ("Group", groups)):
+            if paths is None:
+                continue
+            if isinstance(paths, str):
+                raise ConfigurationError(
+                    f"{name.lower()}s= takes a list of attribute paths, not the string {paths!r}"
+                )
+            rtype = self.resource_type(name)
+            if rtype is None:
+                errors.append(f"{name}: this table has no {name} resource type")
+                continue
+            kept = _kept_schemas(self, rtype, paths, errors)
+            schemas.update(kept)
+            extensions = tuple(urn for urn in rtype.extensions if urn.lower() in kept)
+            types[rtype.name.lower()] = attrs.evolve(rtype, extensions=extensions)
+        if errors:
+            raise ConfigurationError("unknown attributes to keep: " + "; ".join(errors))
+        return SchemaTable(schemas=schemas, resource_types=types)
 
     # -- lookups ----------------------------------------------------------------------
 
@@ -444,6 +502,68 @@ def _infer_resource_types(table: Mapping[str, SchemaDefinition]) -> dict[str, Re
     if GROUP_SCHEMA.lower() in table:
         types["group"] = ResourceTypeSpec(name="Group", schema=GROUP_SCHEMA, endpoint="/Groups")
     return types
+
+
+# -- narrowing (SchemaTable.only) ---------------------------------------------------------
+
+
+def _kept_schemas(
+    table: SchemaTable, rtype: ResourceTypeSpec, paths: Iterable[str], errors: list[str]
+) -> dict[str, SchemaDefinition]:
+    """The schemas of ``rtype`` holding only the attributes ``paths`` name (and the
+    required ones); an extension nothing names is left out."""
+    urns = (rtype.schema, *rtype.extensions)
+    # urn (lower) -> attribute (lower) -> sub-attributes kept (None: all of them)
+    wanted: dict[str, dict[str, set[str] | None]] = {rtype.schema.lower(): {}}
+    core = table.schema(rtype.schema)
+    required = [s.name for s in core.attributes.values() if s.required] if core else []
+    for path in (*required, *paths):
+        urn, rest = split_urn(path, urns)
+        urn = urn if urn is not None else rtype.schema
+        schema = table.schema(urn)
+        if schema is None or urn.lower() not in (u.lower() for u in urns):
+            errors.append(f"{rtype.name} {path!r}: no schema {urn} on {rtype.name}")
+            continue
+        attributes = wanted.setdefault(urn.lower(), {})
+        if not rest:
+            attributes.update((key, None) for key in schema.attributes)
+            continue
+        head, _, sub = rest.partition(".")
+        spec = schema.attribute(head)
+        if spec is None:
+            if urn.lower() == rtype.schema.lower() and head.lower() in _COMMON:
+                continue  # id, externalId, meta: on every resource anyway
+            errors.append(f"{rtype.name} {path!r}: no attribute {head!r}")
+            continue
+        if not sub:
+            attributes[head.lower()] = None
+            continue
+        if spec.sub(sub) is None:
+            errors.append(f"{rtype.name} {path!r}: {spec.name!r} has no sub-attribute {sub!r}")
+            continue
+        subs = attributes.setdefault(head.lower(), set())
+        if subs is not None:
+            subs.add(sub.lower())
+    out: dict[str, SchemaDefinition] = {}
+    for urn, attributes in wanted.items():
+        schema = table.schema(urn)
+        if schema is None or (urn != rtype.schema.lower() and not attributes):
+            continue
+        narrowed: dict[str, AttributeSpec] = {}
+        for key, spec in schema.attributes.items():
+            if key not in attributes:
+                continue
+            subs = attributes[key]
+            narrowed[key] = (
+                spec
+                if subs is None
+                else attrs.evolve(
+                    spec,
+                    sub_attributes={k: v for k, v in spec.sub_attributes.items() if k in subs},
+                )
+            )
+        out[urn] = attrs.evolve(schema, attributes=narrowed)
+    return out
 
 
 # -- the common attributes of RFC 7643 §3.1, on every resource ----------------------------

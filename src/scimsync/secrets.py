@@ -5,16 +5,34 @@ and logging print ``**********`` instead. The value is read only on purpose, wit
 :meth:`Secret.reveal`, at the one place that puts it on the wire.
 
 A secret cannot be pickled either (that would write it out in clear).
+
+:class:`Redactor` is the other half: text that came from elsewhere (a server's error
+page that echoes the request headers) is masked of the secrets we know, in every
+form a server may echo them in, before it goes into an error message.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import Any, NoReturn, final
+import html
+import json
+import re
+from typing import TYPE_CHECKING, Any, NoReturn, final
+from urllib.parse import quote, quote_plus
 
-__all__ = ["Secret"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["MIN_REDACTED_LENGTH", "Redactor", "Secret"]
 
 _REDACTED = "**********"
+
+#: Values shorter than this are not masked in text: a short password such as
+#: ``admin`` would mask that word wherever it appears, and hides little anyway.
+MIN_REDACTED_LENGTH = 8
+
+# How the project's excerpts mark a cut: a secret cut there shows only a prefix.
+_CUT = "…"
 
 
 @final
@@ -71,3 +89,83 @@ class Secret:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a Secret is not pickled: it would be written out in clear")
+
+
+def _echoed_forms(value: str) -> set[str]:
+    """``value`` as a server may echo it: as is, percent-encoded, HTML- or JSON-escaped."""
+    json_form = json.dumps(value, ensure_ascii=False)[1:-1]
+    return {
+        value,
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        html.escape(value),
+        json_form,
+        json_form.replace("/", "\\/"),
+    }
+
+
+@final
+class Redactor:
+    """Masks known secret values in text: ``Redactor([token])(page)``.
+
+    Each value is looked for as it is, percent-encoded (``%2F`` or ``%2f``, ``+`` or
+    ``%20`` for spaces), HTML-escaped and JSON-escaped (``\\/`` included), in any
+    letter case; every occurrence becomes ``**********``. A prefix of a value cut off
+    by ``…`` (how excerpts mark a cut) is masked too. Values shorter than
+    :data:`MIN_REDACTED_LENGTH` are left alone. The values are never shown: not in
+    ``repr``, and a redactor cannot be pickled.
+    """
+
+    __slots__ = ("_folded", "_forms", "_pattern")
+
+    _forms: tuple[str, ...]
+    _folded: tuple[str, ...]
+    _pattern: re.Pattern[str] | None
+
+    def __init__(self, values: Iterable[Secret | str] = ()) -> None:
+        forms: set[str] = set()
+        for value in values:
+            text = value.reveal() if isinstance(value, Secret) else value
+            forms.update(_echoed_forms(text))
+        kept = sorted(
+            (form for form in forms if len(form) >= MIN_REDACTED_LENGTH),
+            key=lambda form: (-len(form), form),
+        )
+        self._forms = tuple(kept)
+        self._folded = tuple(form.casefold() for form in kept)
+        self._pattern = None
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def __call__(self, text: str) -> str:
+        """``text`` with every known secret masked."""
+        if not self._forms or not text:
+            return text
+        if self._pattern is None:
+            # Longest first, so a value is masked whole before a shorter one inside it.
+            alternatives = "|".join(re.escape(form) for form in self._forms)
+            self._pattern = re.compile(alternatives, re.IGNORECASE)
+        masked = self._pattern.sub(_REDACTED, text)
+        return self._mask_cut_prefixes(masked) if _CUT in masked else masked
+
+    def _mask_cut_prefixes(self, text: str) -> str:
+        pieces = text.split(_CUT)
+        for index, piece in enumerate(pieces[:-1]):
+            folded = piece.casefold()
+            longest = 0
+            for form in self._folded:
+                for size in range(min(len(form), len(piece)), MIN_REDACTED_LENGTH - 1, -1):
+                    if size > longest and folded.endswith(form[:size]):
+                        longest = size
+                        break
+            if longest:
+                pieces[index] = piece[:-longest] + _REDACTED
+        return _CUT.join(pieces)
+
+    def __repr__(self) -> str:
+        return f"Redactor({len(self._forms)} forms)"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a Redactor is not pickled: it would write its secrets out in clear")

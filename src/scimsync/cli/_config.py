@@ -179,6 +179,8 @@ def _source(table: Table, env: dict[str, str]) -> SourceSettings:
                     options[name] = _one_character(table, name)
             if "header" in table:
                 options["header"] = table.strings("header")
+            if "max_row_size" in table:
+                options["max_row_size"] = table.integer("max_row_size", 0, minimum=1)
             multi = table.table("multi_valued")
             if multi is not None:
                 options["multi_valued"] = {name: multi.string(name) for name in list(multi.keys())}

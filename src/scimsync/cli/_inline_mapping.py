@@ -24,6 +24,7 @@ In a ``[mapping.users]`` table each key is a target path and each value a rule:
                                                 that user's target id (the manager)
   ``{ keep_when_empty = "nickname" }``          when empty, keep what the target holds
                                                 instead of removing it
+  ``{ multi_line = "notes" }``                  text that may hold tabs and line breaks
   ============================================  ==========================================
 
 Every mapped attribute is managed: when the source has no value for it, the target's
@@ -54,6 +55,7 @@ from ..mapping import (
     keep_when_empty,
     key,
     lower,
+    multi_line,
     ref,
     split,
     strip,
@@ -86,6 +88,7 @@ OPERATORS: dict[str, tuple[str, ...]] = {
     "boolean": ("true", "false"),
     "ref": (),
     "keep_when_empty": (),
+    "multi_line": (),
 }
 
 
@@ -263,6 +266,8 @@ def _build(operator: str, value: dict[str, Any], table: Table, where: str) -> Ru
         return ref(rule_from(operand, table, f"{where}.ref"))
     if operator == "keep_when_empty":
         return keep_when_empty(rule_from(operand, table, f"{where}.keep_when_empty"))
+    if operator == "multi_line":
+        return multi_line(rule_from(operand, table, f"{where}.multi_line"))
     if operator == "default":
         if "fallback" not in value:
             table.fail(here, "default needs a fallback = <constant>")

@@ -49,14 +49,19 @@ class Runtime:
         return await self.target.schema()
 
     async def provisioner(
-        self, *, create_state: bool, on_progress: Callable[[Progress], object] | None = None
+        self,
+        *,
+        create_state: bool,
+        new_state: bool = False,
+        on_progress: Callable[[Progress], object] | None = None,
     ) -> Provisioner:
         """A provisioner on this runtime, its policy fitted to the target's schema.
 
         The mapping is checked against the target's schema and the source's fields
         first: a blocking problem is a :class:`ConfigurationError`, one line each.
         ``create_state`` opens (and creates) the state file; otherwise a missing state
-        file is read as an empty state and nothing is written to disk.
+        file is read as an empty state and nothing is written to disk. ``new_state``
+        (``--new-state``) lets an existing empty state file start a new state.
         """
         config = self.config
         schema = await self.schema()
@@ -77,21 +82,36 @@ class Runtime:
             config.mapping,
             self.target,
             policy,
-            state=self.open_state(create=create_state),
+            state=self.open_state(create=create_state, new=new_state),
             apply_policy=config.apply_policy,
             on_progress=on_progress,
             request_stats=self.stats,
             full_cycle_every=config.full_cycle_every,
         )
 
-    def open_state(self, *, create: bool) -> StateStore:
+    def remembering(self, *, create_state: bool = False) -> Provisioner:
+        """A provisioner for what the state store remembers (:meth:`Provisioner.learned`,
+        :meth:`Provisioner.forget`): nothing is read from the target, and the mapping is
+        not checked against its schema (it takes no cycle)."""
+        config = self.config
+        return Provisioner(
+            self.source,
+            config.mapping,
+            self.target,
+            config.policy,
+            state=self.open_state(create=create_state),
+            check_mapping=False,
+        )
+
+    def open_state(self, *, create: bool, new: bool = False) -> StateStore:
         """The state store: the SQLite file (closed with the runtime), or an empty
-        in-memory state when the file does not exist and ``create`` is False."""
+        in-memory state when the file does not exist (or, with ``new``, is empty) and
+        ``create`` is False."""
         path = self.config.state_path
-        if not create and not path.exists():
+        if not create and (not path.exists() or (new and path.stat().st_size == 0)):
             return MemoryStateStore()
         try:
-            store = SqliteStateStore(path)
+            store = SqliteStateStore(path, new=new)
         except StateError as exc:
             raise ConfigurationError(f"{self.config.path}: [state] path: {exc}") from None
         self.stack.callback(store.close)

@@ -9,26 +9,47 @@ status and turns the body into models or errors. Rules kept here:
   with :func:`scimsync.from_scim`; other resource types are plain ``dict`` objects
   with an explicit endpoint;
 - an answer that is not JSON, or JSON of the wrong shape, is an
-  :class:`~scimsync.errors.InvalidResponseError`, never "empty";
+  :class:`~scimsync.errors.InvalidResponseError`, never "empty"; so is a GET by
+  ``id`` answered with a resource of another ``id``;
 - a POST or PATCH that may have taken effect but did not say so (a 5xx, a timeout
   after sending) is an :class:`~scimsync.errors.OutcomeUnknownError`;
-- URLs, logs and hook details carry no header and no body, so never a token.
+- every attempt has a :class:`Deadline` for the whole exchange (send, then the whole
+  answer): ``request_deadline``, cut to what is left of the retry policy's
+  ``max_total_seconds``; passing it is a timeout like any other (a ``TransportError``,
+  or ``OutcomeUnknownError`` for a write that was sent);
+- answers are read as a stream into an :class:`Answer`, never past a limit: a
+  success body over ``max_response_bytes`` is an
+  :class:`~scimsync.errors.InvalidResponseError` (the rest is not read), an error
+  body is cut at :data:`MAX_ERROR_BODY_BYTES` (only an excerpt of it is kept anyway);
+- URLs, logs and hook details carry no header and no body, so never a token;
+- text the client builds from an answer (a body excerpt, a SCIM ``detail`` or
+  ``scimType``, a validation message, a transport error) is masked by a
+  :class:`~scimsync.secrets.Redactor` of the secrets the auth holds
+  (:class:`~scimsync.auth.SecretHolder`) and of the credentials the request carried
+  (``Authorization`` and the like), whatever the target echoes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
+import math
+import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 import attrs
 import httpx
 
 from .._urls import require_safe_url
+from ..auth import SecretHolder
 from ..codec import from_scim, to_scim
 from ..errors import (
+    EXCERPT_LENGTH,
     ConfigurationError,
     InvalidResponseError,
     OutcomeUnknownError,
@@ -56,13 +77,23 @@ from ..models import (
     ServiceProviderConfig,
 )
 from ..retry import RetryPolicy, parse_retry_after
-from ._capabilities import Capabilities
+from ..secrets import Redactor, Secret
+from ._capabilities import ServiceCapabilities
+from ._pagination import Paginator
 
 if TYPE_CHECKING:
     from ..retry import RetryDetails
     from ._ratelimit import RateLimiter
 
-__all__ = ["BaseScimClient", "PreparedCall", "RequestDetails"]
+__all__ = [
+    "Answer",
+    "BaseScimClient",
+    "BodyBuffer",
+    "Deadline",
+    "ListedPage",
+    "PreparedCall",
+    "RequestDetails",
+]
 
 logger = logging.getLogger("scimsync.client")
 
@@ -72,8 +103,20 @@ T = TypeVar("T")
 #: Default timeouts: generous for a slow target, short to notice a dead one.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
+#: Seconds one attempt may take in all when neither ``request_deadline`` nor the HTTP
+#: client's read timeout says.
+DEFAULT_REQUEST_DEADLINE = 60.0
+
 #: Page size of listings when the caller does not choose one.
 DEFAULT_PAGE_SIZE = 100
+
+#: The largest success body a client reads, in bytes, unless given ``max_response_bytes``:
+#: a page of 100 large users is well under 1 MiB.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+#: How much of an error body (non-2xx) is read: enough for a SCIM error's ``detail``;
+#: an error message keeps only an excerpt of it.
+MAX_ERROR_BODY_BYTES = 64 * 1024
 
 _ACCEPT = "application/scim+json, application/json;q=0.9"
 _CONTENT_TYPE = "application/scim+json"
@@ -92,6 +135,45 @@ _NOT_SENT = (
 _REFUSED_5XX = frozenset({501, 505})
 
 _REDACTED = "**********"
+
+# Marks a body json.loads refused (None is the JSON null).
+_NOT_JSON = object()
+
+# Request headers whose values are credentials, masked from what a target echoes.
+_CREDENTIAL_HEADER = re.compile(r"authorization|cookie|token|secret|api-?key|password", re.I)
+
+_NO_SECRETS = Redactor()
+
+
+def _header_secrets(value: str) -> list[str]:
+    """A credential header's value, its credentials, and a Basic pair's parts."""
+    found = [value]
+    scheme, _, credentials = value.strip().partition(" ")
+    credentials = credentials.strip()
+    if credentials:
+        found.append(credentials)
+    if scheme.lower() == "basic" and credentials:
+        try:
+            pair = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            pair = ""
+        _, colon, password = pair.partition(":")
+        if colon:
+            found += [pair, password, unquote_plus(password)]
+    return found
+
+
+def _redacted_excerpt(content: bytes, redact: Redactor) -> str:
+    # Masked before it is cut, so no secret is cut in half and shown in part: the
+    # window leaves room for a secret that starts inside the excerpt to end in it, and
+    # the second pass masks the prefix of a longer one, left before the excerpt's "…".
+    window = content[: 4 * (EXCERPT_LENGTH + 4096)]
+    return redact(excerpt(redact(window.decode("utf-8", errors="replace"))))
+
+
+def _redacted_validation(exc: ResourceValidationError, redact: Redactor) -> ResourceValidationError:
+    # A fresh copy: the original keeps cattrs' exceptions, values and all, as context.
+    return ResourceValidationError(redact(exc.message), [redact(error) for error in exc.errors])
 
 
 @attrs.frozen(kw_only=True)
@@ -137,6 +219,105 @@ def _without_secrets(payload: object) -> object:
 
 
 @attrs.frozen(kw_only=True)
+class Deadline:
+    """When one attempt must be over, on the client's clock: ``at``, ``seconds`` after it began.
+
+    ``setting`` names what set it (``request_deadline``, or what was left of the
+    retry policy's ``max_total_seconds``), for the error message.
+    """
+
+    at: float
+    seconds: float
+    setting: str
+
+    def passed(self, now: float) -> bool:
+        """True once ``now`` is at or past the deadline."""
+        return now >= self.at
+
+    def exceeded(self, request: httpx.Request) -> httpx.ReadTimeout:
+        """The timeout to raise for ``request`` (it is retried like any read timeout)."""
+        return httpx.ReadTimeout(
+            f"no whole answer within {self.seconds:g} s ({self.setting})", request=request
+        )
+
+    def timeout(self, timeout: httpx.Timeout) -> httpx.Timeout:
+        """``timeout`` with each phase cut to the deadline: no single read outlasts it."""
+
+        def cut(value: float | None) -> float:
+            return self.seconds if value is None else min(value, self.seconds)
+
+        return httpx.Timeout(
+            connect=cut(timeout.connect),
+            read=cut(timeout.read),
+            write=cut(timeout.write),
+            pool=cut(timeout.pool),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Answer:
+    """A response as the clients read it: status, headers and at most ``limit`` bytes of body.
+
+    ``truncated`` is True when the body went past ``limit`` and the rest was not read.
+    """
+
+    status: int
+    headers: httpx.Headers = attrs.field(eq=False)
+    content: bytes = b""
+    limit: int
+    truncated: bool = False
+
+
+class BodyBuffer:
+    """Collects a streamed body up to a limit; the clients feed it chunks as they arrive.
+
+    The limit is ``max_response_bytes`` for a success and :data:`MAX_ERROR_BODY_BYTES`
+    for an error status. A success that declares a larger ``Content-Length`` is cut
+    before a byte of its body is read.
+    """
+
+    def __init__(self, status: int, headers: httpx.Headers, max_response_bytes: int) -> None:
+        self.status = status
+        self.headers = headers
+        self.limit = max_response_bytes if 200 <= status < 300 else MAX_ERROR_BODY_BYTES
+        self.truncated = 200 <= status < 300 and _declared_length(headers) > self.limit
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    @property
+    def wants_more(self) -> bool:
+        """False once the body reached the limit: stop reading."""
+        return not self.truncated
+
+    def add(self, chunk: bytes) -> bool:
+        """Take ``chunk``; return :attr:`wants_more`."""
+        room = self.limit - self._size
+        if len(chunk) > room:
+            self._chunks.append(chunk[:room])
+            self._size = self.limit
+            self.truncated = True
+        else:
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+        return self.wants_more
+
+    def answer(self) -> Answer:
+        """What was read, as an :class:`Answer`."""
+        return Answer(
+            status=self.status,
+            headers=self.headers,
+            content=b"".join(self._chunks),
+            limit=self.limit,
+            truncated=self.truncated,
+        )
+
+
+def _declared_length(headers: httpx.Headers) -> int:
+    value = headers.get("Content-Length", "")
+    return int(value) if value.isdigit() else -1
+
+
+@attrs.frozen(kw_only=True)
 class PreparedCall(Generic[T]):
     """One SCIM operation ready to send: a pure value, sent once per attempt.
 
@@ -156,39 +337,61 @@ class PreparedCall(Generic[T]):
     empty_ok: bool = False
     ignore_body: bool = False
 
-    def result(self, response: httpx.Response) -> T:
-        """Check ``response`` and read it; raise the matching project error otherwise."""
-        status = response.status_code
+    @property
+    def read(self) -> bool:
+        """True for a request that only reads: a GET, or a POST ``/.search``. A read
+        that failed in a way another try may not (a 500, a body cut short) is retried;
+        a write never blindly."""
+        return self.method == "GET" or (self.method == "POST" and self.url.endswith("/.search"))
+
+    def result(self, answer: Answer, redact: Redactor = _NO_SECRETS) -> T:
+        """Check ``answer`` and read it; raise the matching project error otherwise.
+
+        ``redact`` masks the secrets of the request from every text taken from the answer.
+        """
+        status = answer.status
         if not 200 <= status < 300:
-            raise self.error(response)
-        content = response.content
+            raise self.error(answer, redact)
+        if answer.truncated:
+            raise InvalidResponseError(
+                f"{self.method} {self.url} answered {status} with a body over the "
+                f"{answer.limit} bytes allowed; the rest was not read (raise the client's "
+                "max_response_bytes to accept larger answers)"
+            )
+        content = answer.content
         if self.ignore_body:
             return self.reader(None)
         if not content.strip():
             if self.empty_ok:
                 return self.reader(None)
             raise InvalidResponseError(
-                f"{self.method} {self.url} answered {status} with an empty body"
+                f"{self.method} {self.url} answered {status} with an empty body", transient=True
             )
         try:
             data = json.loads(content)
         except ValueError:
+            data = _NOT_JSON
+        if data is _NOT_JSON:
+            content_type = redact(answer.headers.get("Content-Type", "no content type"))
             raise InvalidResponseError(
                 f"{self.method} {self.url} answered {status} with a body that is not JSON"
-                f" ({response.headers.get('Content-Type', 'no content type')})",
-                body_excerpt=excerpt(content),
-            ) from None
+                f" ({content_type[:100]})",
+                body_excerpt=_redacted_excerpt(content, redact),
+                transient=True,
+            )
         try:
             return self.reader(data)
         except ResourceValidationError as exc:
-            raise InvalidResponseError(
-                f"{self.method} {self.url} answered {status} with an invalid body: {exc}"
-            ) from exc
+            invalid = _redacted_validation(exc, redact)
+        # Raised outside the except block: the unmasked original is not its context.
+        raise InvalidResponseError(
+            f"{self.method} {self.url} answered {status} with an invalid body: {invalid}"
+        ) from invalid
 
-    def error(self, response: httpx.Response) -> ScimSyncError:
-        """The error for a non-2xx ``response`` (see the module docstring)."""
-        status = response.status_code
-        content = response.content
+    def error(self, answer: Answer, redact: Redactor = _NO_SECRETS) -> ScimSyncError:
+        """The error for a non-2xx ``answer`` (see the module docstring)."""
+        status = answer.status
+        content = answer.content
         scim_type = detail = None
         try:
             data = json.loads(content) if content.strip() else None
@@ -197,18 +400,18 @@ class PreparedCall(Generic[T]):
         if isinstance(data, Mapping):
             raw_type = data.get("scimType")
             raw_detail = data.get("detail")
-            scim_type = raw_type if isinstance(raw_type, str) else None
-            detail = raw_detail if isinstance(raw_detail, str) else None
+            scim_type = redact(raw_type) if isinstance(raw_type, str) else None
+            detail = redact(raw_detail) if isinstance(raw_detail, str) else None
         error = error_for_status(status)(
             status,
             scim_type=scim_type,
             detail=detail,
             method=self.method,
             url=self.url,
-            body_excerpt="" if detail else excerpt(content),
+            body_excerpt="" if detail else _redacted_excerpt(content, redact),
         )
         if isinstance(error, (TooManyRequestsError, ServerError)):
-            error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            error.retry_after = parse_retry_after(answer.headers.get("Retry-After"))
         if isinstance(error, ServerError) and not self.idempotent and status not in _REFUSED_5XX:
             return self.outcome_unknown(f"answered {status}", cause=error)
         return error
@@ -244,6 +447,40 @@ def _model_reader(cls: type[R]) -> Callable[[Any], R]:
     return read
 
 
+def _answered_id(resource: object) -> object:
+    if isinstance(resource, Mapping):
+        return next(
+            (v for k, v in resource.items() if isinstance(k, str) and k.lower() == "id"), None
+        )
+    return getattr(resource, "id", None)
+
+
+def _for_id(
+    asked: str, reader: Callable[[Any], T], note: Callable[[str], None], where: str
+) -> Callable[[Any], T]:
+    """``reader``, refusing a resource that names another id than the one asked for.
+
+    One that names none is taken as the one asked for (the target routed the URL to
+    it), and noted.
+    """
+
+    def read(data: Any) -> T:
+        resource = reader(data)
+        answered = _answered_id(resource)
+        if isinstance(answered, (int, float)) and not isinstance(answered, bool):
+            answered = str(answered)  # a numeric id, as some targets write them
+        if answered is None:
+            note(f"{where}: a resource without its id (RFC 7643 §3.1)")
+        elif answered != asked:
+            raise ResourceValidationError(
+                "an answer for another resource",
+                [f"$.id: asked for {asked!r}, answered {answered!r:.80}"],
+            )
+        return resource
+
+    return read
+
+
 def _optional(reader: Callable[[Any], T]) -> Callable[[Any], T | None]:
     def read(data: Any) -> T | None:
         return None if data is None else reader(data)
@@ -255,27 +492,47 @@ def _ignore(_: Any) -> None:
     return None
 
 
-def _page_reader(item: Any) -> Callable[[Any], ListResponse[Any]]:
-    def read(data: Any) -> ListResponse[Any]:
-        page = from_scim(_object(data), ListResponse[item])
-        if page.total_results > 0 and not any(
-            isinstance(key, str) and key.lower() == "resources" for key in data
-        ):
+@attrs.frozen
+class ListedPage(Generic[T]):
+    """A page as read: its ListResponse, and whether it carried ``totalResults``.
+
+    Without one (RFC 7644 §3.4.2 requires it), ``response.total_results`` is the
+    number of resources on the page, and means nothing more.
+    """
+
+    response: ListResponse[T]
+    total_announced: bool = True
+
+
+def _page_reader(item: Any, note: Callable[[str], None], where: str) -> Callable[[Any], Any]:
+    # Lenient here only: the ListResponse model stays strict everywhere else.
+    def read(data: Any) -> ListedPage[Any]:
+        keys = {key.lower(): key for key in _object(data) if isinstance(key, str)}
+        if "totalresults" not in keys and "resources" in keys:
+            note(f"{where}: ListResponse without totalResults (RFC 7644 §3.4.2)")
+            listed = data[keys["resources"]]
+            counted = {**data, "totalResults": len(listed) if isinstance(listed, list) else 0}
+            return ListedPage(from_scim(counted, ListResponse[item]), total_announced=False)
+        page = from_scim(data, ListResponse[item])
+        if page.total_results > 0 and "resources" not in keys:
             raise ResourceValidationError(
                 "invalid ListResponse",
                 [f"$.Resources: missing while totalResults is {page.total_results}"],
             )
-        return page
+        return ListedPage(page)
 
     return read
 
 
-def _listed_reader(cls: type[T]) -> Callable[[Any], tuple[T, ...]]:
+def _listed_reader(
+    cls: type[T], note: Callable[[str], None], where: str
+) -> Callable[[Any], tuple[T, ...]]:
     # Discovery endpoints answer a ListResponse, or (some targets) a bare JSON list.
     def read(data: Any) -> tuple[T, ...]:
         if isinstance(data, list):
+            note(f"{where}: a JSON array instead of a ListResponse (RFC 7644 §4)")
             return tuple(from_scim(_object(item), cls) for item in data)
-        return tuple(_page_reader(cls)(data).resources)
+        return tuple(_page_reader(cls, note, where)(data).response.resources)
 
     return read
 
@@ -327,8 +584,12 @@ class BaseScimClient:
         follow_redirects: bool,
         allow_insecure_http: bool,
         etags: bool | None,
-        capabilities: Capabilities | None,
+        capabilities: ServiceCapabilities | None,
         max_members_per_operation: int | None,
+        max_response_bytes: int,
+        request_deadline: float | None,
+        max_listing_pages: int | None,
+        max_listing_resources: int | None,
         on_request: Iterable[Callable[[RequestDetails], None]],
         on_retry: Iterable[Callable[[RetryDetails], None]],
         clock: Callable[[], float],
@@ -344,6 +605,21 @@ class BaseScimClient:
             isinstance(max_members_per_operation, int) and max_members_per_operation >= 1
         ):
             raise ConfigurationError("max_members_per_operation must be an integer, 1 or more")
+        if not (isinstance(max_response_bytes, int) and max_response_bytes >= 1):
+            raise ConfigurationError("max_response_bytes must be an integer, 1 or more")
+        if request_deadline is not None and not (
+            isinstance(request_deadline, (int, float))
+            and not isinstance(request_deadline, bool)
+            and math.isfinite(request_deadline)
+            and request_deadline > 0
+        ):
+            raise ConfigurationError("request_deadline must be a positive number of seconds")
+        for name, limit in (
+            ("max_listing_pages", max_listing_pages),
+            ("max_listing_resources", max_listing_resources),
+        ):
+            if limit is not None and not (isinstance(limit, int) and limit >= 1):
+                raise ConfigurationError(f"{name} must be an integer, 1 or more")
         self.base_url = url
         self._base = str(url).rstrip("/")
         self._auth = auth
@@ -353,15 +629,65 @@ class BaseScimClient:
         self._etags = etags
         self._capabilities = capabilities
         self._max_members_per_operation = max_members_per_operation
+        self._max_response_bytes = max_response_bytes
+        self._request_deadline = request_deadline
+        self._max_listing_pages = max_listing_pages
+        self._max_listing_resources = max_listing_resources
         self._on_request = tuple(on_request)
         self._on_retry = tuple(on_retry)
+        self._counting = threading.Lock()
+        self._requests_sent = 0
+        self._retries_sent = 0
         self._clock = clock
         self._service_provider_config: ServiceProviderConfig | None = None
         self._schemas: tuple[Schema, ...] | None = None
         self._resource_types: tuple[ResourceType, ...] | None = None
+        # Insertion-ordered and set-like; one key assignment is atomic under threads.
+        self._deviations: dict[str, None] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base!r}, auth={self._auth!r})"
+
+    def add_hooks(
+        self,
+        *,
+        on_request: Iterable[Callable[[RequestDetails], None]] = (),
+        on_retry: Iterable[Callable[[RetryDetails], None]] = (),
+    ) -> None:
+        """Add ``on_request`` and ``on_retry`` hooks to those the client was made with.
+
+        For an instrumentation attached to a client already made
+        (:func:`scimsync.sync.observe` does this); requests already in flight may or
+        may not reach the new hooks. A hook runs on the request's own thread or
+        task, and what it raises fails the request: keep hooks quick and quiet.
+        """
+        self._on_request = (*self._on_request, *on_request)
+        self._on_retry = (*self._on_retry, *on_retry)
+
+    @property
+    def deviations(self) -> tuple[str, ...]:
+        """How the target departed from SCIM so far, each way once, in the order seen.
+
+        Short notes for a report, such as ``"GET /Schemas: ListResponse without
+        totalResults (RFC 7644 §3.4.2)"``; each is also logged once, as a warning.
+        The client reads such answers all the same.
+        """
+        return tuple(self._deviations)
+
+    def _note_deviation(self, note: str) -> None:
+        if note not in self._deviations:
+            self._deviations[note] = None
+            logger.warning("the SCIM target deviates from the RFCs: %s", note)
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests this client has sent (every attempt, retries included)."""
+        return self._requests_sent
+
+    @property
+    def retries_sent(self) -> int:
+        """Of :attr:`requests_sent`, the attempts after the first of a request."""
+        return self._retries_sent
 
     # -- URLs ----------------------------------------------------------------------------------
 
@@ -431,10 +757,13 @@ class BaseScimClient:
         attributes: Sequence[str] | None,
         excluded_attributes: Sequence[str] | None,
     ) -> PreparedCall[Any]:
+        endpoint = self._endpoint_of(kind)
         return PreparedCall(
             method="GET",
-            url=self._url(self._endpoint_of(kind), id),
-            reader=self._reader_for(kind),
+            url=self._url(endpoint, id),
+            reader=_for_id(
+                id, self._reader_for(kind), self._note_deviation, f"GET {endpoint}/{{id}}"
+            ),
             params=self._projection(attributes, excluded_attributes),
         )
 
@@ -520,13 +849,20 @@ class BaseScimClient:
             ignore_body=True,
         )
 
+    def _paginator(self, page_size: int) -> Paginator[Any]:
+        return Paginator(
+            page_size,
+            max_pages=self._max_listing_pages,
+            max_resources=self._max_listing_resources,
+        )
+
     def _prepare_page(
         self,
         kind: type[Resource] | str,
         query: ListQuery,
         start_index: int,
         count: int,
-    ) -> PreparedCall[ListResponse[Any]]:
+    ) -> PreparedCall[ListedPage[Any]]:
         item: Any = dict[str, Any] if isinstance(kind, str) else kind
         endpoint = self._endpoint_of(kind)
         if query.use_search:
@@ -536,7 +872,7 @@ class BaseScimClient:
             return PreparedCall(
                 method="POST",
                 url=self._url(endpoint + "/.search"),
-                reader=_page_reader(item),
+                reader=_page_reader(item, self._note_deviation, f"POST {endpoint}/.search"),
                 payload=payload,
                 body=_json_bytes(payload),
                 # A search reads; sending it twice changes nothing.
@@ -547,7 +883,7 @@ class BaseScimClient:
         return PreparedCall(
             method="GET",
             url=self._url(endpoint),
-            reader=_page_reader(item),
+            reader=_page_reader(item, self._note_deviation, f"GET {endpoint}"),
             params=params,
         )
 
@@ -582,25 +918,68 @@ class BaseScimClient:
         )
 
     def _prepare_schemas(self) -> PreparedCall[tuple[Schema, ...]]:
-        return PreparedCall(method="GET", url=self._url("/Schemas"), reader=_listed_reader(Schema))
+        return PreparedCall(
+            method="GET",
+            url=self._url("/Schemas"),
+            reader=_listed_reader(Schema, self._note_deviation, "GET /Schemas"),
+        )
 
     def _prepare_resource_types(self) -> PreparedCall[tuple[ResourceType, ...]]:
         return PreparedCall(
-            method="GET", url=self._url("/ResourceTypes"), reader=_listed_reader(ResourceType)
+            method="GET",
+            url=self._url("/ResourceTypes"),
+            reader=_listed_reader(ResourceType, self._note_deviation, "GET /ResourceTypes"),
         )
 
-    def _capabilities_from(self, config: ServiceProviderConfig | None) -> Capabilities:
+    def _capabilities_from(self, config: ServiceProviderConfig | None) -> ServiceCapabilities:
         # A target without a ServiceProviderConfig is read as supporting nothing.
         if config is None:
-            return Capabilities(max_members_per_operation=self._max_members_per_operation)
-        return Capabilities.from_config(
+            return ServiceCapabilities(max_members_per_operation=self._max_members_per_operation)
+        return ServiceCapabilities.from_config(
             config, max_members_per_operation=self._max_members_per_operation
         )
 
     # -- sending: pieces the I/O classes share -----------------------------------------------------
 
+    def _settle_deadline(self, timeout: httpx.Timeout) -> None:
+        # Called once the HTTP client exists: its read timeout is the default deadline.
+        if self._request_deadline is None:
+            self._request_deadline = (
+                timeout.read if timeout.read is not None else DEFAULT_REQUEST_DEADLINE
+            )
+
+    def _deadline(self, call: PreparedCall[Any], first_started: float) -> Deadline:
+        """The deadline of the attempt starting now, within the retry policy's total budget."""
+        assert self._request_deadline is not None, "the twins settle it at construction"
+        now = self._clock()
+        left = self.retry.max_total_seconds - (now - first_started)
+        if left >= self._request_deadline:
+            return Deadline(
+                at=now + self._request_deadline,
+                seconds=self._request_deadline,
+                setting="request_deadline",
+            )
+        if left <= 0:
+            # Nothing left to send with: fail without sending (and without a retry).
+            raise TransportError(
+                f"{call.method} {call.url} not sent: the retry policy's max_total_seconds "
+                f"({self.retry.max_total_seconds:g} s) is spent"
+            )
+        return Deadline(
+            at=now + left,
+            seconds=left,
+            setting=f"the rest of RetryPolicy.max_total_seconds={self.retry.max_total_seconds:g}",
+        )
+
+    def _check_deadline(self, request: httpx.Request, deadline: Deadline) -> None:
+        if deadline.passed(self._clock()):
+            raise deadline.exceeded(request)
+
     def _build_request(
-        self, http: httpx.Client | httpx.AsyncClient, call: PreparedCall[Any]
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        call: PreparedCall[Any],
+        deadline: Deadline,
     ) -> httpx.Request:
         headers = {"Accept": _ACCEPT}
         if call.body is not None:
@@ -608,29 +987,58 @@ class BaseScimClient:
         if call.if_match is not None:
             headers["If-Match"] = call.if_match
         return http.build_request(
-            call.method, call.url, params=call.params, content=call.body, headers=headers
+            call.method,
+            call.url,
+            params=call.params,
+            content=call.body,
+            headers=headers,
+            timeout=deadline.timeout(http.timeout),
         )
 
+    def _body_buffer(self, response: httpx.Response) -> BodyBuffer:
+        return BodyBuffer(response.status_code, response.headers, self._max_response_bytes)
+
     def _send_arguments(self) -> dict[str, Any]:
-        arguments: dict[str, Any] = {"follow_redirects": self._follow_redirects}
+        # Streamed: the clients read the body themselves, chunk by chunk, up to a limit.
+        arguments: dict[str, Any] = {"follow_redirects": self._follow_redirects, "stream": True}
         if self._auth is not None:
             arguments["auth"] = self._auth
         return arguments
 
-    @staticmethod
+    def _redactor(self, *requests: httpx.Request | None) -> Redactor:
+        """A redactor of the auth's secrets and the credentials ``requests`` carried."""
+        values: list[Secret | str] = []
+        auth: object = self._auth
+        if isinstance(auth, SecretHolder):
+            values += auth.secrets()
+        for request in requests:
+            if request is None:
+                continue
+            for name, value in request.headers.items():
+                if _CREDENTIAL_HEADER.search(name):
+                    values += _header_secrets(value)
+        return Redactor(values)
+
     def _transport_error(
-        call: PreparedCall[Any], exc: httpx.RequestError, request: httpx.Request
+        self, call: PreparedCall[Any], exc: httpx.RequestError, request: httpx.Request
     ) -> ScimSyncError:
-        if isinstance(exc, httpx.DecodingError):
-            return InvalidResponseError(f"{call.method} {call.url}: undecodable answer ({exc})")
         failed_request: httpx.Request | None
         try:
             failed_request = exc.request
         except RuntimeError:  # pragma: no cover - httpx always sets it when sending
             failed_request = None
+        text = str(exc)
+        masked = self._redactor(request, failed_request)(text)
+        if masked != text:
+            # The cause stays chained (the retry policy reads its type): mask it in place.
+            exc.args = (masked,)
+        if isinstance(exc, httpx.DecodingError):
+            return InvalidResponseError(
+                f"{call.method} {call.url}: undecodable answer ({masked})", transient=True
+            )
         # A failure on another request (the token endpoint's) never reached the target.
         sent = failed_request is request and not isinstance(exc, _NOT_SENT)
-        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        what = f"{type(exc).__name__}: {masked}" if masked else type(exc).__name__
         if sent and not call.idempotent:
             return call.outcome_unknown(f"failed after sending ({what})", cause=exc)
         return TransportError(f"{call.method} {call.url} failed: {what}")
@@ -646,6 +1054,9 @@ class BaseScimClient:
     ) -> None:
         elapsed = self._clock() - started
         error_name = type(error).__name__ if error is not None else None
+        with self._counting:
+            self._requests_sent += 1
+            self._retries_sent += attempt > 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> %s in %.1f ms (attempt %d)",

@@ -9,15 +9,17 @@ import attrs
 if TYPE_CHECKING:
     from ..models import ServiceProviderConfig
 
-__all__ = ["Capabilities"]
+__all__ = ["ServiceCapabilities"]
 
 
 @attrs.frozen(kw_only=True)
-class Capabilities:
-    """The features of a target that change how it should be written to.
+class ServiceCapabilities:
+    """The features a SCIM service provider announces in its ServiceProviderConfig.
 
-    Built by :meth:`from_config` from what the target announces; a target that
-    announces nothing supports nothing. ``max_members_per_operation`` is not part of
+    What the client knows of a service, read by :meth:`from_config`; a service that
+    announces nothing supports nothing. (:class:`~scimsync.targets.ScimTarget` turns
+    it into the :class:`~scimsync.targets.TargetCapabilities` that every target,
+    SCIM or not, declares to the runner.) ``max_members_per_operation`` is not part of
     SCIM discovery: set it from the target's documentation (None means no known
     limit).
     """
@@ -36,7 +38,7 @@ class Capabilities:
     @classmethod
     def from_config(
         cls, config: ServiceProviderConfig, *, max_members_per_operation: int | None = None
-    ) -> Capabilities:
+    ) -> ServiceCapabilities:
         """Read the capabilities a :class:`~scimsync.models.ServiceProviderConfig` announces."""
         return cls(
             patch=config.patch.supported,

@@ -6,8 +6,23 @@ The rules, pure and in one place (the clients only send the requests it asks for
   returned, never by ``itemsPerPage`` (servers echo the requested count there);
 - the listing stops at ``totalResults``, at an empty page, or at a page that brings
   nothing new (servers answer pages past the end with everything again, or ignore
-  ``startIndex``) — so it never loops forever;
+  ``startIndex``);
+- it never loops forever, even against a target that answers every page with new
+  ids and an endless ``totalResults``: it stops at a limit of pages and of resources,
+  given (``max_pages``, ``max_resources``) or derived from the first ``totalResults``
+  announced (twice the pages and resources it needs, plus some), and never above
+  :data:`MAX_LISTED_PAGES` and :data:`MAX_LISTED_RESOURCES` unless given; a listing
+  stopped there is incomplete, and says which limit to raise;
 - resources are de-duplicated by ``id`` (pages shift when the target changes);
+- a page without ``totalResults`` (RFC 7644 §3.4.2 requires it; some targets leave it
+  out) is read all the same: the listing then ends at an empty page, a page with
+  nothing new, or a page shorter than both the count asked for and the largest page
+  seen before (a first short page may be the target's own page cap, so one more page
+  is asked for). Such a listing cannot be found short by count: it says so in
+  ``PagedListing.deviations``;
+- a page that cannot be read (its retries spent) after the first ends the listing
+  there, *incomplete*, with what was read: the caller can go on with it (what is
+  missing is never read as gone) instead of starting over;
 - a listing that stops short of ``totalResults`` is *incomplete*, with the reason:
   never a smaller truth. So is one during which ``totalResults`` changed: resources
   that came or went shift the pages, and a resource can slip between two of them
@@ -17,6 +32,7 @@ The rules, pure and in one place (the clients only send the requests it asks for
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -27,28 +43,43 @@ from ..errors import ConfigurationError, IncompleteListingError, InvalidResponse
 if TYPE_CHECKING:
     from ..models import ListResponse
 
-__all__ = ["Listing", "Paginator"]
+__all__ = ["MAX_LISTED_PAGES", "MAX_LISTED_RESOURCES", "PagedListing", "Paginator"]
 
 T = TypeVar("T")
 
+#: The most resources a listing collects unless told otherwise, whatever is announced.
+MAX_LISTED_RESOURCES = 10_000_000
+
+#: The most pages a listing requests unless told otherwise, whatever is announced.
+MAX_LISTED_PAGES = 1_000_000
+
+_WITHOUT_TOTAL = (
+    "ListResponse without totalResults (RFC 7644 §3.4.2): the end of the listing was "
+    "read from its pages, not checked against a count"
+)
+
 
 @attrs.frozen(kw_only=True)
-class Listing(Generic[T]):
+class PagedListing(Generic[T]):
     """Every resource a listing returned, and whether that is all of them.
 
     ``complete`` is False when the target stopped short of the ``totalResults`` it
-    announced (``problem`` says how): then a resource missing from ``resources`` may
-    still exist, and must not be read as deleted. Iterating a listing iterates its
+    announced, or the listing was stopped at one of its limits (``problem`` says how,
+    and which limit to raise): then a resource missing from ``resources`` may still
+    exist, and must not be read as deleted. Iterating a listing iterates its
     resources.
     """
 
     resources: tuple[T, ...]
     complete: bool
     total_results: int | None
-    """The last ``totalResults`` the target announced."""
+    """The last ``totalResults`` the target announced (None if it never did)."""
     pages: int
     """How many pages were requested."""
     problem: str | None = None
+    deviations: tuple[str, ...] = ()
+    """How the target's pages departed from RFC 7644, each once: a page without
+    ``totalResults`` means ``complete`` was judged from the pages alone."""
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.resources)
@@ -56,7 +87,7 @@ class Listing(Generic[T]):
     def __len__(self) -> int:
         return len(self.resources)
 
-    def require_complete(self) -> Listing[T]:
+    def require_complete(self) -> PagedListing[T]:
         """Return this listing, or raise :class:`IncompleteListingError` if it is not whole."""
         if not self.complete:
             raise IncompleteListingError(
@@ -78,11 +109,19 @@ class Paginator(Generic[T]):
 
     ``start_index`` and ``count`` are the parameters of the next page to request while
     ``done`` is False; :meth:`feed` takes each page and returns its new resources.
+    ``max_pages`` and ``max_resources`` bound the listing (see the module docstring):
+    by default twice what the first ``totalResults`` needs, plus some, at most
+    :data:`MAX_LISTED_PAGES` pages and :data:`MAX_LISTED_RESOURCES` resources.
     """
 
-    def __init__(self, page_size: int) -> None:
+    def __init__(
+        self, page_size: int, *, max_pages: int | None = None, max_resources: int | None = None
+    ) -> None:
         if not (isinstance(page_size, int) and page_size >= 1):
             raise ConfigurationError("page_size must be an integer, 1 or more")
+        for name, limit in (("max_pages", max_pages), ("max_resources", max_resources)):
+            if limit is not None and not (isinstance(limit, int) and limit >= 1):
+                raise ConfigurationError(f"{name} must be an integer, 1 or more")
         self.start_index = 1
         self.count = page_size
         self.pages = 0
@@ -90,25 +129,46 @@ class Paginator(Generic[T]):
         self.total_results: int | None = None
         self.done = False
         self.problem: str | None = None
+        self.deviations: list[str] = []
         self._seen: set[object] = set()
         self._changed_from: int | None = None
+        self._largest_page = 0
+        self._derived = False
+        self._max_pages = max_pages
+        self._max_resources = max_resources
+        # The limits in force, with why: given, or derived once totalResults is known.
+        self._page_limit = (
+            (max_pages, "as given") if max_pages else (MAX_LISTED_PAGES, "MAX_LISTED_PAGES")
+        )
+        self._resource_limit = (
+            (max_resources, "as given")
+            if max_resources
+            else (MAX_LISTED_RESOURCES, "MAX_LISTED_RESOURCES")
+        )
 
     @property
     def complete(self) -> bool:
         """True once the listing has stopped with everything the target announced."""
         return self.done and self.problem is None
 
-    def feed(self, page: ListResponse[T]) -> list[T]:
-        """Take the page asked for; return the resources not seen on earlier pages."""
+    def feed(self, page: ListResponse[T], *, total_announced: bool = True) -> list[T]:
+        """Take the page asked for; return the resources not seen on earlier pages.
+
+        ``total_announced`` is False for a page that had no ``totalResults``: its
+        ``total_results`` is then not read.
+        """
         if self.done:
             raise RuntimeError("the listing is over")
-        if page.total_results < 0:
+        if total_announced and page.total_results < 0:
             raise InvalidResponseError(f"negative totalResults ({page.total_results})")
         self.pages += 1
-        if self.total_results is not None and page.total_results != self.total_results:
-            # Resources came or went mid-listing: pages may have shifted past some.
-            self._changed_from = self._changed_from or self.total_results
-        self.total_results = page.total_results
+        if total_announced:
+            if self.total_results is not None and page.total_results != self.total_results:
+                # Resources came or went mid-listing: pages may have shifted past some.
+                self._changed_from = self._changed_from or self.total_results
+            self.total_results = page.total_results
+        elif _WITHOUT_TOTAL not in self.deviations:
+            self.deviations.append(_WITHOUT_TOTAL)
         fresh: list[T] = []
         for resource in page.resources:
             key = _id_of(resource)
@@ -121,17 +181,73 @@ class Paginator(Generic[T]):
                 fresh.append(resource)
         self.listed += len(fresh)
         returned = len(page.resources)
+        if total_announced and not self._derived:
+            self._derive_limits(page.total_results, returned)
         if returned == 0:
             self._stop(f"the page at startIndex {self.start_index} was empty")
         elif not fresh:
             self._stop(
                 f"the page at startIndex {self.start_index} held only resources already listed"
             )
-        elif self.listed >= page.total_results:
+        elif total_announced and self.listed >= page.total_results:
             self._stop("")
+        elif not total_announced and returned < min(self.count, self._largest_page):
+            # Shorter than asked and than the target's evident page size: the last page.
+            self._stop("")
+        elif (limit := self._limit_reached()) is not None:
+            self.done, self.problem = True, limit
         else:
             self.start_index += returned
+        self._largest_page = max(self._largest_page, returned)
         return fresh
+
+    def _derive_limits(self, total: int, first_page: int) -> None:
+        # Twice what the first announcement needs, plus some: room for a target that
+        # grows while it is listed, none for one that makes up pages forever.
+        self._derived = True
+        derived = f"derived from the first totalResults, {total}"
+        if not self._max_pages and first_page:
+            pages = 2 * math.ceil(total / first_page) + 10
+            self._page_limit = (
+                (pages, derived)
+                if pages <= MAX_LISTED_PAGES
+                else (MAX_LISTED_PAGES, f"MAX_LISTED_PAGES, below the limit {derived}")
+            )
+        if not self._max_resources:
+            resources = 2 * total + self.count
+            self._resource_limit = (
+                (resources, derived)
+                if resources <= MAX_LISTED_RESOURCES
+                else (MAX_LISTED_RESOURCES, f"MAX_LISTED_RESOURCES, below the limit {derived}")
+            )
+
+    def _limit_reached(self) -> str | None:
+        """The problem of a listing at one of its limits, naming the one to raise."""
+        for reached, (limit, why), unit in (
+            (self.pages, self._page_limit, "pages"),
+            (self.listed, self._resource_limit, "resources"),
+        ):
+            if reached >= limit:
+                announced = (
+                    f" of {self.total_results} announced" if self.total_results is not None else ""
+                )
+                return (
+                    f"stopped at the limit of {limit} {unit} "
+                    f"({why}) with {self.listed} "
+                    f"resources listed{announced}: set max_listing_{unit} on the client "
+                    f"(max_{unit} of a Paginator) to list further"
+                )
+        return None
+
+    def fail(self, error: BaseException) -> None:
+        """Stop after a page that could not be read (its retries spent): what was listed
+        stays, and the listing is incomplete, saying why."""
+        self.done = True
+        announced = f" of {self.total_results} announced" if self.total_results is not None else ""
+        self.problem = (
+            f"the page at startIndex {self.start_index} could not be read after "
+            f"{self.listed} resources{announced}: {type(error).__name__}: {error}"
+        )
 
     def _stop(self, reason: str) -> None:
         self.done = True
@@ -145,14 +261,15 @@ class Paginator(Generic[T]):
                 "the listing: resources may have shifted between pages unseen"
             )
 
-    def listing(self, resources: list[T]) -> Listing[T]:
-        """The :class:`Listing` of a finished listing, holding ``resources``."""
-        return Listing(
+    def listing(self, resources: list[T]) -> PagedListing[T]:
+        """The :class:`PagedListing` of a finished listing, holding ``resources``."""
+        return PagedListing(
             resources=tuple(resources),
             complete=self.complete,
             total_results=self.total_results,
             pages=self.pages,
             problem=self.problem,
+            deviations=tuple(self.deviations),
         )
 
     def incomplete_error(self) -> IncompleteListingError:

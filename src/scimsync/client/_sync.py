@@ -7,10 +7,19 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import httpx
 
-from ..errors import ConfigurationError, NotFoundError
+from ..errors import (
+    ConfigurationError,
+    ForbiddenError,
+    InvalidResponseError,
+    NotFoundError,
+    ScimHTTPError,
+    TransportError,
+    UnauthorizedError,
+)
 from ..models import Resource
 from ..retry import RetryPolicy, is_testing
 from ._base import (
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_PAGE_SIZE,
     DEFAULT_TIMEOUT,
     BaseScimClient,
@@ -18,7 +27,6 @@ from ._base import (
     _version_of,
     equality_filter,
 )
-from ._pagination import Listing, Paginator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,8 +45,9 @@ if TYPE_CHECKING:
         ServiceProviderConfig,
     )
     from ..retry import RetryDetails
-    from ._base import PreparedCall, RequestDetails
-    from ._capabilities import Capabilities
+    from ._base import Answer, Deadline, PreparedCall, RequestDetails
+    from ._capabilities import ServiceCapabilities
+    from ._pagination import PagedListing
     from ._ratelimit import RateLimiter
 
 __all__ = ["ScimClient"]
@@ -68,7 +77,29 @@ class ScimClient(BaseScimClient):
     :class:`RequestDetails` after every attempt, ``on_retry`` hooks a
     :class:`~scimsync.retry.RetryDetails` before every wait. ``etags`` sends
     ``If-Match`` with known versions: always (True), never (False), or when the
-    target announces ETag support (None). ``sleep`` and ``clock`` are for tests.
+    target announces ETag support (None). Answers are read as a stream: a success body
+    over ``max_response_bytes`` (default :data:`DEFAULT_MAX_RESPONSE_BYTES`, 32 MiB)
+    raises :class:`~scimsync.errors.InvalidResponseError` without the rest being read,
+    and an error body is read only as far as its excerpt needs.
+
+    ``max_listing_pages`` and ``max_listing_resources`` bound every listing, against a
+    target that makes up pages forever: by default twice what the first
+    ``totalResults`` needs, plus some, and never above
+    :data:`~scimsync.client.MAX_LISTED_PAGES` and
+    :data:`~scimsync.client.MAX_LISTED_RESOURCES`. A listing stopped at a limit is
+    incomplete, and its ``problem`` names the limit to raise.
+
+    ``request_deadline`` bounds each attempt as a whole, from sending the request to
+    the last byte of the answer (default: the HTTP client's read timeout, so
+    ``timeout=5`` means five seconds per attempt; :data:`DEFAULT_REQUEST_DEADLINE`
+    if it has none), and no attempt gets more than what is left of
+    ``retry.max_total_seconds``: a target dripping its answer cannot hold a request
+    open. A passed deadline is a :class:`~scimsync.errors.TransportError` (for a POST
+    or PATCH already sent, :class:`~scimsync.errors.OutcomeUnknownError`).
+    Without asyncio, the deadline is checked between the chunks of the answer and
+    every timeout is cut to it: a stalled read ends by the deadline, a dripping body
+    at the first chunk past it. (Headers, and a token fetch, are bounded per read
+    only.) ``sleep`` and ``clock`` are for tests.
     """
 
     def __init__(
@@ -83,8 +114,12 @@ class ScimClient(BaseScimClient):
         follow_redirects: bool = False,
         allow_insecure_http: bool = False,
         etags: bool | None = None,
-        capabilities: Capabilities | None = None,
+        capabilities: ServiceCapabilities | None = None,
         max_members_per_operation: int | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        request_deadline: float | None = None,
+        max_listing_pages: int | None = None,
+        max_listing_resources: int | None = None,
         on_request: Iterable[Callable[[RequestDetails], None]] = (),
         on_retry: Iterable[Callable[[RetryDetails], None]] = (),
         sleep: Callable[[float], None] = time.sleep,
@@ -104,12 +139,17 @@ class ScimClient(BaseScimClient):
             etags=etags,
             capabilities=capabilities,
             max_members_per_operation=max_members_per_operation,
+            max_response_bytes=max_response_bytes,
+            request_deadline=request_deadline,
+            max_listing_pages=max_listing_pages,
+            max_listing_resources=max_listing_resources,
             on_request=on_request,
             on_retry=on_retry,
             clock=clock,
         )
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)
+        self._settle_deadline(self._http.timeout)
         self._sleep = sleep
 
     def close(self) -> None:
@@ -168,7 +208,12 @@ class ScimClient(BaseScimClient):
         attributes: Sequence[str] | None = None,
         excluded_attributes: Sequence[str] | None = None,
     ) -> Any:
-        """GET one resource by ``id``; :class:`~scimsync.errors.NotFoundError` if absent."""
+        """GET one resource by ``id``; :class:`~scimsync.errors.NotFoundError` if absent.
+
+        An answer naming another ``id`` raises
+        :class:`~scimsync.errors.InvalidResponseError` (one naming none is taken as
+        the resource asked for).
+        """
         return self._send(self._prepare_get(resource_type, id, attributes, excluded_attributes))
 
     @overload
@@ -295,10 +340,11 @@ class ScimClient(BaseScimClient):
             sort_order=sort_order,
             use_search=use_search,
         )
-        pager: Paginator[Any] = Paginator(page_size)
+        pager = self._paginator(page_size)
         while not pager.done:
             call = self._prepare_page(resource_type, query, pager.start_index, pager.count)
-            yield from pager.feed(self._send(call))
+            page = self._send(call)
+            yield from pager.feed(page.response, total_announced=page.total_announced)
         if not pager.complete:
             raise pager.incomplete_error()
 
@@ -314,7 +360,7 @@ class ScimClient(BaseScimClient):
         sort_order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         use_search: bool = False,
-    ) -> Listing[R]: ...
+    ) -> PagedListing[R]: ...
     @overload
     def list_all(
         self,
@@ -327,7 +373,7 @@ class ScimClient(BaseScimClient):
         sort_order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         use_search: bool = False,
-    ) -> Listing[dict[str, Any]]: ...
+    ) -> PagedListing[dict[str, Any]]: ...
     def list_all(
         self,
         resource_type: type[Resource] | str,
@@ -339,11 +385,13 @@ class ScimClient(BaseScimClient):
         sort_order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         use_search: bool = False,
-    ) -> Listing[Any]:
-        """List every resource of a type into a :class:`Listing` that says if it is whole.
+    ) -> PagedListing[Any]:
+        """List every resource of a type into a :class:`PagedListing` that says if it is whole.
 
         Never raises for a short listing: check ``listing.complete`` before reading an
-        absence as a deletion (or call ``listing.require_complete()``).
+        absence as a deletion (or call ``listing.require_complete()``). A page after the
+        first that cannot be read, its retries spent, ends the listing there: incomplete,
+        with what was read and why. A first page that cannot be read raises.
         """
         query = ListQuery.build(
             filter=filter,
@@ -353,11 +401,18 @@ class ScimClient(BaseScimClient):
             sort_order=sort_order,
             use_search=use_search,
         )
-        pager: Paginator[Any] = Paginator(page_size)
+        pager = self._paginator(page_size)
         resources: list[Any] = []
         while not pager.done:
             call = self._prepare_page(resource_type, query, pager.start_index, pager.count)
-            resources.extend(pager.feed(self._send(call)))
+            try:
+                page = self._send(call)
+            except (TransportError, ScimHTTPError, InvalidResponseError) as exc:
+                if not pager.pages or isinstance(exc, (UnauthorizedError, ForbiddenError)):
+                    raise
+                pager.fail(exc)  # what was read is kept; the listing says it is short
+                break
+            resources.extend(pager.feed(page.response, total_announced=page.total_announced))
         return pager.listing(resources)
 
     @overload
@@ -368,7 +423,7 @@ class ScimClient(BaseScimClient):
         *,
         attributes: Sequence[str] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> Listing[R]: ...
+    ) -> PagedListing[R]: ...
     @overload
     def find(
         self,
@@ -377,7 +432,7 @@ class ScimClient(BaseScimClient):
         *,
         attributes: Sequence[str] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> Listing[dict[str, Any]]: ...
+    ) -> PagedListing[dict[str, Any]]: ...
     def find(
         self,
         resource_type: type[Resource] | str,
@@ -385,8 +440,8 @@ class ScimClient(BaseScimClient):
         *,
         attributes: Sequence[str] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> Listing[Any]:
-        """The resources matching ``filter`` (every page), as a :class:`Listing`."""
+    ) -> PagedListing[Any]:
+        """The resources matching ``filter`` (every page), as a :class:`PagedListing`."""
         return self.list_all(
             resource_type, filter=filter, attributes=attributes, page_size=page_size
         )
@@ -423,7 +478,7 @@ class ScimClient(BaseScimClient):
         sort_by: str | None = None,
         sort_order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> Listing[R]: ...
+    ) -> PagedListing[R]: ...
     @overload
     def search(
         self,
@@ -435,7 +490,7 @@ class ScimClient(BaseScimClient):
         sort_by: str | None = None,
         sort_order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> Listing[dict[str, Any]]: ...
+    ) -> PagedListing[dict[str, Any]]: ...
     def search(
         self,
         resource_type: type[Resource] | str,
@@ -446,7 +501,7 @@ class ScimClient(BaseScimClient):
         sort_by: str | None = None,
         sort_order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> Listing[Any]:
+    ) -> PagedListing[Any]:
         """Like :meth:`list_all`, with POST ``{endpoint}/.search`` (RFC 7644 §3.4.3)."""
         return self.list_all(
             resource_type,
@@ -488,7 +543,7 @@ class ScimClient(BaseScimClient):
             self._resource_types = self._send(self._prepare_resource_types())
         return self._resource_types
 
-    def capabilities(self) -> Capabilities:
+    def capabilities(self) -> ServiceCapabilities:
         """What the target supports: PATCH, bulk and its limits, filters, sort, ETags.
 
         Read from the ServiceProviderConfig (once); a target that has none supports
@@ -512,29 +567,48 @@ class ScimClient(BaseScimClient):
         return None
 
     def _send(self, call: PreparedCall[T]) -> T:
+        first_started = self._clock()
         retrying = self.retry.retrying(
             method=call.method,
             url=call.url,
             clock=self._clock,
             sleep=self._sleep,
             on_retry=self._on_retry,
+            read=call.read,
         )
         for attempt in retrying:
             with attempt:
-                return self._attempt(call, attempt.retry_state.attempt_number)
+                return self._attempt(call, attempt.retry_state.attempt_number, first_started)
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
-    def _attempt(self, call: PreparedCall[T], number: int) -> T:
+    def _attempt(self, call: PreparedCall[T], number: int, first_started: float) -> T:
         if self._rate_limiter is not None:
             delay = self._rate_limiter.reserve(self._clock())
             if delay > 0 and not is_testing():
                 self._sleep(delay)
-        request = self._build_request(self._http, call)
+        deadline = self._deadline(call, first_started)
+        request = self._build_request(self._http, call, deadline)
         started = self._clock()
         try:
-            response = self._http.send(request, **self._send_arguments())
+            answer = self._exchange(request, deadline)
         except httpx.RequestError as exc:
             self._report(call, number, started, error=exc)
             raise self._transport_error(call, exc, request) from exc
-        self._report(call, number, started, status=response.status_code)
-        return call.result(response)
+        self._report(call, number, started, status=answer.status)
+        return call.result(answer, self._redactor(request))
+
+    def _exchange(self, request: httpx.Request, deadline: Deadline) -> Answer:
+        # Streamed, so a huge or endless body is never read past the limit. Without
+        # asyncio, the deadline is checked between chunks; the timeouts, cut to the
+        # deadline, bound each single read.
+        response = self._http.send(request, **self._send_arguments())
+        try:
+            body = self._body_buffer(response)
+            if body.wants_more:
+                for chunk in response.iter_bytes():
+                    self._check_deadline(request, deadline)
+                    if not body.add(chunk):
+                        break
+            return body.answer()
+        finally:
+            response.close()

@@ -39,27 +39,35 @@ In a running sync, pass what the last cycle left (``state``) and the time (``now
 apply ``result.operations`` unless ``result.blocked``, then keep
 ``state.after(result, created_ids)`` for the next cycle. :func:`simulate` applies a
 plan to a target state in memory.
+
+``Change`` is the deprecated name of :class:`PlannedChange`, kept for one release
+(using it warns).
 """
 
+from typing import TYPE_CHECKING, Any
+
+from .._deprecated import renamed
 from ._plan import Plan
 from ._planner import plan
 from ._policy import GUARDS, Policy
 from ._simulate import simulate, simulated_id
-from ._state import Ledger, SyncState
+from ._state import CONFIRMATIONS, Ledger, SyncState, Unkept, UnkeptHow
 from ._values import (
     OPERATION_KINDS,
     PLACEHOLDER_PREFIX,
-    Change,
     Conflict,
     GuardTrip,
     Link,
     Operation,
     Placeholder,
+    PlannedChange,
+    Protection,
     Skip,
+    blocked_message,
 )
 
 __all__ = [
-    "Change",
+    "CONFIRMATIONS",
     "Conflict",
     "GUARDS",
     "GuardTrip",
@@ -70,10 +78,24 @@ __all__ = [
     "PLACEHOLDER_PREFIX",
     "Placeholder",
     "Plan",
+    "PlannedChange",
     "Policy",
+    "Protection",
     "Skip",
     "SyncState",
+    "Unkept",
+    "UnkeptHow",
+    "blocked_message",
     "plan",
     "simulate",
     "simulated_id",
 ]
+
+_RENAMED = {"Change": "PlannedChange"}
+
+if TYPE_CHECKING:  # the deprecated name as type checkers see it
+    Change = PlannedChange
+else:  # at run time, each use of it warns
+
+    def __getattr__(name: str) -> Any:
+        return renamed(__name__, name, _RENAMED, globals())

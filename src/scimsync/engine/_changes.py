@@ -1,7 +1,7 @@
 """What changed between what a target holds and what the source wants, as writes.
 
 Attribute changes come from :func:`scimsync.patch.diff` (minimal PATCH operations);
-this module turns them into the attribute-level :class:`Change` values people review,
+this module turns them into the attribute-level :class:`PlannedChange` values people review,
 builds full bodies for targets without PATCH, and writes group member changes as
 explicit, chunked add/remove operations.
 """
@@ -29,7 +29,7 @@ from ..patch._diff import (
 from ..patch._identity import identity, identity_fields
 from ..patch._scope import scope_key
 from ..schema import CORE_SCHEMAS, split_urn
-from ._values import Change
+from ._values import PlannedChange
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -51,7 +51,7 @@ def attribute_patch(
     clearing: Clearing | None = None,
     *,
     scopes: tuple[ElementScope, ...] = (),
-) -> tuple[list[PatchOperation], tuple[Change, ...], tuple[str, ...]]:
+) -> tuple[list[PatchOperation], tuple[PlannedChange, ...], tuple[str, ...]]:
     """The PATCH operations turning ``actual`` into ``desired``, the changes to review,
     and the paths cleared (managed attributes ``desired`` leaves unset).
 
@@ -84,9 +84,9 @@ def attribute_patch(
     ops.extend(PatchOperation(op="remove", path=removal.path) for removal in removals)
     changed.extend(AttributeChange(removal.path, removal.old, None) for removal in removals)
     changes = tuple(
-        Change(path=change.path, sensitive=True)
+        PlannedChange(path=change.path, sensitive=True)
         if is_sensitive(change.path, resource_type, policy)
-        else Change(path=change.path, old=change.old, new=change.new)
+        else PlannedChange(path=change.path, old=change.old, new=change.new)
         for change in changed
     )
     return ops, changes, tuple(removal.path for removal in removals)
@@ -254,13 +254,15 @@ def _merge_complex(old: Any, new: Any) -> Any:
     return attrs.evolve(old, **changes) if changes else old
 
 
-def describe_resource(resource: Resource, resource_type: str, policy: Policy) -> tuple[Change, ...]:
+def describe_resource(
+    resource: Resource, resource_type: str, policy: Policy
+) -> tuple[PlannedChange, ...]:
     """Every attribute a new resource sets, as changes from nothing (sensitive ones masked)."""
     data = to_scim(resource, request=True)
     return tuple(
-        Change(path=path, sensitive=True)
+        PlannedChange(path=path, sensitive=True)
         if is_sensitive(path, resource_type, policy)
-        else Change(path=path, new=value)
+        else PlannedChange(path=path, new=value)
         for path, value in data.items()
         if path != "schemas"
     )
@@ -339,7 +341,7 @@ def is_sensitive(path: str, resource_type: str, policy: Policy) -> bool:
     return spec is not None and spec.write_only
 
 
-def summarise(changes: Sequence[Change], cleared: Collection[str] = ()) -> str:
+def summarise(changes: Sequence[PlannedChange], cleared: Collection[str] = ()) -> str:
     """``"title changed"``, ``"title and emails changed"``, ``"a, b and 3 more changed"``;
     the changes whose path is in ``cleared`` as ``"title cleared in source"``."""
     if cleared:
@@ -351,7 +353,7 @@ def summarise(changes: Sequence[Change], cleared: Collection[str] = ()) -> str:
     return _names(changes, "changed")
 
 
-def _names(changes: Sequence[Change], verb: str) -> str:
+def _names(changes: Sequence[PlannedChange], verb: str) -> str:
     names = list(dict.fromkeys(_short(change.path) for change in changes))
     if not names:
         return "no attribute changed"

@@ -27,11 +27,12 @@ from ..models._base import to_tuple_or_empty
 from ._state import _parse_datetime
 from ._values import (
     OPERATION_KINDS,
-    Change,
     Conflict,
     GuardTrip,
     Link,
     Operation,
+    PlannedChange,
+    Protection,
     Skip,
     _datetime_text,
 )
@@ -56,6 +57,9 @@ class Plan:
     - ``guards``: the guards that tripped (forced or not), with their reasons.
     - ``conflicts``: identities that could not be matched without guessing.
     - ``skipped``: resources deliberately left alone, with the reason.
+    - ``protected``: source identities whose records have an issue, and the accounts
+      protected for them (never deactivated, deleted or removed from a group), with
+      the reason (see :class:`Protection`).
     - ``links``: source keys newly tied to target resources (creates, first matches,
       adoptions), for :meth:`SyncState.after`.
     - ``source_counts``: source sizes the next state should remember (empty when the
@@ -65,6 +69,12 @@ class Plan:
       part out, as text (``str`` of each :class:`~scimsync.mapping.RecordIssue`). The
       engine plans from a desired state and leaves it empty; the
       :class:`~scimsync.Provisioner` fills it, so a review never hides a bad record.
+    - ``not_compared``: the attribute paths left out of every comparison on this
+      target, and why (``"User title: the target drops it"``, ``"User nickName:
+      Policy.ignore_paths"``), and those never cleared: what the plan cannot see.
+    - ``target_notes``: what the target was found to do against RFC 7644 and how it
+      is met (PATCH refused for groups: PUT; a listing without ``totalResults``), in
+      words. Filled by the :class:`~scimsync.Provisioner`, as ``source_issues``.
     """
 
     operations: tuple[Operation, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
@@ -76,6 +86,9 @@ class Plan:
     source_counts: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_counts)
     now: datetime | None = None
     source_issues: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    not_compared: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    target_notes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    protected: tuple[Protection, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
 
     @property
     def blocked(self) -> bool:
@@ -121,6 +134,11 @@ class Plan:
 
         return render(self, color=color)
 
+    def __repr__(self) -> str:
+        # Short whatever the size of the plan: render() and to_json() hold the rest.
+        counts = " ".join(f"{kind}={count}" for kind, count in self.summary().items())
+        return f"<Plan {counts or 'empty'}{' blocked' if self.blocked else ''}>"
+
     # -- JSON ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,6 +163,9 @@ class Plan:
             ],
             "sourceCounts": dict(self.source_counts),
             "sourceIssues": list(self.source_issues),
+            "notCompared": list(self.not_compared),
+            "targetNotes": list(self.target_notes),
+            "protected": [p.to_dict() for p in self.protected],
         }
 
     def to_json(self) -> str:
@@ -205,6 +226,17 @@ class Plan:
                 source_counts={_str(k): _int(v) for k, v in data["sourceCounts"].items()},
                 now=parsed_now,
                 source_issues=[_str(i) for i in data.get("sourceIssues", ())],
+                not_compared=[_str(i) for i in data.get("notCompared", ())],
+                target_notes=[_str(i) for i in data.get("targetNotes", ())],
+                protected=[
+                    Protection(
+                        resource_type=_str(p["resourceType"]),
+                        source_key=_str(p["sourceKey"]),
+                        target_ids=[_str(t) for t in p["targetIds"]],
+                        reason=_str(p["reason"]),
+                    )
+                    for p in data.get("protected", ())
+                ],
             )
         except PlanError:
             raise
@@ -263,7 +295,7 @@ def _operation_from_dict(data: Mapping[str, Any]) -> Operation:
         body=model,
         members=[_str(m) for m in data["members"]],
         changes=[
-            Change(
+            PlannedChange(
                 path=_str(c["path"]),
                 old=c["old"],
                 new=c["new"],

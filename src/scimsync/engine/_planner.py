@@ -16,6 +16,13 @@ Rules this module keeps, and every change to it must keep:
   ``externalId``, or adopted on purpose by the policy).
 - **Guards before writes.** Anything that takes something away (deactivate, delete,
   remove members) is held when a guard trips, and the plan says which and why.
+- **A bad record protects its own identity.** A source key whose record has an issue
+  (``DesiredState.protected_*_keys``) is no departure: the account the state links it
+  to, and any account whose ``externalId`` is the key (unless linked to another key),
+  is neither deactivated, deleted nor removed from a group; a protected group keeps
+  its members. The rest of the plan goes ahead. A protected key the state links to
+  nothing and that no externalId names may be any account the state links to no key:
+  taking something from such an account trips ``incomplete_listing``.
 - **Order.** User creates and updates, then group creates, updates and membership,
   then group deletions, then user deactivations and deletions; within a kind, by
   source key, then target id. User creates come after the creates of the users they
@@ -52,6 +59,7 @@ from ._changes import (
     summarise,
     without_members,
 )
+from ._ignore import canonical_path, ignoring
 from ._match import match
 from ._plan import Plan
 from ._policy import Policy
@@ -60,15 +68,16 @@ from ._state import SyncState
 from ._values import (
     DEPROVISION_KINDS,
     DESTRUCTIVE_KINDS,
-    Change,
     GuardTrip,
     Operation,
     Placeholder,
+    PlannedChange,
+    Protection,
     Skip,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from ..models import DesiredGroup, DesiredUser
     from ..patch._scope import ElementScope
@@ -115,10 +124,63 @@ def plan(
     target id of that user's account, or its placeholder when this plan creates it:
     a manager is created before the people it manages.
 
+    A source key in ``desired.protected_user_keys`` / ``protected_group_keys`` (its
+    record has an issue) keeps its account: it is not deactivated, deleted or
+    removed from a group, and :attr:`Plan.protected` says so, while every other
+    deprovision goes ahead. When such a key is tied to no account (the state links
+    it to none, no account carries it as ``externalId``: a first cycle, a lost state
+    store), any account the state links to no key may be its own: a plan taking
+    something from one trips the ``incomplete_listing`` guard, naming the keys.
+
     Raises :class:`~scimsync.errors.ConfigurationError` for arguments of the wrong kind.
     """
     _check_arguments(desired, actual, policy, state, now)
-    return _Cycle(desired, actual, policy, state or SyncState(), now).plan()
+    state = state or SyncState()
+    user_ignored = (*policy.ignore_paths, *state.users.ignored_paths())
+    try:
+        desired, actual = ignoring(
+            desired,
+            actual,
+            schema=policy.schema,
+            user_ignored=user_ignored,
+            group_ignored=(*policy.group_ignore_paths, *state.groups.ignored_paths()),
+            user_uncleared=state.users.uncleared_paths(),
+            group_uncleared=state.groups.uncleared_paths(),
+            user_sent_on_create=state.users.changed_paths(),
+        )
+    except InvalidPathError as exc:
+        raise ConfigurationError(f"cannot plan: {exc}") from exc
+    cycle = _Cycle(desired, actual, policy, state, now)
+    cycle.active_ignored = any(
+        canonical_path(path, "User", policy.schema) == "active" for path in user_ignored
+    )
+    made = cycle.plan()
+    not_compared = _not_compared(policy, state)
+    return attrs.evolve(made, not_compared=not_compared) if not_compared else made
+
+
+_HOW = {
+    "dropped": "the target drops it",
+    "changed": "the target changes it: sent on create only",
+    "not_cleared": "the target does not clear it: never cleared",
+}
+
+
+def _not_compared(policy: Policy, state: SyncState) -> list[str]:
+    """What the plan leaves out, and why: for :attr:`Plan.not_compared`."""
+    out: list[str] = []
+    for resource_type, declared, ledger in (
+        ("User", policy.ignore_paths, state.users),
+        ("Group", policy.group_ignore_paths, state.groups),
+    ):
+        name = "ignore_paths" if resource_type == "User" else "group_ignore_paths"
+        out.extend(f"{resource_type} {path}: Policy.{name}" for path in sorted(declared))
+        out.extend(
+            f"{resource_type} {path}: {_HOW[fact.how]}"
+            for path, fact in sorted(ledger.unkept.items())
+            if fact.confirmed
+        )
+    return out
 
 
 def _check_arguments(
@@ -281,6 +343,11 @@ class _Cycle:
         self.skipped: list[Skip] = [*self.users.skipped, *self.groups.skipped]
         self.refuse_incomplete_creates(self.users, "User")
         self.refuse_incomplete_creates(self.groups, "Group")
+        self.protections: list[Protection] = []
+        # Protected keys tied to no account, by resource type (see protect()).
+        self.untied: dict[str, list[str]] = {"User": [], "Group": []}
+        self.protect(self.users, "User", desired.users, desired.protected_user_keys)
+        self.protect(self.groups, "Group", desired.groups, desired.protected_group_keys)
         schema = policy.schema
         self.clear_users = _clearing(User, desired.managed_user_attributes, schema)
         self.clear_groups = _clearing(Group, desired.managed_group_attributes, schema)
@@ -295,6 +362,8 @@ class _Cycle:
         self._clear_without: dict[tuple[str, ...], Clearing | None] = {}
         self.create_rank: dict[str, int] = {}
         self._readers: dict[str, Callable[[Any], Any]] = {}
+        # The target does not keep ``active``: deactivating would be planned forever.
+        self.active_ignored = False
 
     def refuse_incomplete_creates(self, matching: Matching, resource_type: str) -> None:
         """Leave out creates the target would refuse: a required attribute is missing."""
@@ -323,6 +392,66 @@ class _Cycle:
             ]
             matching.creates = keep
 
+    def protect(
+        self,
+        matching: Matching,
+        resource_type: str,
+        records: Sequence[DesiredUser] | Sequence[DesiredGroup],
+        keys: Mapping[str, str],
+    ) -> None:
+        """Take nothing from the accounts of source keys whose records have an issue.
+
+        Such a key's account is the one the state links it to, one whose
+        ``externalId`` is the key (unless the state links it to another key: then it
+        is that key's), or the one its record matched when it was mapped all the
+        same. Those are protected (claimed, so not deprovisioned; never removed from
+        a group). A key absent from the desired state is unresolved: a group member
+        or a reference naming it is left as it is, not reported as unknown.
+        """
+        if not keys:
+            return
+        listed = matching.listed
+        links = matching.ledger.links
+        named: dict[str, list[str]] = {}
+        for account_id, account in listed.items():
+            external_id = account.external_id
+            if external_id is not None and external_id in keys:
+                named.setdefault(external_id, []).append(account_id)
+        desired_keys = {record.key for record in records}
+        for key, reason in keys.items():
+            linked = links.get(key)
+            ids = {linked} if linked is not None and linked in listed else set()
+            ids.update(i for i in named.get(key, ()) if matching.linked_key(i) in (None, key))
+            matched = matching.ids.get(key)
+            if matched is not None and matched in listed:
+                ids.add(matched)
+            if linked is None and not ids:
+                self.untied[resource_type].append(key)
+            matching.protected.update(ids)
+            matching.claimed.update(ids)
+            if key not in desired_keys:
+                matching.unresolved.add(key)
+            self.protections.append(
+                Protection(
+                    resource_type=resource_type,
+                    source_key=key,
+                    reason=reason or "source record has an issue",
+                    target_ids=sorted(ids),
+                )
+            )
+
+    def source_size(self, resource_type: str) -> int:
+        """How many identities the source holds: desired ones, and protected ones."""
+        if resource_type == "User":
+            records: Sequence[Any] = self.desired.users
+            protected = self.desired.protected_user_keys
+        else:
+            records = self.desired.groups
+            protected = self.desired.protected_group_keys
+        if not protected:
+            return len(records)
+        return len(records) + len(protected.keys() - {record.key for record in records})
+
     def plan(self) -> Plan:
         operations = [
             *self.user_creates(),
@@ -337,7 +466,7 @@ class _Cycle:
         to_apply = [op for op in operations if not (holding and op.kind in DESTRUCTIVE_KINDS)]
         held = [op for op in operations if holding and op.kind in DESTRUCTIVE_KINDS]
         trips = [trip if trip.forced else attrs.evolve(trip, held=len(held)) for trip in trips]
-        sizes = (("User", len(self.desired.users)), ("Group", len(self.desired.groups)))
+        sizes = (("User", self.source_size("User")), ("Group", self.source_size("Group")))
         users, groups = self.users, self.groups
         return Plan(
             operations=to_apply,
@@ -362,6 +491,9 @@ class _Cycle:
             ),
             source_counts={kind: size for kind, size in sizes if kind not in untrusted},
             now=self.now,
+            protected=sorted(
+                self.protections, key=lambda p: (p.resource_type != "User", p.source_key)
+            ),
         )
 
     def order(self, op: Operation) -> tuple[int, int, str, str]:
@@ -381,7 +513,7 @@ class _Cycle:
         reason: str,
         patch: Sequence[PatchOperation],
         after: Resource,
-        changes: Sequence[Change],
+        changes: Sequence[PlannedChange],
     ) -> Operation:
         """An operation changing ``account``: its PATCH, or for PUT targets the whole body."""
         return Operation(
@@ -439,26 +571,26 @@ class _Cycle:
         self, record: DesiredUser, body: User, refs: list[tuple[str, str]], created: dict[str, str]
     ) -> Operation:
         """The update writing references a create left out to break a circle of them."""
-        patch = [PatchOperation(op="add", path=path, value=target) for path, target in refs]
+        patch = [PatchOperation(op="replace", path=path, value=target) for path, target in refs]
         others = ", ".join(sorted({_quoted(created[target]) for _, target in refs}))
         return Operation(
             kind="update",
             resource_type="User",
             target_id=self.users.ids[record.key],
             source_key=record.key,
-            reason=f"{summarise([Change(path=p) for p, _ in refs]).removesuffix(' changed')}"
+            reason=f"{summarise([PlannedChange(path=p) for p, _ in refs]).removesuffix(' changed')}"
             f" set once {others} exists (they refer to each other)",
             patch=() if self.put else patch,
             body=with_values(body, refs, self.policy.schema) if self.put else None,
             changes=[
-                Change(path=path, new=target, new_key=_key(self.users.label, target))
+                PlannedChange(path=path, new=target, new_key=_key(self.users.label, target))
                 for path, target in refs
             ],
         )
 
     def labelled(
-        self, changes: Sequence[Change], refs: list[tuple[str, str]]
-    ) -> tuple[Change, ...]:
+        self, changes: Sequence[PlannedChange], refs: list[tuple[str, str]]
+    ) -> tuple[PlannedChange, ...]:
         """``changes`` with the source keys people know the accounts of references (a
         manager) by, next to their ids, as group members are shown."""
         paths = {path.lower() for path, _ in refs}
@@ -489,7 +621,7 @@ class _Cycle:
                     Skip(
                         resource_type="User",
                         source_key=record.key,
-                        reason=f"{summarise([Change(path=path)]).removesuffix(' changed')} "
+                        reason=f"{summarise([PlannedChange(path=path)]).removesuffix(' changed')} "
                         f"refers to {_quoted(key)}, not a user of the source: left as it is",
                     )
                 )
@@ -628,6 +760,16 @@ class _Cycle:
             key = users.linked_key(target_id)
             if policy.deprovision == "delete" and not policy.delete_after_days:
                 yield _delete(account, key, "not in source")
+            elif self.active_ignored:
+                self.skipped.append(
+                    Skip(
+                        resource_type="User",
+                        source_key=key,
+                        target_id=target_id,
+                        reason="not in source, but the target does not keep active: it cannot "
+                        "be deactivated (deprovision='delete' deletes it)",
+                    )
+                )
             elif account.active is not False:
                 reason = "not in source"
                 if policy.deprovision == "delete":
@@ -639,7 +781,7 @@ class _Cycle:
                     reason=reason,
                     patch=[PatchOperation(op="replace", path="active", value=False)],
                     after=attrs.evolve(account, active=False),
-                    changes=[Change(path="active", old=account.active, new=False)],
+                    changes=[PlannedChange(path="active", old=account.active, new=False)],
                 )
             elif policy.deprovision == "delete":
                 yield from self.delete_when_due(account, key)
@@ -731,10 +873,13 @@ class _Cycle:
             else:
                 present = {m.value for m in account.members if m.value is not None}
                 to_add = sorted(members.keys() - present)
-                # Nested groups and accounts in a conflict stay where they are.
+                # Nested groups and accounts in a conflict or of a record with an issue
+                # stay where they are; so do all members of a group whose record has one.
                 to_remove = sorted(
                     m for m in present - members.keys() if m not in protected and m not in group_ids
                 )
+                if key in self.desired.protected_group_keys:
+                    to_remove = []
             adoption = f"matched by {matched_by}, adopted; " if adopted else ""
             if self.put:
                 yield from self.put_group(
@@ -771,7 +916,10 @@ class _Cycle:
             if self.put and members:
                 ordered = sorted(members)
                 body = attrs.evolve(body, members=tuple(Member(value=m) for m in ordered))
-                changes = (*changes, Change(path="members", new=[members[m] for m in ordered]))
+                changes = (
+                    *changes,
+                    PlannedChange(path="members", new=[members[m] for m in ordered]),
+                )
             yield Operation(
                 kind="create",
                 resource_type="Group",
@@ -807,7 +955,7 @@ class _Cycle:
                 patch=add_members_patch(chunk) if adding else remove_members_patch(chunk),
                 members=chunk,
                 changes=[
-                    Change(
+                    PlannedChange(
                         path="members", new=shown if adding else None, old=None if adding else shown
                     )
                 ],
@@ -821,7 +969,7 @@ class _Cycle:
         after: Group,
         adoption: str,
         patch: Sequence[PatchOperation],
-        changes: Sequence[Change],
+        changes: Sequence[PlannedChange],
         cleared: Sequence[str],
         to_add: Sequence[str],
         to_remove: Sequence[str],
@@ -832,7 +980,9 @@ class _Cycle:
         if patch or to_add:
             changes = list(changes)
             if to_add:
-                changes.append(Change(path="members", new=[self.users.label(m) for m in to_add]))
+                changes.append(
+                    PlannedChange(path="members", new=[self.users.label(m) for m in to_add])
+                )
             grown = [*current, *(Member(value=m) for m in to_add)]
             yield Operation(
                 kind="update",
@@ -857,7 +1007,9 @@ class _Cycle:
                 reason=_plural(len(to_remove), "member") + " not in the source group",
                 body=_strip_server_attributes(attrs.evolve(after, members=tuple(final))),
                 members=to_remove,
-                changes=[Change(path="members", old=[self.users.label(m) for m in to_remove])],
+                changes=[
+                    PlannedChange(path="members", old=[self.users.label(m) for m in to_remove])
+                ],
             )
 
     def group_deprovisions(self) -> Iterable[Operation]:
@@ -893,7 +1045,11 @@ class _Cycle:
             incomplete.append("the source read was incomplete")
             untrusted.update(("User", "Group"))
         if not self.actual.complete:
-            incomplete.append("the target listing was incomplete")
+            why = "; ".join(self.actual.problems)
+            incomplete.append("the target listing was incomplete" + (f" ({why})" if why else ""))
+        untied = self.untied_risk(operations)
+        if untied is not None:
+            incomplete.append(untied)
         trip("incomplete_listing", incomplete)
 
         shrank = []
@@ -904,8 +1060,8 @@ class _Cycle:
             for kind in ("User", "Group")
         }
         for resource_type, count, ledger in (
-            ("User", len(self.desired.users), self.state.users),
-            ("Group", len(self.desired.groups), self.state.groups),
+            ("User", self.source_size("User"), self.state.users),
+            ("Group", self.source_size("Group"), self.state.groups),
         ):
             noun = "users" if resource_type == "User" else "groups"
             last = ledger.last_source_count
@@ -945,6 +1101,37 @@ class _Cycle:
                     )
         trip("max_deprovisions", over)
         return trips, untrusted
+
+    def untied_risk(self, operations: Sequence[Operation]) -> str | None:
+        """Why the plan must not take anything away for protected keys tied to no account.
+
+        A protected key the state links to nothing, and that no account carries as
+        its ``externalId``, may be the identity of any account the state links to no
+        key (a first cycle, a lost state store). An account the state links to
+        another key is that key's, and goes its own way.
+        """
+        risky = 0
+        for resource_type, matching in (("User", self.users), ("Group", self.groups)):
+            if not self.untied[resource_type]:
+                continue
+            for op in operations:
+                if op.kind in DEPROVISION_KINDS and op.resource_type == resource_type:
+                    touched: Sequence[str] = (op.target_id,)
+                elif op.kind == "remove_members" and resource_type == "User":
+                    touched = op.members
+                else:
+                    continue
+                if any(matching.linked_key(target_id) is None for target_id in touched):
+                    risky += 1
+        if not risky:
+            return None
+        keys = sorted(f"{t} {_quoted(k)}" for t, ks in self.untied.items() for k in ks)
+        shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        return (
+            f"source records with an issue are tied to no account ({shown}): "
+            f"{_plural(risky, 'operation')} would take something from accounts the state "
+            "links to no key, which may be theirs"
+        )
 
 
 def _delete(account: Resource, key: str | None, reason: str) -> Operation:

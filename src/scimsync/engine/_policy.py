@@ -33,6 +33,9 @@ GroupDeprovisionMode = Literal["delete", "none"]
 UpdateMethod = Literal["patch", "put"]
 """How existing resources are changed: minimal PATCH, or a full PUT for targets without PATCH."""
 
+#: Attributes no target may ignore: what identifies a resource, and memberships.
+_NEVER_IGNORED = frozenset({"id", "meta", "schemas", "members", "groups"})
+
 #: The guards, by the name :attr:`Policy.force` and :class:`GuardTrip` use.
 GUARDS: tuple[str, ...] = ("incomplete_listing", "source_shrink", "max_deprovisions")
 
@@ -55,7 +58,8 @@ class Policy:
 
     The defaults are the safe ones: match by ``externalId`` then ``userName``; never
     take over an account scimsync does not own (``adopt="fail"`` reports it as a
-    conflict); deactivate rather than delete; hold deprovisions when more than 50
+    conflict); deactivate people who left rather than delete them (groups that left
+    are deleted: they have no ``active``); hold deprovisions when more than 50
     accounts or 10 % of the owned ones would go, when the source shrank by more than
     10 % since the last cycle, or when either listing was incomplete.
 
@@ -66,8 +70,10 @@ class Policy:
       (``"adopt"``), left alone (``"ignore"``), or reported as a conflict (``"fail"``).
     - ``deprovision``: ``"deactivate"`` (``active=false``), ``"delete"`` (with
       ``delete_after_days``: deactivate first, delete once the account has been
-      deactivated that long), or ``"none"``. ``group_deprovision`` is the same for
-      groups, which have no ``active``.
+      deactivated that long), or ``"none"``.
+    - ``group_deprovision``: an owned group that left the source is deleted
+      (``"delete"``, the default: a group has no ``active`` to switch off), or left
+      alone (``"none"``).
     - ``max_deprovisions`` / ``max_deprovisions_percent``: the most deactivations and
       deletions one plan may hold per resource type, as a count and as a percentage
       of the owned accounts of that type. ``None`` switches a limit off.
@@ -81,6 +87,12 @@ class Policy:
       owned even without a record in the state (a lost state store, a first cycle).
     - ``sensitive_paths``: attribute paths whose values :meth:`Plan.render` masks, on
       top of the writeOnly and ``returned: never`` ones of the schema.
+    - ``ignore_paths`` / ``group_ignore_paths``: attribute paths never compared nor
+      written on this target (``"title"``, ``"emails.type"``, URN-qualified extension
+      paths): what it does not keep, or manages itself. The runner adds the paths it
+      learns the target does not keep (:attr:`Ledger.unkept`). Required attributes
+      (``userName``), ``members`` and the ``value`` of a multi-valued attribute
+      (``emails.value``: ignore ``emails``) cannot be ignored.
     - ``schema``: the target's schema table (``caseExact``, mutability).
     """
 
@@ -102,10 +114,17 @@ class Policy:
     force: frozenset[str] = attrs.field(default=frozenset(), converter=_frozen_names)
     external_id_prefix: str | None = None
     sensitive_paths: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    ignore_paths: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    group_ignore_paths: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     schema: SchemaTable = attrs.field(default=CORE_SCHEMAS, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        problems = [*self._choice_problems(), *self._number_problems(), *self._key_problems()]
+        problems = [
+            *self._choice_problems(),
+            *self._number_problems(),
+            *self._key_problems(),
+            *self._ignore_problems(),
+        ]
         unknown = sorted(self.force - set(GUARDS))
         if unknown:
             problems.append(f"force: unknown guards {unknown}; known: {list(GUARDS)}")
@@ -141,6 +160,34 @@ class Policy:
             problems.append(f"max_members_per_operation: expected at least 1, got {members!r}")
         if self.delete_after_days is not None and self.deprovision != "delete":
             problems.append("delete_after_days: only meaningful with deprovision='delete'")
+        return problems
+
+    def _ignore_problems(self) -> list[str]:
+        from ..errors import InvalidPathError
+        from ._ignore import parse_ignored
+
+        problems = []
+        for name, resource_type, paths in (
+            ("ignore_paths", "User", self.ignore_paths),
+            ("group_ignore_paths", "Group", self.group_ignore_paths),
+        ):
+            for text in paths:
+                try:
+                    path = parse_ignored(text, resource_type, self.schema)
+                except InvalidPathError as exc:
+                    problems.append(f"{name}: {exc}")
+                    continue
+                spec = self.schema.resolve(resource_type, path.text)
+                if path.attribute.lower() in _NEVER_IGNORED or (spec is not None and spec.required):
+                    problems.append(f"{name}: {text!r} cannot be ignored")
+                elif path.sub is not None and path.sub.lower() == "value":
+                    top = self.schema.resolve(resource_type, path._replace(sub=None).text)
+                    if top is not None and top.multi_valued:
+                        # Left out, values would be created and added without one.
+                        problems.append(
+                            f"{name}: {text!r} cannot be ignored, it is what each value "
+                            f"is: ignore {path.attribute!r}"
+                        )
         return problems
 
     def _key_problems(self) -> list[str]:

@@ -1,6 +1,6 @@
 """A plan as people review it, like a Terraform plan: one block per operation.
 
-Values come from the operations' :class:`Change` records, which never hold a sensitive
+Values come from the operations' :class:`PlannedChange` records, which never hold a sensitive
 value, so nothing secret can be rendered.
 """
 
@@ -79,12 +79,27 @@ def render(plan: Plan, *, color: bool = False) -> str:
             f"  {skip.resource_type} {_name(skip.source_key, skip.target_id)}: {skip.reason}"
             for skip in plan.skipped
         )
+    if plan.protected:
+        lines.append("")
+        lines.append("Protected (source records with issues: not deprovisioned, groups kept):")
+        lines.extend(
+            f"  {p.resource_type} {_name(p.source_key, None)}{_ids(p.target_ids)}: {p.reason}"
+            for p in plan.protected
+        )
     if plan.source_issues:
         lines.append("")
         lines.append(f"Source records with issues ({len(plan.source_issues)}):")
         lines.extend(paint("!", f"! {issue}") for issue in plan.source_issues[:_LIST_LIMIT])
         if len(plan.source_issues) > _LIST_LIMIT:
             lines.append(f"  … and {len(plan.source_issues) - _LIST_LIMIT} more")
+    if plan.not_compared:
+        lines.append("")
+        lines.append("Not compared on this target:")
+        lines.extend(f"  {text}" for text in plan.not_compared)
+    if plan.target_notes:
+        lines.append("")
+        lines.append("About this target:")
+        lines.extend(f"  {text}" for text in plan.target_notes)
     return "\n".join(lines) + "\n"
 
 
@@ -102,6 +117,8 @@ def _headline(plan: Plan) -> str:
         extras.append(f"{count} conflict{'' if count == 1 else 's'}")
     if plan.skipped:
         extras.append(f"{len(plan.skipped)} skipped")
+    if plan.protected:
+        extras.append(f"{len(plan.protected)} protected")
     return text + (f" ({', '.join(extras)})" if extras else "") + "."
 
 
@@ -112,6 +129,13 @@ def _name(key: str | None, target_id: str | None) -> str:
     if target_id is not None and Placeholder.parse(target_id) is None:
         parts.append(f"(id {target_id})")
     return " ".join(parts) or "(unknown)"
+
+
+def _ids(target_ids: tuple[str, ...]) -> str:
+    """The accounts of a protection, or that none is known."""
+    if not target_ids:
+        return " (no account known)"
+    return f" (id{'s' if len(target_ids) > 1 else ''} {', '.join(target_ids)})"
 
 
 def _operation_lines(op: Operation, paint: Any) -> list[str]:

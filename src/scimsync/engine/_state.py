@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timezone
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import attrs
 
@@ -23,9 +23,38 @@ if TYPE_CHECKING:
     from ._plan import Plan
     from ._values import Operation
 
-__all__ = ["Ledger", "SyncState"]
+__all__ = ["CONFIRMATIONS", "Ledger", "SyncState", "Unkept", "UnkeptHow"]
 
 _FORMAT = 1
+
+UnkeptHow = Literal["dropped", "changed", "not_cleared"]
+UnkeptHow.__doc__ = (
+    "How a target failed to keep a value it accepted: it ``dropped`` it (the answer holds "
+    "nothing there), ``changed`` it (the answer holds another value), or did not clear it "
+    "(``not_cleared``: a removal answered with success, the value still there)."
+)
+
+#: How often a path must be seen not kept before the engine leaves it out: once can
+#: be someone else's write between ours and the read-back, twice is the target.
+CONFIRMATIONS = 2
+
+
+@attrs.frozen(kw_only=True)
+class Unkept:
+    """What is known of one path a target does not keep (see :attr:`Ledger.unkept`).
+
+    ``how`` it fails to keep it, how often that was ``seen``, and ``since`` when (the
+    first time). A path counts once it has been seen :data:`CONFIRMATIONS` times.
+    """
+
+    how: UnkeptHow
+    seen: int = 1
+    since: datetime | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        """True once seen often enough for the engine to act on it."""
+        return self.seen >= CONFIRMATIONS
 
 
 def _frozen_mapping(values: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -47,13 +76,18 @@ class Ledger:
     - ``last_source_count``: how many records the source had in the last trusted cycle,
       for the ``source_shrink`` guard;
     - ``deactivated_at``: target id → when the engine deactivated it, for
-      ``delete_after_days``.
+      ``delete_after_days``;
+    - ``unkept``: attribute path → :class:`Unkept`, the paths the target was seen
+      not to keep. Confirmed ones are left out of every comparison (``dropped``,
+      ``changed``) or never cleared (``not_cleared``), so a target that does not keep
+      what it is told is not sent the same write on every cycle.
     """
 
     links: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
     owned: frozenset[str] = attrs.field(factory=frozenset, converter=_frozen_ids)
     last_source_count: int | None = None
     deactivated_at: Mapping[str, datetime] = attrs.field(factory=dict, converter=_frozen_mapping)
+    unkept: Mapping[str, Unkept] = attrs.field(factory=dict, converter=_frozen_mapping)
 
     def __attrs_post_init__(self) -> None:
         linked = set(self.links.values())
@@ -64,6 +98,58 @@ class Ledger:
         """True when the engine created or adopted ``target_id``."""
         return target_id in self.owned
 
+    def ignored_paths(self) -> tuple[str, ...]:
+        """The confirmed paths the target drops or changes: never compared; never sent,
+        but for those it changes on a create (see :meth:`changed_paths`)."""
+        return tuple(
+            sorted(
+                path
+                for path, fact in self.unkept.items()
+                if fact.confirmed and fact.how != "not_cleared"
+            )
+        )
+
+    def changed_paths(self) -> tuple[str, ...]:
+        """The confirmed paths the target changes (normalises): among the ignored ones,
+        still sent when a user is created, so new accounts get them."""
+        return tuple(
+            sorted(
+                path
+                for path, fact in self.unkept.items()
+                if fact.confirmed and fact.how == "changed"
+            )
+        )
+
+    def uncleared_paths(self) -> tuple[str, ...]:
+        """The confirmed paths the target does not clear: never cleared."""
+        return tuple(
+            sorted(
+                path
+                for path, fact in self.unkept.items()
+                if fact.confirmed and fact.how == "not_cleared"
+            )
+        )
+
+    def learn(self, seen: Iterable[tuple[str, UnkeptHow]], now: datetime | None) -> Ledger:
+        """This ledger with the paths ``seen`` not kept (once per pair) counted in."""
+        unkept = dict(self.unkept)
+        for path, how in seen:
+            known = unkept.get(path)
+            if known is None or known.how != how:
+                unkept[path] = Unkept(how=how, seen=1, since=now)
+            else:
+                unkept[path] = attrs.evolve(known, seen=known.seen + 1)
+        return attrs.evolve(self, unkept=unkept)
+
+    def forget(self, paths: Iterable[str] | None = None) -> Ledger:
+        """This ledger without the ``paths`` it knows the target does not keep (all: None)."""
+        if paths is None:
+            return attrs.evolve(self, unkept={})
+        gone = {path.lower() for path in paths}
+        return attrs.evolve(
+            self, unkept={p: f for p, f in self.unkept.items() if p.lower() not in gone}
+        )
+
 
 def _ledger_to_dict(ledger: Ledger) -> dict[str, Any]:
     return {
@@ -72,6 +158,14 @@ def _ledger_to_dict(ledger: Ledger) -> dict[str, Any]:
         "lastSourceCount": ledger.last_source_count,
         "deactivatedAt": {
             key: when.isoformat() for key, when in sorted(ledger.deactivated_at.items())
+        },
+        "unkept": {
+            path: {
+                "how": fact.how,
+                "seen": fact.seen,
+                "since": fact.since.isoformat() if fact.since is not None else None,
+            }
+            for path, fact in sorted(ledger.unkept.items())
         },
     }
 
@@ -105,7 +199,33 @@ def _ledger_from_dict(data: Any, where: str, problems: list[str]) -> Ledger:
             problems.append(f"{where}.deactivatedAt.{key}: expected an aware ISO 8601 time")
         else:
             deactivated[str(key)] = when
-    return Ledger(links=links, owned=owned, last_source_count=count, deactivated_at=deactivated)
+    return Ledger(
+        links=links,
+        owned=owned,
+        last_source_count=count,
+        deactivated_at=deactivated,
+        unkept=_unkept_from(data.get("unkept") or {}, f"{where}.unkept", problems),
+    )
+
+
+def _unkept_from(raw: Any, where: str, problems: list[str]) -> dict[str, Unkept]:
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where}: expected an object")
+        return {}
+    unkept: dict[str, Unkept] = {}
+    for path, fact in raw.items():
+        if not isinstance(fact, Mapping) or fact.get("how") not in get_args(UnkeptHow):
+            problems.append(f"{where}.{path}: expected how: {list(get_args(UnkeptHow))}")
+            continue
+        seen = fact.get("seen", 1)
+        if type(seen) is not int or seen < 1:
+            problems.append(f"{where}.{path}.seen: expected a positive integer")
+            continue
+        since = fact.get("since")
+        unkept[str(path)] = Unkept(
+            how=fact["how"], seen=seen, since=_parse_datetime(since) if since else None
+        )
+    return unkept
 
 
 def _parse_datetime(text: object) -> datetime | None:
@@ -152,6 +272,32 @@ class SyncState:
         if problems:
             raise PlanError("invalid sync state: " + "; ".join(problems))
         return cls(users=users, groups=groups)
+
+    def learn(
+        self, seen: Iterable[tuple[str, str, UnkeptHow]], now: datetime | None = None
+    ) -> SyncState:
+        """This state with ``(resource type, path, how)`` triples of paths the target did
+        not keep counted into the ledgers (see :meth:`Ledger.learn`)."""
+        by_type: dict[str, list[tuple[str, UnkeptHow]]] = {}
+        for resource_type, path, how in seen:
+            by_type.setdefault(resource_type, []).append((path, how))
+        if not by_type:
+            return self
+        return SyncState(
+            users=self.users.learn(by_type.get("User", ()), now),
+            groups=self.groups.learn(by_type.get("Group", ()), now),
+        )
+
+    def forget(
+        self, resource_type: str | None = None, paths: Iterable[str] | None = None
+    ) -> SyncState:
+        """This state without what it knows the target does not keep: of one resource
+        type (``"User"``, ``"Group"``; None: both), at ``paths`` (None: every path)."""
+        listed = None if paths is None else tuple(paths)
+        return SyncState(
+            users=self.users.forget(listed) if resource_type in (None, "User") else self.users,
+            groups=self.groups.forget(listed) if resource_type in (None, "Group") else self.groups,
+        )
 
     def after(
         self,
@@ -209,7 +355,13 @@ def _advance(
         for target in deleted:
             deactivated.pop(target, None)
     count = plan.source_counts.get(resource_type, ledger.last_source_count)
-    return Ledger(links=links, owned=owned, last_source_count=count, deactivated_at=deactivated)
+    return Ledger(
+        links=links,
+        owned=owned,
+        last_source_count=count,
+        deactivated_at=deactivated,
+        unkept=ledger.unkept,
+    )
 
 
 def _applied(

@@ -7,7 +7,7 @@ makes :meth:`Plan.to_json` and :meth:`Plan.from_json` round-trip exactly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -18,7 +18,6 @@ from ..models import Group, PatchOperation, User
 from ..models._base import to_tuple_or_empty
 
 __all__ = [
-    "Change",
     "Conflict",
     "ConflictKind",
     "GuardTrip",
@@ -28,7 +27,10 @@ __all__ = [
     "OperationKind",
     "PLACEHOLDER_PREFIX",
     "Placeholder",
+    "PlannedChange",
+    "Protection",
     "Skip",
+    "blocked_message",
     "jsonable",
 ]
 
@@ -121,8 +123,14 @@ def is_placeholder(text: str) -> bool:
 
 
 @attrs.frozen(kw_only=True)
-class Change:
-    """One attribute-level change, for people to read: ``path`` goes from ``old`` to ``new``.
+class PlannedChange:
+    """One attribute-level change of a planned operation, for people to read: ``path``
+    goes from ``old`` to ``new``.
+
+    What a plan, a report and an audit event carry, unlike
+    :class:`~scimsync.patch.AttributeChange`, the raw difference
+    :func:`~scimsync.patch.changed_attributes` finds between two resources: this one
+    is safe to show and to keep, and names referenced users by source key.
 
     ``old`` and ``new`` are JSON values. When the attribute is sensitive (writeOnly,
     ``returned: never``, or named in :attr:`Policy.sensitive_paths`) both are ``None``
@@ -195,7 +203,7 @@ class Operation:
     patch: tuple[PatchOperation, ...] = attrs.field(default=(), converter=_patch_tuple)
     body: User | Group | None = None
     members: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
-    changes: tuple[Change, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    changes: tuple[PlannedChange, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
 
     @property
     def method(self) -> str:
@@ -359,6 +367,37 @@ class Skip:
 
 
 @attrs.frozen(kw_only=True)
+class Protection:
+    """A source identity the plan takes nothing from: its record has an issue.
+
+    The source holds the record ``source_key`` but could not describe it (an invalid
+    value, a rule that failed on it, a key held by two records: see
+    :attr:`~scimsync.models.DesiredState.protected_user_keys`), so its absence from
+    the desired state is no departure. ``target_ids`` are the accounts protected for
+    it, sorted: the one the state links the key to, and any account whose
+    ``externalId`` is the key (unless the state links that account to another key).
+    None of them is deactivated, deleted or removed from a group. Empty when no
+    listed account is known to be the identity's; the plan then holds what it would
+    take from accounts the state links to no key, which may be it (see
+    :func:`~scimsync.engine.plan`). ``reason`` says what is wrong with the record.
+    """
+
+    resource_type: str
+    source_key: str
+    reason: str
+    target_ids: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form plans and reports use."""
+        return {
+            "resourceType": self.resource_type,
+            "sourceKey": self.source_key,
+            "targetIds": list(self.target_ids),
+            "reason": self.reason,
+        }
+
+
+@attrs.frozen(kw_only=True)
 class GuardTrip:
     """A guard whose condition held. Unless ``forced``, it held ``held`` operations.
 
@@ -373,6 +412,31 @@ class GuardTrip:
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form plans and reports use."""
         return {"name": self.name, "reason": self.reason, "forced": self.forced, "held": self.held}
+
+
+def blocked_message(
+    guards: Iterable[GuardTrip], held: int, *, again: str = "plan again", then: str = ""
+) -> str | None:
+    """What to tell people when guards held operations, or None when none did: how
+    many, by which guards, and how to go past them once reviewed.
+
+    ``again`` says what to do with the guard names (``"plan again"``, ``"run again"``),
+    ``then`` what follows (``", then apply the new plan"``). The command's ``plan`` and
+    ``apply`` and :class:`~scimsync.SyncReport` all say it with these words::
+
+        >>> print(blocked_message([GuardTrip(name="max_deprovisions", reason="...")], 3))
+        Blocked: 3 operations held by max_deprovisions. Review them; if they are meant, \
+plan again with --force max_deprovisions (force=['max_deprovisions'] in Python).
+    """
+    names = [trip.name for trip in guards if not trip.forced]
+    if not names:
+        return None
+    flags = " ".join(f"--force {name}" for name in names)
+    listed = ", ".join(names)
+    return (
+        f"Blocked: {held} operation{'' if held == 1 else 's'} held by {listed}. Review them; "
+        f"if they are meant, {again} with {flags} (force={names!r} in Python){then}."
+    )
 
 
 @attrs.frozen(kw_only=True)

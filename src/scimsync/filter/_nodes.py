@@ -217,6 +217,19 @@ class Filter:
         """
         return _compiled(self, resource_type, schema)
 
+    def attribute_paths(self) -> tuple[AttrPath, ...]:
+        """Every attribute path this filter reads, once each, in the order written.
+
+        Paths inside a value filter come as sub-attributes of its attribute:
+        ``emails[type eq "work"] and userName pr`` reads ``emails.type`` and
+        ``userName``. Inside a filter that is itself a value filter (the
+        ``type eq "work"`` of a PATCH path), they are the sub-attributes' names.
+        """
+        return tuple(dict.fromkeys(self._paths()))
+
+    def _paths(self) -> Iterable[AttrPath]:
+        raise NotImplementedError  # pragma: no cover - every node overrides it
+
     def _predicate(self, ctx: _eval.Context) -> Predicate:
         raise NotImplementedError  # pragma: no cover - every node overrides it
 
@@ -271,6 +284,9 @@ class Comparison(Filter):
     def __str__(self) -> str:
         return f"{self.path} {self.op} {format_value(self.value)}"
 
+    def _paths(self) -> Iterable[AttrPath]:
+        return (self.path,)
+
     def _predicate(self, ctx: _eval.Context) -> Predicate:
         return _eval.comparison(ctx, self.path, self.op, self.value)
 
@@ -287,6 +303,9 @@ class Present(Filter):
 
     def __str__(self) -> str:
         return f"{self.path} pr"
+
+    def _paths(self) -> Iterable[AttrPath]:
+        return (self.path,)
 
     def _predicate(self, ctx: _eval.Context) -> Predicate:
         return _eval.present(ctx, self.path)
@@ -326,6 +345,10 @@ class ValuePath(Filter):
     def __str__(self) -> str:
         return f"{self.path}[{self.filter}]"
 
+    def _paths(self) -> Iterable[AttrPath]:
+        outer = self.path
+        return (AttrPath(outer.name, sub=p.name, urn=outer.urn) for p in self.filter._paths())
+
     def _predicate(self, ctx: _eval.Context) -> Predicate:
         inner = self.filter._predicate(ctx.within(self.path))
         return _eval.value_path(ctx, self.path, inner)
@@ -343,6 +366,9 @@ class Not(Filter):
 
     def __str__(self) -> str:
         return f"not ({self.filter})"
+
+    def _paths(self) -> Iterable[AttrPath]:
+        return self.filter._paths()
 
     def _predicate(self, ctx: _eval.Context) -> Predicate:
         inner = self.filter._predicate(ctx)
@@ -385,6 +411,9 @@ class And(Filter):
     def __str__(self) -> str:
         return " and ".join(_wrap(child, 2) for child in self.filters)
 
+    def _paths(self) -> Iterable[AttrPath]:
+        return (path for child in self.filters for path in child._paths())
+
     def _predicate(self, ctx: _eval.Context) -> Predicate:
         return _eval.all_of([child._predicate(ctx) for child in self.filters])
 
@@ -399,6 +428,9 @@ class Or(Filter):
 
     def __str__(self) -> str:
         return " or ".join(_wrap(child, 1) for child in self.filters)
+
+    def _paths(self) -> Iterable[AttrPath]:
+        return (path for child in self.filters for path in child._paths())
 
     def _predicate(self, ctx: _eval.Context) -> Predicate:
         return _eval.any_of([child._predicate(ctx) for child in self.filters])

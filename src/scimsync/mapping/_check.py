@@ -74,7 +74,7 @@ def check_mapping(
     sections: list[tuple[str, tuple[Entry, ...], tuple[Entry, ...]]] = [
         ("User", mapping.user_entries, mapping.create_only_entries)
     ]
-    if mapping.groups is not None or mapping.member_of is not None:
+    if mapping.uses_groups:
         sections.append(("Group", mapping.group_entries, ()))
     for resource_type, managed, create_only in sections:
         if schema.resource_type(resource_type) is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import json
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -15,17 +17,20 @@ from ..schema import CORE_SCHEMAS
 from ..sources._records import IssueCode, Record, RecordIssue
 from ._paths import TargetPath, multi_valued, parse_target
 from ._rules import (
+    CONTROL_CHARACTER,
+    CONTROL_CHARACTER_BUT_LINE_BREAKS,
     InvalidRecordValueError,
     Rule,
     RuleLike,
     _Key,
+    allows_line_breaks,
     nested_reference,
     reference_of,
     to_rule,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
 
     from ..schema import SchemaTable
     from ..sources._protocol import AsyncSource, Source, SourceItem
@@ -36,6 +41,26 @@ __all__ = ["Mapping", "MappingResult", "Preview", "PreviewItem"]
 
 #: How many keys an issue message lists before it says "and N more".
 _LISTED = 10
+
+
+def _multi_line_subs(entry: Entry) -> frozenset[str]:
+    """The sub-attributes holding multi-line text in what the entry writes, as values of
+    whole elements (``addresses`` written from a list of objects)."""
+    path = entry.path
+    if path.urn is None and path.attribute == "addresses" and path.sub is None:
+        return frozenset({"formatted"})
+    return frozenset()
+
+
+def _control_search(entry: Entry) -> Callable[[str], re.Match[str] | None]:
+    """What finds a control character the entry's text may not hold: line breaks are
+    allowed in ``addresses.formatted`` and in :func:`multi_line` rules."""
+    path = entry.path
+    if allows_line_breaks(entry.rule) or (
+        path.urn is None and path.attribute == "addresses" and path.sub == "formatted"
+    ):
+        return CONTROL_CHARACTER_BUT_LINE_BREAKS.search
+    return CONTROL_CHARACTER.search
 
 
 @attrs.frozen(kw_only=True)
@@ -54,6 +79,38 @@ class Entry:
         init=False,
         default=attrs.Factory(lambda self: reference_of(self.rule) is not None, takes_self=True),
     )
+    #: Finds a control character in a text value (a compiled pattern's ``search``);
+    #: worked out once, as every value of every record goes through it.
+    control: Callable[[str], re.Match[str] | None] = attrs.field(
+        init=False, repr=False, eq=False, default=attrs.Factory(_control_search, takes_self=True)
+    )
+    #: Sub-attributes of whole elements that may hold line breaks (``formatted``).
+    multi_line_subs: frozenset[str] = attrs.field(
+        init=False, repr=False, default=attrs.Factory(_multi_line_subs, takes_self=True)
+    )
+
+    def control_in(self, value: Any) -> str | None:
+        """The first control character ``value`` may not hold (text, or text inside
+        lists and objects), or None."""
+        if isinstance(value, str):
+            found = None if value.isprintable() else self.control(value)
+            return found.group() if found is not None else None
+        if isinstance(value, list):
+            for item in value:
+                character = self.control_in(item)
+                if character is not None:
+                    return character
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if isinstance(item, str) and str(name).lower() in self.multi_line_subs:
+                    found = CONTROL_CHARACTER_BUT_LINE_BREAKS.search(item)
+                    if found is not None:
+                        return found.group()
+                    continue
+                character = self.control_in(item)
+                if character is not None:
+                    return character
+        return None
 
     @property
     def manages(self) -> bool:
@@ -104,12 +161,14 @@ def _element(elements: list[dict[str, Any]], conditions: tuple[tuple[str, Any], 
 class MappingResult:
     """What a mapping made of a source read: the desired state, and every issue.
 
-    ``desired.complete`` is False when the read stopped early or when any record in
-    scope did not make it into the desired state (see :class:`Mapping`); ``issues``
-    says which and why. ``unread_fields`` lists the source fields that records carry
-    and no declarative rule reads, so a column nobody maps is never dropped without a
-    word; ``callables_read`` says callables may read some of them (what a callable
-    reads cannot be known).
+    ``desired.complete`` is False when the read stopped early or when a record in
+    scope that nobody can name did not make it into the desired state; a keyed record
+    with an issue is protected instead (``desired.protected_user_keys`` /
+    ``protected_group_keys``, see :class:`Mapping`). ``issues`` says which and why.
+    ``unread_fields`` lists the source fields that records carry and no declarative
+    rule reads, so a column nobody maps is never dropped without a word;
+    ``callables_read`` says callables may read some of them (what a callable reads
+    cannot be known).
     """
 
     desired: DesiredState
@@ -126,10 +185,12 @@ class MappingResult:
 
     def __str__(self) -> str:
         desired = self.desired
+        protected = len(desired.protected_user_keys) + len(desired.protected_group_keys)
         lines = [
             f"{self.records} records: {len(desired.users)} users, {len(desired.groups)} groups,"
             f" {self.out_of_scope} out of scope, {len(self.issues)} issues;"
             f" {'complete' if desired.complete else 'INCOMPLETE'}"
+            + (f", {protected} protected" if protected else "")
         ]
         lines.extend(f"  {issue}" for issue in self.issues)
         if self.unread_fields:
@@ -256,15 +317,31 @@ class Mapping:
 
     Problems are values, never exceptions that stop the rest: a record that cannot be
     mapped becomes a :class:`~scimsync.sources.RecordIssue` with its key or line and
-    the reason. Because such a record's identity is missing from the desired state,
-    any issue except ``UNKNOWN_MEMBER`` marks the desired state incomplete, so the
-    engine never deprovisions anyone because of bad data.
+    the reason.
+
+    **A bad record protects its own identity, not everyone's.** Such a record's
+    identity is missing from the desired state, yet still in the source, so the
+    engine must not read its absence as a departure:
+
+    - when its key is known (an invalid value, a rule that failed on it, a key held
+      by two records), the key is *protected*, with the reason
+      (:attr:`~scimsync.models.DesiredState.protected_user_keys` /
+      ``protected_group_keys``): its account is neither deactivated nor deleted nor
+      removed from any group, and every other deprovision of the cycle goes ahead.
+      A group that only user records with an issue name (``member_of``) is
+      protected the same way;
+    - when nobody can name it (a record without a key; a record the source could not
+      read, ``MALFORMED``, whose key may be another column's value; a read that
+      stopped; a ``member_of`` rule that failed, since any group may be one it
+      names), the desired state is incomplete and the engine deprovisions no one.
+
+    ``UNKNOWN_MEMBER`` and ``UNKNOWN_REFERENCE`` lose no identity: they do neither.
 
     **Duplicate keys.** When two records in scope share a key, neither is used: each
-    gets a ``DUPLICATE_KEY`` issue naming the lines of the others, and the desired
-    state is incomplete. Picking one (first or last wins) would let one record
-    silently overwrite another; dropping both without holding deprovisioning would
-    remove a person who is still there.
+    gets a ``DUPLICATE_KEY`` issue naming the lines of the others, and the key is
+    protected. Picking one (first or last wins) would let one record silently
+    overwrite another; dropping both without protecting the key would remove a
+    person who is still there.
     """
 
     def __init__(
@@ -307,6 +384,13 @@ class Mapping:
         if self.scope is not None:
             parts.append(f"scope={self.scope!r}")
         return f"Mapping({', '.join(parts)})"
+
+    @property
+    def uses_groups(self) -> bool:
+        """True when the mapping makes groups (``groups=`` rules or a ``member_of=``
+        rule): its target must keep groups (the :class:`~scimsync.targets.GroupTarget`
+        methods)."""
+        return self.groups is not None or self.member_of is not None
 
     @property
     def managed_user_attributes(self) -> tuple[str, ...]:
@@ -547,6 +631,16 @@ def _issue(record: Record, code: IssueCode, reason: str) -> RecordIssue:
     )
 
 
+def _control_issue(record: Record, label: str, character: str | None) -> RecordIssue:
+    """INVALID_VALUE for a value holding a control character (the value is not shown:
+    it may be a secret)."""
+    code = f"U+{ord(character):04X}" if character else "a control character"
+    reason = f"{label}: the value holds a control character ({code}), which is never sent"
+    if character is not None and character in "\t\n\r":
+        reason += "; line breaks and tabs only go in addresses.formatted and multi_line() rules"
+    return _issue(record, IssueCode.INVALID_VALUE, reason)
+
+
 def _required_reason(missing: list[str]) -> str:
     return f"required attribute{'s' if len(missing) > 1 else ''} {', '.join(missing)} empty"
 
@@ -568,6 +662,15 @@ def _build(
             return _issue(record, IssueCode.MAPPING_FAILED, reason)
         if value is None:
             continue
+        # The mapping is a hot path: str.isprintable() passes most text at once (no
+        # control character passes it), a precompiled search decides for the rest.
+        if value.__class__ is str:
+            if not value.isprintable() and entry.control(value) is not None:
+                return _control_issue(record, entry.label, entry.control_in(value))
+        elif isinstance(value, (list, dict)):
+            character = entry.control_in(value)
+            if character is not None:
+                return _control_issue(record, entry.label, character)
         if references is not None and entry.reference:
             references[entry.path.path] = value
             continue
@@ -770,9 +873,14 @@ class _Builder:
         self.duplicate_places = {}
         self.memberships: dict[str, list[str]] = {}
         self.issues: list[RecordIssue] = []
+        # Keys of user records with an issue: the identity is known, its data is not.
         self.troubled_users: set[str] = set()
         # Users the source holds but nobody can name (no key, or the read stopped).
         self.unnamed_users = False
+        # Groups the source may hold but nobody can name (a member_of rule failed).
+        self.unnamed_groups = False
+        # Group key -> keys of the user records with an issue that name it (member_of).
+        self.named_by_troubled: dict[str, set[str]] = {}
         self.out_of_scope_users: set[str] = set()
         self.fields_seen: set[str] = set()
         self.records = 0
@@ -784,8 +892,10 @@ class _Builder:
             self.issues.append(item)
             if item.code is IssueCode.READ_INCOMPLETE:
                 self.read_complete = False
-            if item.kind == "user":
+            if item.kind == "user" and item.code.loses_identity:
                 self._troubled(item.key)
+                if not _names_identity(item):
+                    self.unnamed_users = True  # its key, if any, may be the wrong one
             return
         mapping = self.mapping
         self.records += 1
@@ -799,6 +909,7 @@ class _Builder:
                     IssueCode.MAPPING_FAILED,
                     f"scope raised {type(exc).__name__}: {exc}",
                 )
+                self._groups_of_troubled(item)
                 return
             if not in_scope:
                 self.out_of_scope += 1
@@ -816,13 +927,16 @@ class _Builder:
             places.append((item.line, item.origin))
             if item.kind == "user":
                 self._troubled(key)
+                self._groups_of_troubled(item)
             return
         seen[key] = (item.line, item.origin)
         if item.kind == "group":
             self.group_records[key] = (item, None)
             return
-        if mapping.member_of is not None:
-            self._add_memberships(item, key, mapping.member_of)
+        if mapping.member_of is not None and not self._add_memberships(
+            item, key, mapping.member_of
+        ):
+            return
         desired = mapping.map_user(item)
         if isinstance(desired, RecordIssue):
             self.issues.append(desired)
@@ -830,7 +944,9 @@ class _Builder:
         else:
             self.users[key] = desired
 
-    def _add_memberships(self, record: Record, key: str, rule: Rule) -> None:
+    def _add_memberships(self, record: Record, key: str, rule: Rule) -> bool:
+        """Note the groups the user record belongs to; False when the record is not
+        to be used (a group key holds a control character: it would name a group)."""
         try:
             value = rule(record)
         except Exception as exc:
@@ -839,13 +955,35 @@ class _Builder:
                 IssueCode.MAPPING_FAILED,
                 f"member_of: {rule!r} raised {type(exc).__name__}: {exc}",
             )
+            # The groups this record names are unknown: any group may be one of them.
+            self.unnamed_groups = True
+            return True
+        group_keys = []
+        for text in _group_keys(value):
+            found = None if text.isprintable() else CONTROL_CHARACTER.search(text)
+            if found is not None:
+                self.issues.append(_control_issue(record, "member_of", found.group()))
+                self.troubled_users.add(key)
+                self._groups_of_troubled(record)
+                return False
+            group_keys.append(text)
+        for text in group_keys:
+            self.memberships.setdefault(text, []).append(key)
+        return True
+
+    def _groups_of_troubled(self, record: Record) -> None:
+        """Remember the groups a keyed user record with an issue names (``member_of``):
+        a group no other record names is protected, not deleted for want of a name."""
+        rule = self.mapping.member_of
+        if rule is None or record.kind != "user" or record.key is None:
             return
-        for group_key in value if isinstance(value, list) else (value,):
-            if group_key is None:
-                continue
-            text = str(group_key).strip()
-            if text:
-                self.memberships.setdefault(text, []).append(key)
+        try:
+            value = rule(record)
+        except Exception:  # the record has its issue already
+            self.unnamed_groups = True
+            return
+        for group_key in _group_keys(value):
+            self.named_by_troubled.setdefault(group_key, set()).add(record.key)
 
     def _problem(self, record: Record, code: IssueCode, reason: str) -> None:
         self.issues.append(_issue(record, code, reason))
@@ -881,7 +1019,14 @@ class _Builder:
         users = tuple(self.users.values())
         self._check_references(users)
         groups = self._groups()
-        complete = self.read_complete and not any(i.code.loses_identity for i in self.issues)
+        # Complete unless an identity may be missing that nobody can name; one that
+        # can be named is protected instead (see Mapping).
+        complete = (
+            self.read_complete
+            and not self.unnamed_groups
+            and not any(i.code.loses_identity and not _names_identity(i) for i in self.issues)
+        )
+        protected_users, protected_groups = self._protected({g.key for g in groups})
         unread = sorted(self.fields_seen - self.mapping.reads - self.source_fields)
         mapping = self.mapping
         return MappingResult(
@@ -889,6 +1034,8 @@ class _Builder:
                 users=users,
                 groups=groups,
                 complete=complete,
+                protected_user_keys=protected_users,
+                protected_group_keys=protected_groups,
                 managed_user_attributes=mapping.managed_user_attributes,
                 managed_group_attributes=mapping.managed_group_attributes,
                 kept_user_attributes=mapping.kept_user_attributes,
@@ -899,6 +1046,29 @@ class _Builder:
             out_of_scope=self.out_of_scope,
             unread_fields=tuple(unread),
             callables_read=self.mapping.opaque,
+        )
+
+    def _protected(self, desired_groups: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """Source key -> why, for users and for groups whose records have an issue.
+
+        Reasons are sorted, so that the order of the records changes nothing.
+        """
+        why: dict[RecordKind, dict[str, set[str]]] = {"user": {}, "group": {}}
+        for issue in self.issues:
+            if issue.code.loses_identity and _names_identity(issue):
+                assert issue.key is not None
+                found = why[issue.kind].setdefault(issue.key, set())
+                found.add(f"source record has an issue: {issue.code.value}: {issue.reason}")
+        for group_key, user_keys in self.named_by_troubled.items():
+            if group_key not in desired_groups:
+                named = ", ".join(map(repr, sorted(user_keys)[:_LISTED]))
+                more = f" and {len(user_keys) - _LISTED} more" if len(user_keys) > _LISTED else ""
+                why["group"].setdefault(group_key, set()).add(
+                    f"named by member_of only in user records with an issue: {named}{more}"
+                )
+        return (
+            {key: "; ".join(sorted(reasons)) for key, reasons in why["user"].items()},
+            {key: "; ".join(sorted(reasons)) for key, reasons in why["group"].items()},
         )
 
     def _check_references(self, users: tuple[DesiredUser, ...]) -> None:
@@ -983,6 +1153,30 @@ class _Builder:
                 )
             )
         return tuple(kept)
+
+
+def _group_keys(value: Any) -> Iterable[str]:
+    """The group keys a ``member_of`` rule gave: one or a list, blanks left out."""
+    for group_key in value if isinstance(value, list) else (value,):
+        if group_key is None:
+            continue
+        text = str(group_key).strip()
+        if text:
+            yield text
+
+
+#: Issues saying that a record, or the rest of the read, could not be read at all: a
+#: key the source made out of a malformed row may be another column's value.
+_UNREADABLE = frozenset({IssueCode.READ_INCOMPLETE, IssueCode.MALFORMED, IssueCode.NO_KEY})
+
+
+def _names_identity(issue: RecordIssue) -> bool:
+    """True when ``issue``'s key names the identity it concerns, for certain.
+
+    A record with such an issue protects that key (see :class:`Mapping`); any other
+    issue that loses an identity makes the desired state incomplete.
+    """
+    return issue.key is not None and issue.code not in _UNREADABLE
 
 
 def _place(line: int | None, origin: str | None) -> str:

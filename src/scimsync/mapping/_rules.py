@@ -10,6 +10,7 @@ produce (for the type check).
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "keep_when_empty",
     "key",
     "lower",
+    "multi_line",
     "ref",
     "split",
     "strip",
@@ -455,6 +457,22 @@ class _KeepWhenEmpty(_Composite):
         return False
 
 
+class _MultiLine(_Composite):
+    """A rule whose text may hold tabs and line breaks: see :func:`multi_line`."""
+
+    __slots__ = ("produces",)
+
+    def __init__(self, part: Rule) -> None:
+        self.parts = (part,)
+        self.produces = part.produces
+
+    def __repr__(self) -> str:
+        return f"multi_line({self.parts[0]!r})"
+
+    def __call__(self, record: Record) -> Any:
+        return self.parts[0](record)
+
+
 class _Reference(_Composite):
     """A rule whose value is the source key of another user: see :func:`ref`."""
 
@@ -494,6 +512,24 @@ def nested_reference(rule: Rule) -> bool:
             return True
         pending.extend(getattr(part, "parts", ()))
     return False
+
+
+def allows_line_breaks(rule: Rule) -> bool:
+    """True when the rule is :func:`multi_line` (maybe inside :func:`keep_when_empty`, or
+    holding it)."""
+    while isinstance(rule, (_KeepWhenEmpty, _MultiLine)):
+        if isinstance(rule, _MultiLine):
+            return True
+        rule = rule.parts[0]
+    return False
+
+
+#: Control characters no value may hold: C0 (tab, line feed, carriage return
+#: included), DEL and C1. NUL and the like are mistakes or attacks wherever they come
+#: from, and a target stores or shows them as it pleases.
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: The same, less tab, line feed and carriage return: for multi-line text.
+CONTROL_CHARACTER_BUT_LINE_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 # -- the public builders ------------------------------------------------------------------
@@ -609,6 +645,19 @@ def ref(value: RuleLike) -> Rule:
     key clears it.
     """
     return _Reference(to_rule(value))
+
+
+def multi_line(value: RuleLike) -> Rule:
+    """``value``, allowed to hold tabs, line feeds and carriage returns.
+
+    A value holding a control character is an ``INVALID_VALUE`` issue for its record,
+    which is then not written: a NUL byte or an escape sequence in an HR export is
+    never sent. Tab, line feed and carriage return are allowed only in multi-line
+    text: ``addresses.formatted`` (RFC 7643 §4.1.2), and the attributes whose rule
+    is wrapped in ``multi_line`` (a free-text note in a custom extension, say).
+    Other control characters are refused everywhere.
+    """
+    return _MultiLine(to_rule(value))
 
 
 def keep_when_empty(value: RuleLike) -> Rule:

@@ -7,6 +7,7 @@ inputs of :func:`scimsync.engine.plan`. They are plain data: no I/O, no clock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 import attrs
 
@@ -35,6 +36,19 @@ def _paths(values: Iterable[str] | None) -> tuple[str, ...] | None:
 
 def _kept_paths(values: Iterable[str] | None) -> tuple[str, ...]:
     return _paths(values) or ()
+
+
+_NO_KEYS: Mapping[str, str] = MappingProxyType({})
+
+
+def _protected_keys(values: Mapping[str, str] | Iterable[str] | None) -> Mapping[str, str]:
+    """Source key -> why, sorted by key; bare keys get an empty reason."""
+    if not values:
+        return _NO_KEYS
+    if isinstance(values, str):  # one key, not its letters
+        values = (values,)
+    pairs = values.items() if isinstance(values, Mapping) else ((key, "") for key in values)
+    return MappingProxyType(dict(sorted((str(key), str(why)) for key, why in pairs)))
 
 
 @attrs.frozen(kw_only=True)
@@ -76,7 +90,20 @@ class DesiredGroup:
 
 @attrs.frozen(kw_only=True)
 class DesiredState:
-    """Everything the source wants. ``complete`` is False when the read was partial.
+    """Everything the source wants.
+
+    ``complete`` is False when identities may be missing that nobody can name: the
+    read stopped early, a record had no key or could not be read at all. Then the
+    engine deprovisions nothing (the ``incomplete_listing`` guard).
+
+    ``protected_user_keys`` / ``protected_group_keys`` name the identities the source
+    holds but could not describe: a record with an invalid value, a mapping that
+    failed on it, a key held by two records. Source key -> why (the reason, for
+    people; may be empty), given as a mapping or as bare keys, kept sorted by key.
+    Such an identity is missing from ``users`` / ``groups`` (or, when it is there,
+    its memberships may not be), so the engine neither deactivates nor deletes its
+    account and removes it from no group, while every other deprovision of the plan
+    goes ahead (see :func:`scimsync.engine.plan`). The mapping fills both.
 
     ``managed_user_attributes`` / ``managed_group_attributes`` are the attribute paths
     the source speaks for on every user / group, as a mapping writes them
@@ -102,6 +129,13 @@ class DesiredState:
     managed_group_attributes: tuple[str, ...] | None = attrs.field(default=None, converter=_paths)
     kept_user_attributes: tuple[str, ...] = attrs.field(default=(), converter=_kept_paths)
     kept_group_attributes: tuple[str, ...] = attrs.field(default=(), converter=_kept_paths)
+    # Compared by ``==``, left out of ``hash()`` (a read-only mapping has no hash).
+    protected_user_keys: Mapping[str, str] = attrs.field(
+        default=_NO_KEYS, converter=_protected_keys, hash=False
+    )
+    protected_group_keys: Mapping[str, str] = attrs.field(
+        default=_NO_KEYS, converter=_protected_keys, hash=False
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -109,9 +143,12 @@ class TargetState:
     """Everything the target listing returned. ``complete`` is False when it came out short.
 
     An incomplete listing is never read as "these accounts are gone": the engine does
-    not deprovision from it.
+    not deprovision from it. ``problems`` says why a listing came out short, one text
+    each (``"users: the page at startIndex 201 was empty after 200 of 950 resources
+    announced"``), for the guard's reason and the report.
     """
 
     users: tuple[User, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     groups: tuple[Group, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     complete: bool = True
+    problems: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)

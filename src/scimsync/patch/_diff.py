@@ -187,7 +187,7 @@ class _Field:
                 # An unset identity part means "none": the target's must be none too.
                 if identity_spec is not None and before is not None and before != "":
                     return False
-            elif value != before:
+            elif value != before and not _default_primary(name, before, value):
                 return False
         extra = getattr(new, "extra", None)
         if extra:
@@ -597,9 +597,15 @@ def _changed_subs(
         if sub is not None and (sub.read_only or sub.write_only):
             continue
         before = lookup(old, sub_name, sub_name.lower())
-        if before != value:
+        if before != value and not _default_primary(sub_name, before, value):
             changed[sub.name if sub is not None else sub_name] = (before, value)
     return changed
+
+
+def _default_primary(name: str, before: Any, value: Any) -> bool:
+    """True for ``primary: false`` against a value held without ``primary``: false is its
+    default (RFC 7643 §2.4), and targets leave it out."""
+    return value is False and before is None and name.lower() == "primary"
 
 
 def walk(
@@ -667,13 +673,11 @@ def operations(
             if change.path is None:
                 out.append(PatchOperation(op="replace", value={change.key: change.new}))
             else:
-                op = "add" if change.old is None else "replace"
-                out.append(PatchOperation(op=op, path=change.key, value=change.new))
+                # replace, set or not before (RFC 7644 §3.5.2.3: a replace of an
+                # attribute without a value adds it): what targets accept most widely.
+                out.append(PatchOperation(op="replace", path=change.key, value=change.new))
         elif isinstance(change, _Complex):
-            if change.was_empty:
-                value = {sub: now for sub, (_, now) in change.changed.items()}
-                out.append(PatchOperation(op="add", path=str(change.path), value=value))
-            elif len(change.changed) == 1:
+            if len(change.changed) == 1 and not change.was_empty:
                 ((sub, (_, now)),) = change.changed.items()
                 path = AttrPath(change.path.name, sub=sub, urn=change.path.urn)
                 out.append(PatchOperation(op="replace", path=str(path), value=now))
@@ -733,8 +737,9 @@ def diff(
     ``old`` is what the target holds, ``new`` what it should hold (both ``User`` or
     both ``Group``). Attributes ``new`` leaves as None are not compared; readOnly
     attributes and writeOnly / ``returned: never`` ones (a password) are never emitted.
-    A changed single-valued attribute is one operation (``replace``, or ``add`` when
-    ``old`` has no value). Values of multi-valued complex attributes are matched by
+    A changed single-valued attribute is one ``replace`` operation, also when
+    ``old`` has no value (RFC 7644 §3.5.2.3: it is then added; targets accept
+    ``replace`` more widely than ``add``). Values of multi-valued complex attributes are matched by
     identity (members by ``value``, emails by ``type`` and ``value``): removed ones go
     in one ``remove`` with a value filter (``members[value eq "a" or value eq "b"]``),
     changed sub-attributes are ``replace`` operations on a filtered path, new ones one

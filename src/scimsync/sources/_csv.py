@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
@@ -23,6 +24,89 @@ if TYPE_CHECKING:
 
 __all__ = ["CsvSource"]
 
+#: The default :attr:`CsvSource.max_row_size`: the most characters one row may hold.
+MAX_ROW_SIZE = 1 << 20
+
+_CUT_SHORT = " (the last line is cut short: was the file still being written?)"
+
+
+class _RowTooLongError(Exception):
+    """Raised through ``csv.reader`` when a row grows past the limit."""
+
+
+#: Python before 3.11 refuses NUL in CSV input; a noncharacter stands in for it.
+_NUL_REFUSED = sys.version_info < (3, 11)
+_NUL_STANDIN = "\ufffe"
+
+
+class _Lines:
+    """The lines of a text stream for ``csv.reader``, never more than ``limit`` characters
+    for one row, however long a line of the file is.
+
+    ``line`` counts the lines read; ``row_start`` is the line the row being read
+    starts on (the reader calls :meth:`row_done` after each row). A row that would
+    grow past ``limit`` is never handed on: the rest of its line is read in pieces of
+    at most ``limit`` characters and dropped, and :class:`_RowTooLongError` is raised from
+    the reader. ``unclosed_at_end`` is set when the file ends inside a row (a quoted
+    field still open).
+    """
+
+    __slots__ = (
+        "limit",
+        "line",
+        "nul_seen",
+        "readline",
+        "row_size",
+        "row_start",
+        "unclosed_at_end",
+    )
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self.readline = stream.readline
+        self.limit = limit
+        self.line = 0
+        self.row_start = 1
+        self.row_size = 0
+        self.unclosed_at_end = False
+        self.nul_seen = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        room = self.limit - self.row_size
+        text: str = self.readline(room + 1)
+        if not text:
+            self.unclosed_at_end = self.row_size > 0
+            raise StopIteration
+        self.line += 1
+        if len(text) > room:
+            line_ended = text[-1] in "\r\n"
+            del text  # not kept while the rest of the line is read
+            if not line_ended:
+                self._skip_rest_of_line()
+            raise _RowTooLongError(f"a row longer than {self.limit} characters")
+        self.row_size += len(text)
+        if _NUL_REFUSED and "\x00" in text:
+            # The csv module of Python 3.10 refuses NUL ("line contains NUL"): it stands
+            # in for it here and is put back in the row, for the mapping to report it
+            # with the record's key, as on later Pythons.
+            self.nul_seen = True
+            return text.replace("\x00", _NUL_STANDIN)
+        return text
+
+    def _skip_rest_of_line(self) -> None:
+        size = min(self.limit, 1 << 16)
+        while True:
+            piece: str = self.readline(size)
+            if not piece or piece[-1] in "\r\n":
+                return
+
+    def row_done(self) -> None:
+        """The reader has the row: the next one starts on the next line."""
+        self.row_start = self.line + 1
+        self.row_size = 0
+
 
 class CsvSource:
     """Reads identity records from a CSV file, one row at a time.
@@ -32,7 +116,9 @@ class CsvSource:
     ``multi_valued`` are split by their separator into lists (``{"groups": ";"}``
     turns ``"eng; ops"`` into ``["eng", "ops"]``). For a file of groups
     (``kind="group"``), ``members`` names the column listing member keys, split by
-    its ``multi_valued`` separator (``";"`` unless given).
+    its ``multi_valued`` separator (``";"`` unless given). ``max_row_size`` is the
+    most characters one row may hold, all its lines together (default
+    :data:`MAX_ROW_SIZE`, 1 MiB); it bounds the memory a read takes.
 
     What a read does with real-world mess:
 
@@ -44,12 +130,19 @@ class CsvSource:
       a name, or bytes that are not valid in ``encoding`` make a ``MALFORMED`` issue
       for that row; the rows after it are read as usual (a last line cut short says
       so in its reason: the file was probably still being written);
+    - a row longer than ``max_row_size`` characters (all its lines together), or a
+      field longer than the ``csv`` module's field size limit, is a ``MALFORMED``
+      issue saying so, and is never held whole in memory: the rest of its line is
+      read in bounded pieces and dropped, and reading goes on with the next line. The
+      reason blames an unclosed quote only when a quoted field did run on over the
+      following lines (they were read into it, not as rows) or to the end of the file;
     - a missing file, an unreadable or empty header, a ``key``/``members``/multi-valued
       column the header lacks, or a column named twice make one ``READ_INCOMPLETE``
       issue and no records: a read that cannot be trusted is never taken as
       "nobody is left".
 
-    The file is never loaded whole: memory stays flat however many rows it has.
+    The file is never loaded whole: memory stays flat however many rows it has, and
+    bounded by ``max_row_size`` however long a line is.
     """
 
     def __init__(
@@ -65,8 +158,11 @@ class CsvSource:
         multi_valued: Mapping[str, str] | None = None,
         members: str | None = None,
         name: str | None = None,
+        max_row_size: int = MAX_ROW_SIZE,
     ) -> None:
         check_file_kind(kind, members)
+        if max_row_size < 1:
+            raise ConfigurationError(f"max_row_size must be positive, got {max_row_size!r}")
         self.path = path
         self.key = key
         self.kind: RecordKind = kind
@@ -77,6 +173,7 @@ class CsvSource:
         self.multi_valued = dict(multi_valued or {})
         self.members = members
         self.name = name if name is not None else os.path.basename(os.fspath(path))
+        self.max_row_size = max_row_size
 
     def __repr__(self) -> str:
         return f"CsvSource({os.fspath(self.path)!r}, key={self.key!r}, kind={self.kind!r})"
@@ -90,10 +187,10 @@ class CsvSource:
             return tuple(name.strip() for name in self.header)
         try:
             with self._open() as stream:
-                for row in self._reader(stream):
+                for row in self._reader(_Lines(stream, self.max_row_size)):
                     if any(value.strip() for value in row):
                         return tuple(name.strip() for name in row)
-        except (OSError, csv.Error, UnicodeError) as exc:
+        except (OSError, csv.Error, UnicodeError, _RowTooLongError) as exc:
             raise ConfigurationError(f"cannot read the header of {self.name}: {exc}") from exc
         raise ConfigurationError(f"{self.name} is empty: no header row")
 
@@ -105,8 +202,9 @@ class CsvSource:
             yield self._incomplete(f"cannot open {os.fspath(self.path)!r}: {exc.strerror or exc}")
             return
         with stream:
+            lines = _Lines(stream, self.max_row_size)
             try:
-                yield from self._read_rows(self._reader(stream))
+                yield from self._read_rows(self._reader(lines), lines)
             except (OSError, UnicodeError) as exc:
                 yield self._incomplete(f"the read failed part-way: {exc}")
 
@@ -137,24 +235,23 @@ class CsvSource:
             origin=self.name,
         )
 
-    def _read_header(self, reader: Any) -> tuple[list[str] | None, int, str | None]:
-        """Return (column names, the line after the header, a problem or None)."""
+    def _read_header(self, reader: Any, lines: _Lines) -> tuple[list[str] | None, str | None]:
+        """Return (column names, a problem or None); ``lines`` is then past the header."""
         if self.header is not None:
-            return [name.strip() for name in self.header], 1, None
-        next_line = 1
+            return [name.strip() for name in self.header], None
         for row in reader:
-            next_line = reader.line_num + 1
+            lines.row_done()
             if any(value.strip() for value in row):
                 problem = undecodable(row, self.encoding)
                 if problem is not None:
-                    return None, next_line, f"the header is not readable: {problem}"
-                return [name.strip() for name in row], next_line, None
-        return None, next_line, "the file is empty: no header row"
+                    return None, f"the header is not readable: {problem}"
+                return [name.strip() for name in row], None
+        return None, "the file is empty: no header row"
 
-    def _read_rows(self, reader: Any) -> Iterator[SourceItem]:
+    def _read_rows(self, reader: Any, lines: _Lines) -> Iterator[SourceItem]:
         try:
-            columns, line, problem = self._read_header(reader)
-        except csv.Error as exc:
+            columns, problem = self._read_header(reader, lines)
+        except (csv.Error, _RowTooLongError) as exc:
             yield self._incomplete(f"the header is not readable: {exc}", line=1)
             return
         if columns is None:
@@ -162,7 +259,7 @@ class CsvSource:
             return
         problem = self._check_columns(columns)
         if problem is not None:
-            yield self._incomplete(problem, line=line - 1)
+            yield self._incomplete(problem, line=max(lines.row_start - 1, 1))
             return
 
         width = len(columns)
@@ -175,15 +272,25 @@ class CsvSource:
         all_named = len(named) == width
         # A malformed row is held back one row, to tell a cut-off last line apart.
         held: RecordIssue | None = None
-        # The for-loop is the fast path; a csv.Error (a field over the size limit, a
-        # NUL byte) leaves it, is reported for its row, and the loop resumes after it.
+        # The for-loop is the fast path; a csv.Error (a field over the size limit) or a
+        # row over max_row_size leaves it, is reported for its row, and the loop resumes
+        # with the next line.
         while True:
             try:
                 for row in reader:
-                    start, line = line, reader.line_num + 1
+                    start = lines.row_start
+                    lines.row_done()
+                    if lines.nul_seen:
+                        lines.nul_seen = False
+                        row = [value.replace(_NUL_STANDIN, "\x00") for value in row]  # noqa: PLW2901
                     if held is not None:
                         yield held
                         held = None
+                    if lines.unclosed_at_end:
+                        known = row[key_index].strip() if len(row) > key_index else ""
+                        reason = self._unclosed_reason(start, lines.line)
+                        yield self._malformed(reason, start, known or None)
+                        continue
                     if len(row) != width:
                         if not any(value.strip() for value in row):
                             continue  # a blank line
@@ -238,23 +345,49 @@ class CsvSource:
                         origin=origin,
                     )
                 break
-            except csv.Error as exc:
+            except (csv.Error, _RowTooLongError) as exc:
                 if held is not None:
                     yield held
                     held = None
-                hint = ""
-                if "field larger than field limit" in str(exc):
-                    hint = " (an unclosed quote? the rows it swallowed are not read)"
-                yield self._malformed(f"not valid CSV: {exc}{hint}", line)
-                line = reader.line_num + 1
+                start, end = lines.row_start, lines.line
+                lines.row_done()
+                yield self._malformed(self._too_long_reason(exc, start, end), start)
         if held is not None:
             if not ends_with_newline(self.path):
                 held = self._malformed(
-                    held.reason
-                    + " (the last line is cut short: was the file still being written?)",
-                    held.line or line,
+                    held.reason + _CUT_SHORT,
+                    held.line or lines.row_start,
+                    held.key,
                 )
             yield held
+
+    def _too_long_reason(self, exc: Exception, start: int, end: int) -> str:
+        """What happened to a row the reader gave up on, from what was seen of it."""
+        if isinstance(exc, _RowTooLongError):
+            what = f"the row is longer than {self.max_row_size} characters (max_row_size)"
+        elif "field larger than field limit" in str(exc):
+            limit = csv.field_size_limit()
+            what = f"a field is longer than {limit} characters (the csv module's field size limit)"
+        else:
+            return f"not valid CSV: {exc}"
+        if end > start:
+            # A quoted field ran on over the lines after it: those were taken into it.
+            return (
+                f"{what}: a quoted field runs on from line {start} to line {end} (an unclosed"
+                f" quote?); lines {start + 1}-{end} were read into it, not as rows"
+            )
+        return f"{what}; the rows after it are read"
+
+    def _unclosed_reason(self, start: int, end: int) -> str:
+        """A row the end of the file cut inside a quoted field."""
+        if end > start:
+            reason = (
+                f"a quoted field runs on from line {start} to the end of the file (line {end}):"
+                f" an unclosed quote? lines {start + 1}-{end} were read into it, not as rows"
+            )
+        else:
+            reason = "the file ends inside a quoted field of this line"
+        return reason + ("" if ends_with_newline(self.path) else _CUT_SHORT)
 
     def _check_columns(self, columns: list[str]) -> str | None:
         seen: set[str] = set()

@@ -70,7 +70,8 @@ class IssueCode(str, enum.Enum):
     NO_KEY = "no_key"
     #: Two or more records share a key; none of them is used (see :class:`Mapping`).
     DUPLICATE_KEY = "duplicate_key"
-    #: A value cannot be turned into what its attribute needs ("maybe" for a boolean).
+    #: A value cannot be turned into what its attribute needs ("maybe" for a boolean),
+    #: or holds a control character (a NUL byte, an escape): it is never sent.
     INVALID_VALUE = "invalid_value"
     #: The mapping failed on the record: a callable raised, a required field is absent.
     MAPPING_FAILED = "mapping_failed"
@@ -87,10 +88,12 @@ class IssueCode(str, enum.Enum):
     def loses_identity(self) -> bool:
         """True when an identity the source holds may be missing from the desired state.
 
-        Such an issue makes the desired state incomplete, so the engine never reads
-        the identity's absence as a departure (and never deprovisions because of it).
-        :attr:`UNKNOWN_MEMBER` and :attr:`UNKNOWN_REFERENCE` lose nothing: the key
-        they name is not a known user.
+        The engine never reads such an identity's absence as a departure: when the
+        issue names the record's key for certain, the mapping protects that key (its
+        account is not deprovisioned, see :class:`~scimsync.mapping.Mapping`);
+        otherwise (no key, :attr:`MALFORMED`, :attr:`READ_INCOMPLETE`) the desired
+        state is incomplete and nothing is deprovisioned. :attr:`UNKNOWN_MEMBER` and
+        :attr:`UNKNOWN_REFERENCE` lose nothing: the key they name is not a known user.
         """
         return self not in (IssueCode.UNKNOWN_MEMBER, IssueCode.UNKNOWN_REFERENCE)
 

@@ -25,6 +25,9 @@ What it promises:
 - **Cycles never overlap**, in a process or across processes sharing a state file;
   :meth:`Provisioner.run_forever` schedules them, :meth:`Provisioner.trigger` and
   :meth:`Provisioner.stop` steer it, :meth:`Provisioner.health` tells how it goes.
+- **Observable.** :func:`observe` hands cycles, phases, reports and the target's
+  requests to an :class:`Observer`: metrics (:mod:`scimsync.metrics`) and traces
+  (:mod:`scimsync.tracing`) are two; nobody observes by default, at no cost.
 
 The decisions (what an error means, when to quarantine, how to re-plan one
 operation) are pure functions in ``scimsync.sync._decisions``; the executor only
@@ -35,6 +38,7 @@ from ._audit import AUDIT_LOGGER, AuditEvent, AuditSink
 from ._executor import ApplyPolicy, Execution, Executor
 from ._explain import Explanation, Step
 from ._health import Health
+from ._observer import CycleKind, Observer, Phase, observe
 from ._provisioner import Provisioner
 from ._report import (
     Alert,
@@ -52,6 +56,8 @@ from ._state import (
     JournalEvent,
     MemoryStateStore,
     PendingFailure,
+    SnapshotStore,
+    SourceSnapshot,
     SqliteStateStore,
     StateStore,
     StoredState,
@@ -64,6 +70,7 @@ __all__ = [
     "ApplyPolicy",
     "AuditEvent",
     "AuditSink",
+    "CycleKind",
     "CycleRecord",
     "Execution",
     "Executor",
@@ -72,16 +79,21 @@ __all__ = [
     "JournalEntry",
     "JournalEvent",
     "MemoryStateStore",
+    "Observer",
     "OperationResult",
     "Outcome",
     "PendingFailure",
+    "Phase",
     "Progress",
     "Provisioner",
     "RequestStats",
     "SCHEMA_VERSION",
+    "SnapshotStore",
+    "SourceSnapshot",
     "SqliteStateStore",
     "StateStore",
     "Step",
     "StoredState",
     "SyncReport",
+    "observe",
 ]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from ..engine import Change
+from ..engine import PlannedChange
 from ..models._base import to_tuple_or_empty
 from ._report import OperationResult, Outcome, _name, _time
 
@@ -54,7 +54,7 @@ class AuditEvent:
     source_key: str | None
     target_id: str
     outcome: Outcome
-    changes: tuple[Change, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    changes: tuple[PlannedChange, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     reason: str = ""
     error: str | None = None
     status: int | None = None
@@ -122,7 +122,7 @@ class AuditEvent:
         return f"{text} ({self.reason})" if self.reason else text
 
 
-def _describe(change: Change, kind: str) -> str:
+def _describe(change: PlannedChange, kind: str) -> str:
     if change.sensitive:
         return f"{change.path} (sensitive)"
     if kind == "create":

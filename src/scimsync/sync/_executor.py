@@ -15,6 +15,12 @@ and asks those pure functions what every answer means. What it guarantees:
 - **412 and lost answers on updates**: the resource is read again, the change
   re-planned, and sent again a bounded number of times.
 - **401/403 stop every write at once; so does quarantine** (too many failures).
+- **Nothing trusted blindly.** What the target answers to a create or an update
+  is compared with what was sent (:mod:`scimsync.sync._verify`); when it answers
+  without the resource, or without part of what was sent, the resource read back
+  is (an answer may be a summary: only what the target holds tells what it did not
+  keep). What it did not keep is noted in the result and returned, for the state
+  to learn.
 - **Write-ahead journal.** The identities about to be created are journaled before
   any create is sent, and each write done after it is, so a killed process leaves
   what the next cycle needs to link what it created.
@@ -25,16 +31,17 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from ..engine import Operation, Policy
+from ..engine import CONFIRMATIONS, Operation, Policy
 from ..engine._changes import add_members_patch, remove_members_patch
 from ..engine._values import is_placeholder
 from ..errors import ConfigurationError, InvalidResponseError, NotFoundError, OutcomeUnknownError
-from ..models import Group, PatchOperation, User
+from ..models import Group, PatchOperation, Resource, User
 from ..patch import diff
 from ._decisions import (
     CreateAction,
@@ -56,13 +63,15 @@ from ._decisions import (
 )
 from ._report import OperationResult, Outcome
 from ._state import JournalEntry
+from ._verify import Observation, unkept_by_patch, unkept_by_resource
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from ..engine import Plan, SyncState
-    from ..models import Resource, TargetState
-    from ..targets import Target
+    from ..models import TargetState
+    from ..schema import SchemaTable
+    from ..targets import GroupTarget, UserTarget
     from ._state import StateStore
 
 __all__ = ["ApplyPolicy", "Execution", "Executor", "Journal"]
@@ -100,6 +109,12 @@ class ApplyPolicy:
       after a 412 or a lost answer.
     - ``max_create_attempts``: how often one create is sent when each lookup after a
       lost answer finds nothing.
+    - ``verify_writes``: compare what the target answers to each create and update
+      with what was sent, reading the resource back when the answer does not hold it
+      (a PATCH answered 204, a deactivation) or when the answer lacks some of what
+      was sent: what it does not keep is learned, so it is not written again on
+      every cycle. Costs one read per write answered without the resource, or
+      without all that was sent.
     """
 
     concurrency: int = attrs.field(default=8, validator=_check_positive)
@@ -107,6 +122,7 @@ class ApplyPolicy:
     min_operations: int = attrs.field(default=20, validator=_check_positive)
     max_rereads: int = attrs.field(default=3, validator=_check_not_negative)
     max_create_attempts: int = attrs.field(default=3, validator=_check_positive)
+    verify_writes: bool = True
 
 
 class Journal:
@@ -160,7 +176,8 @@ class Execution:
     ``results`` has one :class:`OperationResult` per operation, in plan order;
     ``resolved`` maps the placeholders of created (or linked) resources to their ids;
     ``quarantine`` / ``stopped`` say why writing stopped early, if it did;
-    ``requests`` counts the target calls made and ``retries`` the writes sent again.
+    ``requests`` counts the target calls made and ``retries`` the writes sent again;
+    ``unkept`` holds what the target answered to writes without keeping it.
     """
 
     results: tuple[OperationResult, ...]
@@ -169,6 +186,16 @@ class Execution:
     stopped: str | None = None
     requests: int = 0
     retries: int = 0
+    unkept: tuple[Observation, ...] = ()
+
+    def __repr__(self) -> str:
+        # Short whatever the size of the plan; the results hold the rest.
+        totals = {"applied": 0, "failed": 0, "skipped": 0}
+        for result in self.results:
+            totals[result.outcome] += 1
+        counts = " ".join(f"{outcome}={count}" for outcome, count in totals.items())
+        halt = " quarantined" if self.quarantine else " stopped" if self.stopped else ""
+        return f"<Execution {counts}{halt}, requests={self.requests} retries={self.retries}>"
 
     def not_applied(self, plan: Plan) -> list[Operation]:
         """The plan's operations that did not take effect (failed or skipped)."""
@@ -237,7 +264,7 @@ class Executor:
 
     def __init__(
         self,
-        target: Target,
+        target: UserTarget,
         *,
         policy: Policy,
         settings: ApplyPolicy | None = None,
@@ -272,6 +299,9 @@ class Executor:
         self._failed = 0
         self._requests = 0
         self._retries = 0
+        self._unkept: list[Observation] = []
+        # Observations made on read-backs this run, by how often.
+        self._read_back: Counter[Observation] = Counter()
 
     # -- the whole plan ------------------------------------------------------------------
 
@@ -361,6 +391,7 @@ class Executor:
             stopped=self._stop_reason if self._quarantine is None else None,
             requests=self._requests,
             retries=self._retries,
+            unkept=tuple(self._unkept),
         )
 
     # -- one operation ---------------------------------------------------------------------
@@ -537,6 +568,8 @@ class Executor:
                 return "failed", "the target created it but answered without an id", None
             self._link(op, new_id, adopted=False)
             run.target_id = new_id
+            assert op.body is not None
+            await self._verify_answer(run, op.resource_type, new_id, op.body, created)
             return "applied", "", None
 
     async def _settle(
@@ -654,13 +687,19 @@ class Executor:
 
     # -- the calls ---------------------------------------------------------------------------
 
+    @property
+    def _groups(self) -> GroupTarget:
+        # Only group operations get here, and the provisioner refuses those for a
+        # target without the group methods (users-only targets are never asked).
+        return cast("GroupTarget", self.target)
+
     async def _post(self, run: _Run, op: Operation) -> Resource:
         assert op.body is not None
         run.writes += 1
         self._requests += 1
         if isinstance(op.body, User):
             return await self.target.create_user(op.body)
-        return await self.target.create_group(op.body)
+        return await self._groups.create_group(op.body)
 
     async def _send(self, run: _Run, op: Operation) -> None:
         run.writes += 1
@@ -669,15 +708,17 @@ class Executor:
         group = op.resource_type == "Group"
         target_id = op.target_id
         if op.kind == "delete":
-            await (target.delete_group(target_id) if group else target.delete_user(target_id))
+            await (self._groups.delete_group(target_id) if group else target.delete_user(target_id))
         elif op.kind == "add_members" and op.body is None:
-            await target.add_members(target_id, op.members)
+            await self._groups.add_members(target_id, op.members)
         elif op.kind == "remove_members" and op.body is None:
-            await target.remove_members(target_id, op.members)
+            await self._groups.remove_members(target_id, op.members)
         elif op.kind == "deactivate" and op.body is None and _sets_only_active(op, False):
             await target.deactivate_user(target_id)
+            await self._verify_answer(run, "User", target_id, list(op.patch), None)
         elif op.kind == "reactivate" and op.body is None and _sets_only_active(op, True):
             await target.reactivate_user(target_id)
+            await self._verify_answer(run, "User", target_id, list(op.patch), None)
         else:
             change: Any = op.body if op.body is not None else list(op.patch)
             if op.body is not None:
@@ -693,17 +734,84 @@ class Executor:
         if not counted:
             run.writes += 1
             self._requests += 1
+        answered: Resource | None
         if resource_type == "Group":
-            await self.target.update_group(target_id, change)
+            answered = await self._groups.update_group(target_id, change)
         else:
-            await self.target.update_user(target_id, change)
+            answered = await self.target.update_user(target_id, change)
+        await self._verify_answer(run, resource_type, target_id, change, answered)
+
+    # -- what the target kept ------------------------------------------------------------
+
+    async def _verify_answer(
+        self,
+        run: _Run,
+        resource_type: str,
+        target_id: str,
+        sent: Sequence[PatchOperation] | Resource,
+        answered: Resource | None,
+    ) -> None:
+        """Compare what a write sent with the answer; when there is none, or it lacks
+        some of what was sent, with the resource read back.
+
+        An answer may be short of what the target holds (a summary of the account):
+        only a read-back, which the next listing will agree with, says that the
+        target did not keep something.
+        """
+        if not self.settings.verify_writes:
+            return
+        answer = answered if answered is not None and answered.id in (None, target_id) else None
+        if answer is not None:
+            short = self._not_kept(resource_type, sent, answer)
+            if not short:
+                return
+            if all(self._read_back[o] >= CONFIRMATIONS for o in short):
+                # Read back often enough this cycle to know: the answer is the target.
+                self._unkeep(run, short)
+                return
+        run.reads += 1
+        self._requests += 1
+        try:
+            read = await (
+                self._groups.get_group(target_id)
+                if resource_type == "Group"
+                else self.target.get_user(target_id)
+            )
+        except Exception as exc:
+            run.notes.append(f"could not be read back to check it: {describe_error(exc)}")
+            return
+        found = self._not_kept(resource_type, sent, read)
+        self._read_back.update(found)
+        self._unkeep(run, found)
+
+    def _unkeep(self, run: _Run, found: Sequence[Observation]) -> None:
+        """Note what the target did not keep, for the result and for the state."""
+        if not found:
+            return
+        # What identifies a resource cannot be left out of comparisons: said, not learned.
+        self._unkept.extend(o for o in found if not _required(self.policy.schema, o))
+        described = ", ".join(
+            f"{o.path} ({'not cleared' if o.how == 'not_cleared' else o.how})" for o in found
+        )
+        run.notes.append(f"the target did not keep {described}")
+
+    def _not_kept(
+        self,
+        resource_type: str,
+        sent: Sequence[PatchOperation] | Resource,
+        answered: Resource,
+    ) -> list[Observation]:
+        schema = self.policy.schema
+        if isinstance(sent, Resource):
+            return unkept_by_resource(resource_type, sent, answered, schema)
+        return unkept_by_patch(resource_type, list(sent), answered, schema)
 
     async def _get(self, run: _Run, op: Operation) -> Resource | None:
         run.reads += 1
         self._requests += 1
         try:
             if op.resource_type == "Group":
-                return await self.target.get_group(op.target_id)
+                return await self._groups.get_group(op.target_id)
             return await self.target.get_user(op.target_id)
         except NotFoundError:
             return None
@@ -720,7 +828,7 @@ class Executor:
             self._requests += 1
             listed: Sequence[Resource]
             if op.resource_type == "Group":
-                listed = await self.target.find_groups(path, value)
+                listed = await self._groups.find_groups(path, value)
             else:
                 listed = await self.target.find_users(path, value)
             for account in listed:
@@ -733,6 +841,11 @@ class Executor:
             ):
                 break
         return list(found.values())
+
+
+def _required(schema: SchemaTable, observation: Observation) -> bool:
+    spec = schema.resolve(observation.resource_type, observation.path)
+    return spec is not None and spec.required
 
 
 def _sets_only_active(op: Operation, value: bool) -> bool:

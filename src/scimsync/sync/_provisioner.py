@@ -1,57 +1,110 @@
-"""The :class:`Provisioner`: source, mapping, target, engine and state, in cycles."""
+"""The :class:`Provisioner`: source, mapping, target, engine and state, in cycles.
+
+This module holds the cycles themselves (read, plan, apply, report: ``arun_once``,
+``aplan``, ``aapply``, ``aprovision_one``) and every public method of the
+Provisioner, documented where users read them. The rest is composed from modules of
+one job each, which the methods here delegate to:
+
+- ``_loop``: the event loop, in a thread of its own, the plain methods run on;
+- ``_schedule``: ``run_forever``'s loop, and the ``trigger``/``stop`` signals;
+- ``_reading`` and ``_remember``: what a cycle read, and what it leaves for the
+  next (state, fingerprints, failures, what the target taught);
+- ``_on_demand`` and ``_explain``: what provisioning one identity reads and sends,
+  and how each step is explained;
+- ``_tell``: what a cycle tells: its report, its line in the history, the hooks.
+
+Rules this module keeps:
+
+- **Cycles never overlap, and never wait for each other.** Both cycle locks (this
+  provisioner's and the state store's) are tried, never waited for: a cycle that
+  finds another running raises :class:`~scimsync.errors.CycleInProgressError` at
+  once, so holding them for a whole cycle blocks nobody.
+- **A cycle that cannot read reports.** A failure reading the source or the target
+  is a report whose outcome is ``"error"``, recorded and alerted; configuration
+  mistakes, a failing state store and programming errors are raised.
+- **Hooks never break a cycle.** A report, alert or progress hook that raises is
+  logged.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
+import contextlib
 import logging
-import random
 import threading
 import time
 import uuid
 import weakref
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..engine import Change, Plan, Policy, SyncState
+from ..engine import Plan, Policy
 from ..engine import plan as make_plan
-from ..engine._changes import add_members_patch
-from ..errors import ConfigurationError, CycleInProgressError, ScimSyncError
-from ..mapping import MappingResult
-from ..models import DesiredState, Group, TargetState, User
-from ..targets import read_target_state
+from ..errors import ConfigurationError, CycleInProgressError
+from ..targets import read_target_state, target_schema
+from ..targets._facts import TargetFacts
+from ..targets._protocol import MAPPING_MAKES_GROUPS, methods_problem
 from ._audit import AuditEvent, AuditSink, emit
 from ._audit import logger as audit_logger
-from ._decisions import describe_error, fingerprint, next_delay, recover
+from ._decisions import describe_error, recover
+from ._delta import source_for_cycle
 from ._executor import ApplyPolicy, Execution, Executor, Journal
-from ._explain import Explanation, Step
+from ._explain import (
+    Explanation,
+    Step,
+    changes_step,
+    match_step,
+    operations_step,
+    result_step,
+    scope_step,
+    source_step,
+)
 from ._health import Health, health_from
+from ._loop import LoopRunner
+from ._observer import CycleKind, Observer, cycle_scope, in_phase, notify_report, phase_scope
+from ._on_demand import find_record, plan_for, read_for
+from ._reading import Reading, empty_mapping_result, read_failure, read_records
+from ._remember import (
+    facts_of,
+    fingerprints,
+    forgotten,
+    full_cycle_reason,
+    incremental_refusal,
+    learn,
+    learned_lines,
+    policy_digest,
+    remembered,
+    remembered_one,
+)
 from ._report import Alert, OperationResult, Progress, RequestStats, SyncReport
-from ._state import (
-    CycleRecord,
-    JournalEntry,
-    MemoryStateStore,
-    PendingFailure,
-    StateStore,
-    StoredState,
+from ._schedule import Scheduler
+from ._state import MemoryStateStore, StateStore, StoredState
+from ._tell import (
+    alert,
+    cycle_report,
+    failure_record,
+    progress,
+    read_error_report,
+    record_failure,
+    record_of,
+    tell,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+    import random
+    from collections.abc import Awaitable, Callable, Iterable, Iterator
     from contextlib import AbstractContextManager
 
     from ..mapping import Mapping
-    from ..sources import AsyncSource, Record, Source
-    from ..targets import Target
+    from ..models import TargetState
+    from ..sources import AsyncSource, Source
+    from ..targets import UserTarget
 
 __all__ = ["Provisioner"]
 
 logger = logging.getLogger("scimsync.sync")
-
-T = TypeVar("T")
 
 
 def _utc_now() -> datetime:
@@ -60,24 +113,6 @@ def _utc_now() -> datetime:
 
 def _new_cycle_id() -> str:
     return uuid.uuid4().hex[:12]
-
-
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-@attrs.define
-class _Reading:
-    """What one cycle read: the mapping's result, the target, the state, the policy."""
-
-    mapped: MappingResult
-    stored: StoredState
-    state: SyncState
-    policy: Policy
-    actual: TargetState | None = None
-    notes: list[str] = attrs.Factory(list)
-    # Creates an interrupted cycle announced and nobody found yet: they may still land.
-    earlier: list[JournalEntry] = attrs.Factory(list)
 
 
 class Provisioner:
@@ -97,15 +132,21 @@ class Provisioner:
         print(report)
 
     Every method has an async twin for applications with an event loop
-    (``await provisioner.arun_once()``); the plain ones are for scripts and run
-    their own loop, one for the life of the provisioner (so the target's
-    connections are reused), and refuse to run inside a running loop.
+    (``await provisioner.arun_once()``); the plain ones are for scripts and threaded
+    applications: they run on the provisioner's own event loop, in a thread of its
+    own for the life of the provisioner (so the target's connections are reused),
+    may be called from any thread at any time (a webhook while ``run_forever`` runs
+    in another thread), and refuse to run inside a running loop.
 
     - ``source``: a :class:`~scimsync.sources.Source` or
       :class:`~scimsync.sources.AsyncSource`; ``mapping``: turns its records into
       desired users and groups (checked against ``policy.schema`` when the
       provisioner is made: a mapping with a blocking problem never writes);
-      ``target``: a :class:`~scimsync.targets.Target`; ``policy``: the engine's
+      ``target``: a :class:`~scimsync.targets.UserTarget`, with the
+      :class:`~scimsync.targets.GroupTarget` methods when the mapping makes groups
+      (checked when the provisioner is made, before any I/O: what is missing raises
+      :class:`~scimsync.errors.ConfigurationError` naming the methods; a users-only
+      target is never asked about groups); ``policy``: the engine's
       :class:`~scimsync.engine.Policy` (safe defaults).
     - ``state``: a :class:`~scimsync.sync.StateStore`. The default keeps state in
       memory only; anything that runs more than once wants a
@@ -121,8 +162,15 @@ class Provisioner:
       ``on_report`` every cycle's :class:`~scimsync.SyncReport` (what
       :meth:`run_forever` would otherwise only log). A hook that raises is logged,
       never allowed to break a cycle.
+    - ``observer``: an :class:`~scimsync.sync.Observer` told about cycles, phases
+      and reports, for metrics and traces; None until :func:`~scimsync.sync.observe`
+      (or :func:`scimsync.metrics.instrument`) sets one.
     - ``request_stats``: a :class:`~scimsync.sync.RequestStats` whose hooks the
-      target's client calls, so reports count HTTP requests and retries.
+      target's client calls, so reports count HTTP requests and retries. Without
+      it, reports count what the target says it sent (its ``requests_sent`` and
+      ``retries_sent``: a :class:`~scimsync.targets.ScimTarget` counts its client's
+      requests; give a custom target these two integer attributes to have its own
+      counted), else the target calls made.
     - ``full_cycle_every``: an incremental cycle whose source did not change since
       the last clean cycle ends without reading the target; every
       ``full_cycle_every`` (and whenever ``run_once(full=True)`` asks) a cycle reads
@@ -130,15 +178,22 @@ class Provisioner:
     - ``clock`` (aware datetimes), ``timer`` (monotonic seconds), ``cycle_ids``:
       injectable for tests.
 
-    Cycles never overlap: a second one, in this process or (with a SQLite store)
-    another, raises :class:`~scimsync.errors.CycleInProgressError`.
+    Cycles never overlap, and never wait for each other: :meth:`run_once`,
+    :meth:`plan`, :meth:`apply`, :meth:`provision_one` and :meth:`forget` (and their
+    twins) started while a cycle of this provisioner runs, or (with a
+    :class:`~scimsync.sync.SqliteStateStore`) one of another process, raise
+    :class:`~scimsync.errors.CycleInProgressError` at once; :meth:`run_forever`
+    skips such a cycle (logged) and tries again at its next interval, and
+    :meth:`trigger` during a cycle asks for one more right after it. A cycle that
+    cannot read its source or the target returns a report whose outcome is
+    ``"error"`` (see :meth:`arun_once`), so a scheduler always gets a report.
     """
 
     def __init__(
         self,
         source: Source | AsyncSource,
         mapping: Mapping,
-        target: Target,
+        target: UserTarget,
         policy: Policy | None = None,
         *,
         state: StateStore | None = None,
@@ -154,6 +209,7 @@ class Provisioner:
         timer: Callable[[], float] = time.monotonic,
         cycle_ids: Callable[[], str] = _new_cycle_id,
     ) -> None:
+        _check_target_methods(target, mapping)
         self.source = source
         self.mapping = mapping
         self.target = target
@@ -170,6 +226,7 @@ class Provisioner:
         self.on_progress = on_progress
         self.on_report = on_report
         self.request_stats = request_stats
+        self.observer: Observer | None = None
         self._stats_start = (0, 0)
         self._schema_checked = not check_mapping
         self.full_cycle_every = full_cycle_every
@@ -178,19 +235,15 @@ class Provisioner:
         self.cycle_ids = cycle_ids
         if check_mapping:
             mapping.check(self.policy.schema).raise_for_problems()
-        self._loop_runner = _LoopRunner()
+        self._loop_runner = LoopRunner()
         # The plain methods' event loop is closed with the provisioner, if not before.
         weakref.finalize(self, self._loop_runner.close)
         self._cycle = threading.Lock()
         self._running = False
-        # Scheduling: what run_forever waits on, set from any thread.
-        self._signal_lock = threading.Lock()
-        self._stop_requested = False
-        self._full_requested = False
-        self._triggered = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._next_run_at: datetime | None = None
+        # Which side a failed read of the running cycle was reading: "source" or "target".
+        self._failed_read: str | None = None
+        # What run_forever waits on, and the signals that steer it, set from any thread.
+        self._schedule = Scheduler()
 
     def __repr__(self) -> str:
         return f"Provisioner({self.source!r}, target={self.target!r}, state={self.state!r})"
@@ -203,16 +256,7 @@ class Provisioner:
         :class:`~scimsync.targets.ScimTarget` has) is awaited there first. With the
         async twins, closing the target stays the caller's business.
         """
-        if self._loop_runner.used:
-            closer = getattr(self.target, "aclose", None)
-            if closer is None:
-                closer = getattr(getattr(self.target, "client", None), "aclose", None)
-            if callable(closer):
-                try:
-                    self._loop_runner.run(closer())
-                except Exception as exc:
-                    logger.warning("closing the target failed: %s", describe_error(exc))
-        self._loop_runner.close()
+        self._loop_runner.close_with(self.target)
 
     def __enter__(self) -> Provisioner:
         return self
@@ -220,17 +264,7 @@ class Provisioner:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- plain twins ----------------------------------------------------------------------
-
-    def _run(self, start: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return self._loop_runner.run(start())
-        raise ConfigurationError(
-            "the plain Provisioner methods cannot run inside a running event loop: "
-            "await their async twins (arun_once, aplan, aapply, ...)"
-        )
+    # -- plain twins (on the provisioner's own loop, see _loop) ----------------------------
 
     def plan(self, *, force: Iterable[str] = ()) -> Plan:
         """Read the source and the whole target and return the plan; nothing is sent.
@@ -238,20 +272,21 @@ class Provisioner:
         ``force`` names guards to go past (see :data:`scimsync.engine.GUARDS`); the
         plan records that they were forced.
         """
-        return self._run(lambda: self.aplan(force=force))
+        return self._loop_runner.call(lambda: self.aplan(force=force))
 
     def apply(self, plan: Plan) -> SyncReport:
         """Apply exactly ``plan``: each operation re-planned against the target as it is now."""
-        return self._run(lambda: self.aapply(plan))
+        return self._loop_runner.call(lambda: self.aapply(plan))
 
     def run_once(self, *, full: bool = False, force: Iterable[str] = ()) -> SyncReport:
-        """One cycle: read, plan, apply, remember. ``full`` reads the target even when
-        the source has not changed; ``force`` goes past the named guards."""
-        return self._run(lambda: self.arun_once(full=full, force=force))
+        """One cycle: read, plan, apply, remember (see :meth:`arun_once`). ``full`` reads
+        the target even when the source has not changed; ``force`` goes past the named
+        guards."""
+        return self._loop_runner.call(lambda: self.arun_once(full=full, force=force))
 
     def provision_one(self, key: str) -> Explanation:
         """Provision one identity now and explain each step (see :meth:`aprovision_one`)."""
-        return self._run(lambda: self.aprovision_one(key))
+        return self._loop_runner.call(lambda: self.aprovision_one(key))
 
     def run_forever(
         self,
@@ -264,7 +299,7 @@ class Provisioner:
         max_cycles: int | None = None,
     ) -> None:
         """Run cycles until :meth:`stop` (see :meth:`arun_forever`), blocking."""
-        self._run(
+        self._loop_runner.call(
             lambda: self.arun_forever(
                 interval,
                 jitter=jitter,
@@ -280,18 +315,22 @@ class Provisioner:
     async def aplan(self, *, force: Iterable[str] = ()) -> Plan:
         """Read the source and the whole target and return the plan; nothing is sent."""
         cycle_id = self.cycle_ids()
-        with self._lock_cycle():
+        with self._lock_cycle(cycle_id, "plan"):
             reading = await self._read(cycle_id, force=force, with_target=True)
             assert reading.actual is not None
             return self._make_plan(cycle_id, reading, reading.actual)
 
-    async def _effective_policy(self, force: Iterable[str]) -> Policy:
-        """The policy, fitted to what the target supports (PUT without PATCH, member caps)."""
+    async def _effective_policy(self, force: Iterable[str], stored: StoredState) -> Policy:
+        """The policy, fitted to what the target supports (PUT without PATCH, member caps);
+        the target reminded of what earlier cycles found it accepts."""
+        facts = facts_of(self.target)
+        if facts is not None and stored.target_facts:
+            facts.merge(TargetFacts.from_dict(stored.target_facts))
         policy = self.policy
         if not self._schema_checked:
             # The mapping was checked against the policy's schema table when the
             # provisioner was made; the target's own /Schemas may say more.
-            self.mapping.check(await self.target.schema()).raise_for_problems()
+            self.mapping.check(await target_schema(self.target)).raise_for_problems()
             self._schema_checked = True
         capabilities = await self.target.capabilities()
         changes: dict[str, Any] = {}
@@ -305,8 +344,23 @@ class Provisioner:
             changes["force"] = policy.force | forced
         return attrs.evolve(policy, **changes) if changes else policy
 
-    def _lock_cycle(self) -> AbstractContextManager[None]:
-        """Both cycle locks: this provisioner's and the state store's."""
+    def _wire_counts(self) -> tuple[int, int] | None:
+        """(requests, retries) on the wire so far: the ``request_stats``' if given, else
+        the target's own (``requests_sent`` / ``retries_sent``, as ScimTarget keeps
+        them); None when neither counts, and reports count target calls instead."""
+        if self.request_stats is not None:
+            return self.request_stats.snapshot()
+        sent = getattr(self.target, "requests_sent", None)
+        if isinstance(sent, int):
+            retried = getattr(self.target, "retries_sent", 0)
+            return sent, retried if isinstance(retried, int) else 0
+        return None
+
+    def _lock_cycle(
+        self, cycle_id: str | None = None, kind: CycleKind = "run"
+    ) -> AbstractContextManager[None]:
+        """Both cycle locks: this provisioner's and the state store's; then the cycle
+        ``cycle_id`` is observed (None: no cycle, only the locks)."""
         from contextlib import contextmanager
 
         @contextmanager
@@ -314,10 +368,10 @@ class Provisioner:
             if not self._cycle.acquire(blocking=False):
                 raise CycleInProgressError("a cycle of this provisioner is already running")
             try:
-                with self.state.lock():
+                with self.state.lock(), cycle_scope(self.observer, cycle_id, kind):
                     self._running = True
-                    if self.request_stats is not None:
-                        self._stats_start = self.request_stats.snapshot()
+                    self._failed_read = None
+                    self._stats_start = self._wire_counts() or (0, 0)
                     try:
                         yield
                     finally:
@@ -334,27 +388,53 @@ class Provisioner:
         force: Iterable[str],
         with_target: bool,
         stored: StoredState | None = None,
-    ) -> _Reading:
+    ) -> Reading:
         self._progress(cycle_id, "reading", 0, 2)
-        policy = await self._effective_policy(force)
         stored = stored if stored is not None else self.state.load()
+        with self._reading("target"):  # its capabilities and schema
+            policy = await self._effective_policy(force, stored)
+        actual: TargetState | None = None
+        # Delta reads: a cycle that need not read the target reads only the source's changes.
+        source = source_for_cycle(self.source, self.state, full=with_target, clock=self.clock)
         if with_target:
-            # Independent reads: the source is mapped while the target pages come in.
-            mapped, actual = await asyncio.gather(
-                self.mapping.amap(self.source), read_target_state(self.target)
+            # Independent reads: the source is mapped while the target pages come in;
+            # both are waited for, so a failed one leaves nothing running behind.
+            source_read, target_read = await asyncio.gather(
+                in_phase(self.observer, "read_source", self.mapping.amap(source)),
+                in_phase(self.observer, "list_target", read_target_state(self.target)),
+                return_exceptions=True,
             )
+            if isinstance(source_read, BaseException):
+                self._failed_read = "source"
+                raise source_read
+            if isinstance(target_read, BaseException):
+                self._failed_read = "target"
+                raise target_read
+            mapped, actual = source_read, target_read
         else:
-            mapped, actual = await self.mapping.amap(self.source), None
-        reading = _Reading(mapped=mapped, stored=stored, state=stored.state, policy=policy)
+            with self._reading("source"):
+                mapped = await in_phase(self.observer, "read_source", self.mapping.amap(source))
+        reading = Reading(mapped=mapped, stored=stored, state=stored.state, policy=policy)
         if actual is not None:
             self._take_target(reading, actual)
         self._progress(cycle_id, "reading", 2, 2)
         return reading
 
-    async def _read_target(self, reading: _Reading) -> None:
-        self._take_target(reading, await read_target_state(self.target))
+    async def _read_target(self, reading: Reading) -> None:
+        with self._reading("target"):
+            actual = await in_phase(self.observer, "list_target", read_target_state(self.target))
+        self._take_target(reading, actual)
 
-    def _take_target(self, reading: _Reading, actual: TargetState) -> None:
+    @contextlib.contextmanager
+    def _reading(self, side: str) -> Iterator[None]:
+        """Note that a failure in this block is one reading ``side``, for the report."""
+        try:
+            yield
+        except Exception:
+            self._failed_read = side
+            raise
+
+    def _take_target(self, reading: Reading, actual: TargetState) -> None:
         """Keep what the target listing said; repair what an interrupted cycle left."""
         reading.actual = actual
         stored = reading.stored
@@ -368,14 +448,18 @@ class Provisioner:
             reading.stored = attrs.evolve(stored, state=state, journal=unresolved, clean=False)
             self.state.save(reading.stored)
 
-    def _make_plan(self, cycle_id: str, reading: _Reading, actual: TargetState) -> Plan:
+    def _make_plan(self, cycle_id: str, reading: Reading, actual: TargetState) -> Plan:
         self._progress(cycle_id, "planning", 0, 1)
-        made = make_plan(
-            reading.mapped.desired, actual, reading.policy, reading.state, now=self.clock()
-        )
+        with phase_scope(self.observer, "plan"):
+            made = make_plan(
+                reading.mapped.desired, actual, reading.policy, reading.state, now=self.clock()
+            )
         self._progress(cycle_id, "planning", 1, 1)
         if reading.mapped.issues:
             made = attrs.evolve(made, source_issues=[str(i) for i in reading.mapped.issues])
+        facts = facts_of(self.target)
+        if facts is not None and facts.describe():
+            made = attrs.evolve(made, target_notes=facts.describe())
         for trip in made.guards:
             if trip.forced:
                 logger.warning("guard %s forced past: %s", trip.name, trip.reason)
@@ -391,24 +475,32 @@ class Provisioner:
 
         ``full`` reads the target whatever the source says (it also happens every
         ``full_cycle_every``); ``force`` goes past the named guards, and the report
-        records it. Raises what made the cycle impossible (an unreadable source or
-        target listing), after recording it in the history and alerting.
+        records it.
+
+        A cycle that cannot read its source or the target (the first page of the
+        listing fails, the source raises a :class:`~scimsync.errors.ScimSyncError` or an
+        ``OSError``) plans and writes nothing, and returns a report whose outcome is
+        ``"error"``, recorded in the history and alerted like any other. Configuration
+        mistakes, :class:`~scimsync.errors.CycleInProgressError`, a failing state store
+        and programming errors are raised (recorded and alerted first, where possible).
         """
         cycle_id = self.cycle_ids()
-        with self._lock_cycle():
+        with self._lock_cycle(cycle_id, "run"):
             started_at, started = self.clock(), self.timer()
             logger.info("cycle %s started%s", cycle_id, " (full)" if full else "")
+            mode = "full"
             try:
                 # When the target must be read whatever the source says, it is read
                 # while the source is; otherwise only once the source has changed.
                 stored = self.state.load()
-                certain = self._full_cycle_reason(full, started_at, stored)
+                certain = full_cycle_reason(full, started_at, stored, self.full_cycle_every)
+                mode = "full" if certain is not None else "incremental"
                 reading = await self._read(
                     cycle_id, force=force, with_target=certain is not None, stored=stored
                 )
-                digests = await asyncio.to_thread(_fingerprints, reading.mapped.desired)
-                settings = _policy_digest(reading.policy, reading.mapped.desired)
-                why_not = certain or self._incremental_refusal(reading, digests, settings)
+                digests = await asyncio.to_thread(fingerprints, reading.mapped.desired)
+                settings = policy_digest(reading.policy, reading.mapped.desired)
+                why_not = certain or incremental_refusal(reading, digests, settings)
                 if why_not is None:
                     report = self._report(
                         cycle_id,
@@ -419,16 +511,19 @@ class Provisioner:
                         note="incremental: nothing changed in the source since the last clean "
                         "cycle; the target was not read",
                     )
-                    self.state.save(reading.stored, self._record(report))
+                    self.state.save(reading.stored, record_of(report))
                     self._finish(report)
                     return report
                 logger.debug("cycle %s reads the target: %s", cycle_id, why_not)
+                mode = "full"
                 if reading.actual is None:
                     await self._read_target(reading)
                 assert reading.actual is not None
                 made = self._make_plan(cycle_id, reading, reading.actual)
                 execution = await self._execute(cycle_id, made, reading, current=None)
             except Exception as exc:
+                if self._failed_read is not None and read_failure(exc):
+                    return self._cycle_error(cycle_id, mode, started_at, started, exc)
                 self._failed_cycle(cycle_id, started_at, exc)
                 raise
             report = self._report(
@@ -440,8 +535,18 @@ class Provisioner:
                 plan=made,
                 execution=execution,
                 requests=2 + execution.requests,
+                target_warnings=learn(reading, execution, facts_of(self.target), self.clock),
             )
-            self._remember(reading, made, execution, report, digests=digests, settings=settings)
+            new = remembered(
+                reading,
+                made,
+                execution,
+                report,
+                digests=digests,
+                settings=settings,
+                now=self.clock(),
+            )
+            self.state.save(new, record_of(report))
             self._finish(report)
             return report
 
@@ -452,21 +557,31 @@ class Provisioner:
         plan was made is computed again from what it holds now (what is done already
         is not sent, what changed meanwhile is kept), a create whose identity now
         exists is linked rather than sent. Operations the plan held are not applied.
+
+        A target that cannot be read gives a report whose outcome is ``"error"`` (as
+        :meth:`arun_once`): nothing is written. A plan with group operations for a
+        target without the group methods raises
+        :class:`~scimsync.errors.ConfigurationError`, naming them, before any I/O.
         """
+        if any(op.resource_type == "Group" for op in plan.operations):
+            _check_target_methods(self.target, None, groups=True)
         cycle_id = self.cycle_ids()
-        with self._lock_cycle():
+        with self._lock_cycle(cycle_id, "apply"):
             started_at, started = self.clock(), self.timer()
             logger.info("cycle %s applies a plan of %d operations", cycle_id, len(plan.operations))
             try:
-                policy = await self._effective_policy(())
                 stored = self.state.load()
-                reading = _Reading(
-                    mapped=_empty_mapping_result(), stored=stored, state=stored.state, policy=policy
+                with self._reading("target"):
+                    policy = await self._effective_policy((), stored)
+                reading = Reading(
+                    mapped=empty_mapping_result(), stored=stored, state=stored.state, policy=policy
                 )
                 await self._read_target(reading)
                 assert reading.actual is not None
                 execution = await self._execute(cycle_id, plan, reading, current=reading.actual)
             except Exception as exc:
+                if self._failed_read is not None and read_failure(exc):
+                    return self._cycle_error(cycle_id, "apply", started_at, started, exc)
                 self._failed_cycle(cycle_id, started_at, exc)
                 raise
             report = self._report(
@@ -479,13 +594,17 @@ class Provisioner:
                 execution=execution,
                 requests=2 + execution.requests,
                 source_known=False,
+                target_warnings=learn(reading, execution, facts_of(self.target), self.clock),
             )
-            self._remember(reading, plan, execution, report, digests=None, settings=None)
+            new = remembered(
+                reading, plan, execution, report, digests=None, settings=None, now=self.clock()
+            )
+            self.state.save(new, record_of(report))
             self._finish(report)
             return report
 
     async def _execute(
-        self, cycle_id: str, plan: Plan, reading: _Reading, *, current: TargetState | None
+        self, cycle_id: str, plan: Plan, reading: Reading, *, current: TargetState | None
     ) -> Execution:
         total = len(plan.operations)
         done = 0
@@ -509,94 +628,12 @@ class Provisioner:
             timer=self.timer,
             clock=self.clock,
             on_result=on_result,
-            stop_requested=self._stop_is_requested,
+            stop_requested=self._schedule.stop_is_requested,
             earlier_attempts={(e.resource_type, e.source_key) for e in reading.earlier},
         )
         listing_complete = reading.actual is None or reading.actual.complete
-        return await executor.execute(plan, current=current, verify_creates=not listing_complete)
-
-    def _full_cycle_reason(self, full: bool, now: datetime, stored: StoredState) -> str | None:
-        """Why this cycle must read the target whatever the source says, or None."""
-        if full:
-            return "a full cycle was asked for"
-        if self.full_cycle_every is None:
-            return "every cycle is a full one (full_cycle_every is None)"
-        if stored.last_full_at is None or now - stored.last_full_at >= self.full_cycle_every:
-            return "a full cycle is due"
-        if not stored.clean or stored.journal or stored.failures:
-            return "the last cycle left work"
-        return None
-
-    def _incremental_refusal(
-        self, reading: _Reading, digests: dict[str, dict[str, str]], settings: str
-    ) -> str | None:
-        """Why this cycle must read the target after all, or None when it need not."""
-        stored = reading.stored
-        if not stored.clean:
-            return "the last cycle left work (failures, held operations, conflicts)"
-        if stored.journal:
-            return "an interrupted cycle left a journal"
-        if stored.failures:
-            return "failed operations wait for a retry"
-        if stored.settings != settings:
-            return "the policy changed"
-        if not reading.mapped.desired.complete:
-            return "the source read was incomplete"
-        if {k: dict(v) for k, v in stored.fingerprints.items() if v} != digests:
-            return "identities changed in the source"
-        return None
-
-    def _remember(
-        self,
-        reading: _Reading,
-        plan: Plan,
-        execution: Execution,
-        report: SyncReport,
-        *,
-        digests: dict[str, dict[str, str]] | None,
-        settings: str | None,
-    ) -> None:
-        """Save the state the cycle leaves, with its record in the history."""
-        stored = reading.stored
-        not_applied = execution.not_applied(plan)
-        state = reading.state.after(plan, execution.resolved, failed=not_applied)
-        # Creates of an interrupted cycle still unaccounted for stay journaled.
-        leftover = [
-            entry
-            for entry in reading.earlier
-            if entry.source_key not in state.ledger(entry.resource_type).links
-        ]
-        now = self.clock()
-        failures = _failures(stored.failures, report.failures, now)
-        if digests is not None:
-            troubled = _troubled_keys(plan, not_applied)
-            fingerprints = {
-                kind: {k: v for k, v in values.items() if (kind, k) not in troubled}
-                for kind, values in digests.items()
-            }
-        else:
-            fingerprints = {k: dict(v) for k, v in stored.fingerprints.items()}
-        actual = reading.actual
-        read_all = digests is not None and actual is not None and actual.complete
-        clean = (
-            digests is not None
-            and report.ok
-            and not plan.conflicts
-            and not plan.held
-            and reading.mapped.desired.complete
-            and (actual is None or actual.complete)
-            and not leftover
-        )
-        new = StoredState(
-            state=state,
-            fingerprints=fingerprints,
-            failures=failures,
-            journal=leftover,
-            clean=clean,
-            settings=settings if clean else None,
-            last_full_at=now if read_all else stored.last_full_at,
-        )
-        self.state.save(new, self._record(report))
+        execution = executor.execute(plan, current=current, verify_creates=not listing_complete)
+        return await in_phase(self.observer, "apply", execution)
 
     # -- on demand ------------------------------------------------------------------------
 
@@ -613,41 +650,49 @@ class Provisioner:
         to the next cycle, and the explanation says when something waits for it.
         """
         cycle_id = self.cycle_ids()
-        with self._lock_cycle():
+        with self._lock_cycle(cycle_id, "provision_one"):
             started_at, started = self.clock(), self.timer()
-            policy = await self._effective_policy(())
             stored = self.state.load()
-            records = await _read_records(self.source)
+            policy = await self._effective_policy((), stored)
+            records = await in_phase(self.observer, "read_source", read_records(self.source))
             mapped = self.mapping.map(records)
-            reading = _Reading(mapped=mapped, stored=stored, state=stored.state, policy=policy)
+            reading = Reading(mapped=mapped, stored=stored, state=stored.state, policy=policy)
             steps: list[Step] = []
-            record = next(
-                (
-                    r
-                    for r in records
-                    if getattr(r, "key", None) == key and getattr(r, "kind", "") == "user"
-                ),
-                None,
-            ) or next((r for r in records if getattr(r, "key", None) == key), None)
+            record = find_record(records, key)
             desired = mapped.desired
             wanted_user = next((u for u in desired.users if u.key == key), None)
             wanted_group = next((g for g in desired.groups if g.key == key), None)
-            steps.append(_source_step(record, key))
-            steps.append(self._scope_step(record, mapped, key, wanted_user or wanted_group))
-            if wanted_user is None and wanted_group is None:
+            wanted = wanted_user or wanted_group
+            steps.append(source_step(record, key))
+            scope = scope_step(record, mapped, key, wanted, self.mapping.scope)
+            steps.append(scope)
+            if wanted is None:
                 empty = Plan(now=self.clock())
                 report = self._report(cycle_id, "one", started_at, started, reading, plan=empty)
-                self.state.save(stored, self._record(report))
+                self.state.save(stored, record_of(report))
                 self._finish(report)
-                return Explanation(key=key, steps=steps, plan=empty, report=report)
+                problem = steps[0].detail if record is None else scope.detail
+                return Explanation(key=key, steps=steps, plan=empty, report=report, problem=problem)
             resource_type = "User" if wanted_user is not None else "Group"
-            actual, reads = await self._read_for(key, resource_type, desired, reading.state, policy)
+            actual, reads = await in_phase(
+                self.observer,
+                "list_target",
+                read_for(
+                    self.target,
+                    key,
+                    resource_type,
+                    desired=desired,
+                    state=reading.state,
+                    policy=policy,
+                ),
+            )
             reading.actual = actual
-            whole = make_plan(desired, actual, policy, reading.state, now=self.clock())
-            mine = _plan_for(whole, key, resource_type, policy)
-            steps.append(_match_step(whole, key, resource_type, reading.state))
-            steps.append(_changes_step(mine))
-            steps.append(_operations_step(mine, whole, key, resource_type))
+            with phase_scope(self.observer, "plan"):
+                whole = make_plan(desired, actual, policy, reading.state, now=self.clock())
+            mine = plan_for(whole, key, resource_type, policy)
+            steps.append(match_step(whole, key, resource_type, reading.state))
+            steps.append(changes_step(mine))
+            steps.append(operations_step(mine, whole, key, resource_type))
             execution = await self._execute(cycle_id, mine, reading, current=None)
             report = self._report(
                 cycle_id,
@@ -658,118 +703,21 @@ class Provisioner:
                 plan=mine,
                 execution=execution,
                 requests=reads + execution.requests,
+                target_warnings=learn(reading, execution, facts_of(self.target), self.clock),
             )
-            steps.append(_result_step(report))
-            state = reading.state.after(
-                mine, execution.resolved, failed=execution.not_applied(mine)
+            steps.append(result_step(report))
+            new = remembered_one(
+                reading,
+                mine,
+                execution,
+                report,
+                resource_type=resource_type,
+                wanted=wanted,
+                now=self.clock(),
             )
-            fingerprints = {k: dict(v) for k, v in stored.fingerprints.items()}
-            if report.ok:
-                item = wanted_user if wanted_user is not None else wanted_group
-                assert item is not None
-                fingerprints.setdefault(resource_type, {})[key] = fingerprint(item)
-            else:
-                fingerprints.get(resource_type, {}).pop(key, None)
-            new = attrs.evolve(
-                stored,
-                state=state,
-                fingerprints=fingerprints,
-                failures=_failures(
-                    stored.failures, report.failures, self.clock(), keep_others=True
-                ),
-            )
-            self.state.save(new, self._record(report))
+            self.state.save(new, record_of(report))
             self._finish(report)
             return Explanation(key=key, steps=steps, plan=mine, report=report)
-
-    def _scope_step(
-        self, record: Any, mapped: MappingResult, key: str, desired: object | None
-    ) -> Step:
-        issues = [str(i) for i in mapped.issues if i.key == key]
-        if desired is not None:
-            return Step(name="scope", detail="in scope, mapped", lines=issues)
-        if record is None:
-            return Step(name="scope", detail="nothing to provision: the source does not hold it")
-        scope = self.mapping.scope
-        if scope is not None and not issues:
-            try:
-                in_scope = bool(scope(record))
-            except Exception as exc:
-                return Step(name="scope", detail=f"the scope rule failed: {describe_error(exc)}")
-            if not in_scope:
-                return Step(name="scope", detail="out of scope: the mapping's scope leaves it out")
-        return Step(name="scope", detail="in scope, but it could not be mapped", lines=issues)
-
-    async def _read_for(
-        self,
-        key: str,
-        resource_type: str,
-        desired: DesiredState,
-        state: SyncState,
-        policy: Policy,
-    ) -> tuple[TargetState, int]:
-        """The accounts one identity may concern: a user's own and its groups, or a
-        group's own and the users (its members)."""
-        from ..errors import NotFoundError
-
-        target = self.target
-        reads = 0
-        users: dict[str, User] = {}
-        groups: dict[str, Group] = {}
-
-        async def lookups(kind: str, resource: Any, linked: str | None) -> None:
-            nonlocal reads
-            into: dict[str, Any] = users if kind == "User" else groups
-            if linked is not None:
-                reads += 1
-                try:
-                    found = await (
-                        target.get_user(linked) if kind == "User" else target.get_group(linked)
-                    )
-                except NotFoundError:
-                    pass
-                else:
-                    into[found.id or ""] = found
-            paths = policy.match_keys if kind == "User" else policy.group_match_keys
-            from ..codec import to_scim
-            from ..engine._changes import value_at
-
-            data = to_scim(resource)
-            for path in paths:
-                value = value_at(data, path, policy.schema.extension_urns(kind))
-                if not isinstance(value, str):
-                    continue
-                reads += 1
-                found_many = await (
-                    target.find_users(path, value)
-                    if kind == "User"
-                    else target.find_groups(path, value)
-                )
-                for account in found_many:
-                    if account.id is not None:
-                        into.setdefault(account.id, account)
-
-        if resource_type == "User":
-            wanted = next(u for u in desired.users if u.key == key)
-            await lookups("User", wanted.user, state.users.links.get(key))
-            # The users it refers to (its manager), to write their ids.
-            referred = {ref_key for _, ref_key in wanted.references if ref_key != key}
-            for other in desired.users:
-                if other.key in referred:
-                    await lookups("User", other.user, state.users.links.get(other.key))
-            for group in desired.groups:
-                if key in group.member_keys:
-                    await lookups("Group", group.group, state.groups.links.get(group.key))
-        else:
-            wanted_group = next(g for g in desired.groups if g.key == key)
-            await lookups("Group", wanted_group.group, state.groups.links.get(key))
-            # Its members may be anyone: the users are listed (once), not looked up one by one.
-            reads += 1
-            listed = await target.list_users()
-            users.update((u.id, u) for u in listed.resources if u.id is not None)
-        return TargetState(
-            users=tuple(users.values()), groups=tuple(groups.values()), complete=False
-        ), reads
 
     # -- scheduling -----------------------------------------------------------------------
 
@@ -790,99 +738,24 @@ class Provisioner:
         could not run, the wait doubles each time, up to ``max_backoff`` (default: ten
         intervals). :meth:`trigger` runs a cycle at once; :meth:`stop` ends the loop:
         a running cycle starts no new operation, finishes those in flight, saves the
-        state and reports, then this returns. A cycle another process is running is
-        skipped (logged), not waited for.
+        state and reports, then this returns. A cycle that finds another running
+        (a :meth:`run_once` or :meth:`provision_one` of this provisioner, another
+        process on the same state file) is skipped (logged), never waited for: the
+        next one comes at the next interval.
 
         ``sleep`` (an async callable taking seconds), ``rng`` and ``max_cycles`` are
         for tests and embedding: nothing here reads the wall clock but ``clock``.
         """
-        period = _seconds(interval)
-        if period <= 0:
-            raise ConfigurationError(f"interval must be positive, got {interval!r}")
-        if not 0 <= jitter < 1:
-            raise ConfigurationError(f"jitter must be a fraction from 0 to 1, got {jitter!r}")
-        ceiling = _seconds(max_backoff) if max_backoff is not None else period * 10
-        draw = rng or random.Random()  # noqa: S311 - spreading agents, not secrecy
-        wait = sleep or asyncio.sleep
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        with self._signal_lock:
-            if self._stop_requested:
-                self._stop_requested = False
-        backoff = 0
-        cycles = 0
-        try:
-            while True:
-                stop, full = self._take_signals()
-                if stop:
-                    break
-                self._next_run_at = None
-                try:
-                    report = await self.arun_once(full=full)
-                except CycleInProgressError as exc:
-                    logger.info("cycle skipped: %s", exc)
-                except Exception as exc:
-                    backoff += 1
-                    logger.error(
-                        "cycle failed: %s",
-                        describe_error(exc),
-                        exc_info=not isinstance(exc, ScimSyncError),
-                    )
-                else:
-                    backoff = backoff + 1 if report.quarantine is not None else 0
-                cycles += 1
-                if max_cycles is not None and cycles >= max_cycles:
-                    break
-                stop, triggered = self._signals()
-                if stop:
-                    break
-                if triggered:
-                    continue
-                delay = next_delay(
-                    period,
-                    jitter=jitter,
-                    draw=draw.random(),
-                    backoff_level=backoff,
-                    max_delay=ceiling,
-                )
-                self._next_run_at = self.clock() + timedelta(seconds=delay)
-                await self._sleep_until_woken(wait, delay)
-        finally:
-            with self._signal_lock:
-                self._stop_requested = False
-            self._next_run_at = None
-            self._loop = None
-            self._wake = None
-
-    async def _sleep_until_woken(
-        self, wait: Callable[[float], Awaitable[object]], delay: float
-    ) -> None:
-        wake = self._wake
-        assert wake is not None
-        wake.clear()
-        if any(self._signals()):
-            return
-        sleeper = asyncio.ensure_future(wait(delay))
-        waker = asyncio.ensure_future(wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, waker):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(sleeper, waker, return_exceptions=True)
-
-    def _take_signals(self) -> tuple[bool, bool]:
-        """(stop requested, full cycle requested), clearing the trigger."""
-        with self._signal_lock:
-            full, self._full_requested = self._full_requested, False
-            self._triggered = False
-            return self._stop_requested, full
-
-    def _signals(self) -> tuple[bool, bool]:
-        """(stop requested, cycle triggered)."""
-        with self._signal_lock:
-            return self._stop_requested, self._triggered
+        await self._schedule.run_forever(
+            lambda full: self.arun_once(full=full),
+            interval,
+            jitter=jitter,
+            max_backoff=max_backoff,
+            sleep=sleep,
+            rng=rng,
+            max_cycles=max_cycles,
+            clock=self.clock,
+        )
 
     def trigger(self, *, full: bool = False) -> None:
         """Ask :meth:`run_forever` for a cycle now (``full`` reads the whole target).
@@ -890,10 +763,7 @@ class Provisioner:
         Safe from any thread. While a cycle runs, triggers coalesce into one cycle
         right after it.
         """
-        with self._signal_lock:
-            self._triggered = True
-            self._full_requested = self._full_requested or full
-        self._wake_up()
+        self._schedule.trigger(full=full)
 
     def stop(self) -> None:
         """Ask :meth:`run_forever` to stop, and a running cycle to start no new write.
@@ -901,33 +771,41 @@ class Provisioner:
         Safe from any thread and from signal handlers' callbacks. Operations in flight
         finish and the state is saved; the remaining ones are reported as skipped.
         """
-        with self._signal_lock:
-            self._stop_requested = True
-        self._wake_up()
+        self._schedule.stop()
 
-    def _wake_up(self) -> None:
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                wake.set()
-            else:
-                loop.call_soon_threadsafe(wake.set)
+    # -- what was learned of the target ---------------------------------------------------
 
-    def _stop_is_requested(self) -> bool:
-        with self._signal_lock:
-            return self._stop_requested
+    def learned(self) -> tuple[str, ...]:
+        """What earlier cycles learned of the target, one line each: the paths it does
+        not keep (left out of comparisons, or never cleared) and what it refuses or does
+        against the RFC (PATCH styles, PUT for a resource type, filters), as stored."""
+        return learned_lines(self.state.load())
+
+    def forget(
+        self, paths: Iterable[str] | None = None, *, resource_type: str | None = None
+    ) -> None:
+        """Forget what was learned, so the next cycle compares and writes it again.
+
+        ``paths`` (``"title"``, ``"emails.type"``) of ``resource_type`` (``"User"``,
+        ``"Group"``; None: both); with no ``paths``, every path of that type; with
+        neither, everything: the paths, and what the target was found to refuse. Takes
+        the cycle lock: raises :class:`~scimsync.errors.CycleInProgressError` while a
+        cycle runs.
+        """
+        with self._lock_cycle():
+            new, everything = forgotten(self.state.load(), paths, resource_type)
+            self.state.save(new)
+            facts = facts_of(self.target)
+            if everything and facts is not None:
+                facts.forget()
 
     def health(self) -> Health:
         """Whether the agent is well: last cycles, failures in a row, quarantine, next run."""
         return health_from(
-            self.state.history(50), running=self._running, next_run_at=self._next_run_at
+            self.state.history(50), running=self._running, next_run_at=self._schedule.next_run_at
         )
 
-    # -- reports, history, hooks -----------------------------------------------------------
+    # -- telling (see _tell) --------------------------------------------------------------
 
     def _report(
         self,
@@ -935,360 +813,74 @@ class Provisioner:
         mode: str,
         started_at: datetime,
         started: float,
-        reading: _Reading,
-        *,
-        plan: Plan | None = None,
-        execution: Execution | None = None,
-        requests: int = 0,
-        note: str = "",
-        source_known: bool = True,
+        reading: Reading,
+        **details: Any,
     ) -> SyncReport:
-        mapped = reading.mapped
-        actual = reading.actual
-        notes = [*reading.notes, note] if note else list(reading.notes)
-        retries = execution.retries if execution is not None else 0
-        if self.request_stats is not None:
-            now_requests, now_retries = self.request_stats.snapshot()
-            requests = now_requests - self._stats_start[0]
-            retries += now_retries - self._stats_start[1]
-        return SyncReport(
-            cycle_id=cycle_id,
-            mode=mode,
+        """The cycle's report, timed and counted now (``details``: see ``cycle_report``)."""
+        return cycle_report(
+            cycle_id,
+            mode,
+            reading,
             started_at=started_at,
             finished_at=self.clock(),
             duration=max(self.timer() - started, 0.0),
-            planned=plan.summary() if plan is not None else {},
-            results=execution.results if execution is not None else (),
-            guards=plan.guards if plan is not None else (),
-            held=len(plan.held) if plan is not None else 0,
-            conflicts=plan.conflicts if plan is not None else (),
-            skipped=plan.skipped if plan is not None else (),
-            source_issues=[str(i) for i in mapped.issues if i.code.loses_identity]
-            if source_known
-            else (),
-            source_warnings=[str(i) for i in mapped.issues if not i.code.loses_identity]
-            if source_known
-            else (),
-            source_complete=mapped.desired.complete,
-            target_complete=actual is None or actual.complete,
-            quarantine=execution.quarantine if execution is not None else None,
-            stopped=execution.stopped if execution is not None else None,
-            requests=requests,
-            retries=retries,
-            note="; ".join(notes),
+            wire=self._wire_since_start(),
+            **details,
         )
 
-    def _record(self, report: SyncReport) -> CycleRecord:
-        return CycleRecord(
-            cycle_id=report.cycle_id,
-            started_at=report.started_at,
-            finished_at=report.finished_at,
-            mode=report.mode,
-            outcome=report.outcome,
-            summary=report.totals(),
-            detail=str(report).splitlines()[0],
-        )
+    def _wire_since_start(self) -> tuple[int, int] | None:
+        """(requests, retries) on the wire since this cycle started, when counted."""
+        counted = self._wire_counts()
+        if counted is None:
+            return None
+        return counted[0] - self._stats_start[0], counted[1] - self._stats_start[1]
 
     def _finish(self, report: SyncReport) -> None:
-        logger.info("%s", str(report).splitlines()[0])
-        if self.on_report is not None:
-            try:
-                self.on_report(report)
-            except Exception as exc:
-                logger.warning("the report hook failed: %s", describe_error(exc))
-        if self.on_alert is None:
-            return
-        alerts: list[tuple[str, str]] = []
-        if report.failures:
-            alerts.append(("failures", f"{len(report.failures)} operations failed"))
-        alerts.extend(
-            ("guard", f"guard {trip.name} held {trip.held} operations: {trip.reason}")
-            for trip in report.guards
-            if not trip.forced
+        notify_report(self.observer, report)
+        tell(report, on_report=self.on_report, on_alert=self.on_alert)
+
+    def _cycle_error(
+        self, cycle_id: str, mode: str, started_at: datetime, started: float, exc: Exception
+    ) -> SyncReport:
+        """The report of a cycle that could not read its source or target: recorded in
+        the history, alerted, returned."""
+        report = read_error_report(
+            cycle_id,
+            mode,
+            self._failed_read,
+            exc,
+            started_at=started_at,
+            finished_at=self.clock(),
+            duration=max(self.timer() - started, 0.0),
+            wire=self._wire_since_start(),
         )
-        if report.quarantine is not None:
-            alerts.append(("quarantine", report.quarantine))
-        if report.stopped is not None:
-            alerts.append(("stopped", report.stopped))
-        for kind, message in alerts:
-            self._alert(Alert(kind=kind, message=message, cycle_id=report.cycle_id, report=report))  # type: ignore[arg-type]
+        logger.error("cycle %s could not run: %s", cycle_id, report.error)
+        record_failure(self.state, record_of(report))
+        self._finish(report)
+        return report
 
     def _failed_cycle(self, cycle_id: str, started_at: datetime, exc: BaseException) -> None:
+        """Record and alert a cycle that raises instead of reporting."""
         message = describe_error(exc)
         logger.error("cycle %s could not run: %s", cycle_id, message)
-        try:
-            self.state.save(
-                self.state.load(),
-                CycleRecord(
-                    cycle_id=cycle_id,
-                    started_at=started_at,
-                    finished_at=self.clock(),
-                    mode="full",
-                    outcome="error",
-                    detail=message,
-                ),
-            )
-        except ScimSyncError as store_error:
-            logger.error("the cycle could not be recorded: %s", describe_error(store_error))
-        self._alert(Alert(kind="error", message=message, cycle_id=cycle_id))
-
-    def _alert(self, alert: Alert) -> None:
-        if self.on_alert is None:
-            return
-        try:
-            self.on_alert(alert)
-        except Exception as exc:
-            logger.warning("the alert hook failed: %s", describe_error(exc))
+        record_failure(self.state, failure_record(cycle_id, started_at, self.clock(), message))
+        alert(self.on_alert, Alert(kind="error", message=message, cycle_id=cycle_id))
 
     def _progress(self, cycle_id: str, phase: str, done: int, total: int) -> None:
-        if self.on_progress is None:
-            return
-        try:
-            self.on_progress(Progress(cycle_id=cycle_id, phase=phase, done=done, total=total))
-        except Exception as exc:
-            logger.warning("the progress hook failed: %s", describe_error(exc))
+        progress(self.on_progress, cycle_id, phase, done, total)
 
 
 # -- helpers -------------------------------------------------------------------------------
 
 
-class _LoopRunner:
-    """The event loop the plain methods run on: one for the provisioner's life, so the
-    target's connections outlive a call. Calls from several threads take turns."""
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def used(self) -> bool:
-        """True when a loop is open."""
-        return self._loop is not None and not self._loop.is_closed()
-
-    def run(self, awaitable: Coroutine[Any, Any, T]) -> T:
-        with self._lock:
-            if self._loop is None or self._loop.is_closed():
-                self._loop = asyncio.new_event_loop()
-            return self._loop.run_until_complete(awaitable)
-
-    def close(self) -> None:
-        with self._lock:
-            loop, self._loop = self._loop, None
-        if loop is None or loop.is_closed():
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # no other loop running here: finish async generators first
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
-
-def _empty_mapping_result() -> MappingResult:
-    return MappingResult(desired=DesiredState())
-
-
-async def _read_records(source: Any) -> list[Any]:
-    items = source.read()
-    if hasattr(items, "__anext__"):
-        return [item async for item in items]
-    return await asyncio.to_thread(list, items)
-
-
-def _fingerprints(desired: DesiredState) -> dict[str, dict[str, str]]:
-    found = {
-        "User": {u.key: fingerprint(u) for u in desired.users},
-        "Group": {g.key: fingerprint(g) for g in desired.groups},
-    }
-    return {kind: values for kind, values in found.items() if values}
-
-
-def _policy_digest(policy: Policy, desired: DesiredState) -> str:
-    """What a clean cycle was planned with: the policy, and the managed attributes (a
-    newly managed attribute may have values to clear while no identity changed)."""
-    data = {
-        field.name: sorted(value) if isinstance(value, frozenset) else value
-        for field in attrs.fields(Policy)
-        if field.name != "schema"
-        for value in [getattr(policy, field.name)]
-    }
-    if desired.managed_user_attributes is not None:
-        data["managedUserAttributes"] = list(desired.managed_user_attributes)
-    if desired.managed_group_attributes is not None:
-        data["managedGroupAttributes"] = list(desired.managed_group_attributes)
-    text = json.dumps(data, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _troubled_keys(plan: Plan, not_applied: Sequence[Any]) -> set[tuple[str, str]]:
-    troubled = {(op.resource_type, op.source_key) for op in not_applied if op.source_key}
-    troubled.update((op.resource_type, op.source_key) for op in plan.held if op.source_key)
-    for conflict in plan.conflicts:
-        troubled.update((conflict.resource_type, key) for key in conflict.source_keys)
-    return troubled
-
-
-def _failures(
-    previous: Sequence[PendingFailure],
-    failed: Sequence[OperationResult],
-    now: datetime,
-    *,
-    keep_others: bool = False,
-) -> list[PendingFailure]:
-    before = {f.identity: f for f in previous}
-    out: dict[tuple[str, str, str], PendingFailure] = dict(before) if keep_others else {}
-    for result in failed:
-        failure = PendingFailure(
-            resource_type=result.resource_type,
-            kind=result.kind,
-            source_key=result.source_key,
-            target_id=result.target_id,
-            error=result.reason,
-            first_failed_at=now,
-            last_failed_at=now,
-        )
-        earlier = before.get(failure.identity)
-        if earlier is not None:
-            failure = attrs.evolve(
-                failure,
-                attempts=earlier.attempts + 1,
-                first_failed_at=earlier.first_failed_at or now,
-            )
-        out[failure.identity] = failure
-    return [out[k] for k in sorted(out)]
-
-
-def _plan_for(whole: Plan, key: str, resource_type: str, policy: Policy) -> Plan:
-    """The operations of ``whole`` for one identity; group changes narrowed to it."""
-    links = [
-        link
-        for link in whole.links
-        if link.resource_type == resource_type and link.source_key == key
-    ]
-    operations = []
-    if resource_type == "Group":
-        operations = [
-            op for op in whole.operations if op.resource_type == "Group" and op.source_key == key
-        ]
-        return attrs.evolve(whole, operations=operations, held=(), links=links, source_counts={})
-    ref = next((link.target_id for link in links), None)
-    user_ops = [
-        op for op in whole.operations if op.resource_type == "User" and op.source_key == key
-    ]
-    if ref is None:
-        ref = next((op.target_id for op in user_ops), None)
-    group_creates: dict[str, Any] = {}
-    member_ops = []
-    if ref is not None and policy.update_method == "patch":
-        member_ops = [
-            attrs.evolve(
-                op,
-                members=(ref,),
-                patch=add_members_patch([ref]),
-                reason="1 member to add",
-                changes=(Change(path="members", new=[key]),),
-            )
-            for op in whole.operations
-            if op.kind == "add_members" and ref in op.members
-        ]
-        wanted_groups = {op.target_id for op in member_ops}
-        for op in whole.operations:
-            if (
-                op.resource_type == "Group"
-                and op.kind == "create"
-                and op.target_id in wanted_groups
-            ):
-                group_creates[op.target_id] = op
-        links.extend(
-            link
-            for link in whole.links
-            if link.resource_type == "Group" and link.target_id in group_creates
-        )
-    operations = [*user_ops, *group_creates.values(), *member_ops]
-    return attrs.evolve(whole, operations=operations, held=(), links=links, source_counts={})
-
-
-def _source_step(record: Record | None, key: str) -> Step:
-    if record is None:
-        return Step(name="source", detail=f"the source holds no record with key {key!r}")
-    return Step(name="source", detail=f"found: {record.where()}")
-
-
-def _match_step(whole: Plan, key: str, resource_type: str, state: SyncState) -> Step:
-    for conflict in whole.conflicts:
-        if conflict.resource_type == resource_type and key in conflict.source_keys:
-            ids = ", ".join(conflict.target_ids)
-            return Step(
-                name="match",
-                detail=f"conflict ({conflict.kind}): {conflict.detail}"
-                + (f" [{ids}]" if ids else ""),
-            )
-    for skip in whole.skipped:
-        if skip.resource_type == resource_type and skip.source_key == key and skip.target_id:
-            return Step(name="match", detail=f"left alone: {skip.reason}")
-    for link in whole.links:
-        if link.resource_type == resource_type and link.source_key == key:
-            if link.matched_by == "create":
-                return Step(name="match", detail="no account holds this identity: to be created")
-            adopted = ", adopted" if link.adopted else ""
-            return Step(
-                name="match",
-                detail=f"account {link.target_id}, matched by {link.matched_by}{adopted}",
-            )
-    linked = state.ledger(resource_type).links.get(key)
-    if linked is not None:
-        return Step(name="match", detail=f"account {linked}, linked by an earlier cycle")
-    return Step(name="match", detail="no account found")
-
-
-def _keyed(value: Any, key: str | None) -> str:
-    """A value, and the source key of the user it names (a manager's id) if known."""
-    text = json.dumps(value, ensure_ascii=False)
-    return text if key is None else f"{text} ({key})"
-
-
-def _changes_step(mine: Plan) -> Step:
-    lines = []
-    for op in mine.operations:
-        for change in op.changes:
-            if change.sensitive:
-                lines.append(f"{op.resource_type} {change.path} = (sensitive)")
-            elif op.kind == "create":
-                lines.append(f"{op.resource_type} {change.path} = {_json(change.new)}")
-            elif change.path == "members":
-                lines.append(f"{op.resource_type} {op.target_id} members + {_json(change.new)}")
-            else:
-                old = _keyed(change.old, change.old_key)
-                new = _keyed(change.new, change.new_key)
-                lines.append(f"{op.resource_type} {change.path}: {old} → {new}")
-    if not lines:
-        return Step(name="changes", detail="none: the target holds what the source wants")
-    return Step(name="changes", detail=f"{len(lines)} attribute changes", lines=lines)
-
-
-def _operations_step(mine: Plan, whole: Plan, key: str, resource_type: str) -> Step:
-    lines = [f"{op.kind} {op.resource_type} ({op.reason})" for op in mine.operations]
-    waiting = [
-        op for op in whole.held if (op.resource_type == resource_type and op.source_key == key)
-    ]
-    lines.extend(
-        f"left for the next full cycle: {op.kind} {op.resource_type} ({op.reason})"
-        for op in waiting
+def _check_target_methods(target: object, mapping: Mapping | None, *, groups: bool = False) -> None:
+    """Refuse, by name and before any I/O, a target without the methods it will be asked
+    for: the user methods always, the group methods for a mapping that makes groups
+    (or a plan with group operations)."""
+    problem = methods_problem(
+        target,
+        groups=groups or (mapping is not None and mapping.uses_groups),
+        why_groups=MAPPING_MAKES_GROUPS if mapping is not None else "the plan has group operations",
     )
-    if not mine.operations:
-        return Step(name="operations", detail="nothing to send", lines=lines)
-    return Step(name="operations", detail=f"{len(mine.operations)} to send", lines=lines)
-
-
-def _result_step(report: SyncReport) -> Step:
-    if not report.results:
-        return Step(name="result", detail="nothing was sent")
-    totals = report.totals()
-    return Step(
-        name="result",
-        detail=", ".join(f"{count} {outcome}" for outcome, count in totals.items()),
-        lines=[str(result) for result in report.results],
-    )
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    if problem is not None:
+        raise ConfigurationError(problem)

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
-from ..engine import Change, Conflict, GuardTrip, Skip
+from ..engine import Conflict, GuardTrip, PlannedChange, Protection, Skip, blocked_message
 from ..engine._values import OPERATION_KINDS, Placeholder
 from ..models._base import to_tuple_or_empty
 
@@ -35,7 +35,7 @@ Outcome.__doc__ = (
     "What became of an operation: done on the target, failed (with the error), or not tried."
 )
 
-AlertKind = Literal["failures", "guard", "quarantine", "stopped", "error"]
+AlertKind = Literal["failures", "guard", "quarantine", "stopped", "error", "target"]
 AlertKind.__doc__ = "Why an alert was raised."
 
 _FORMAT = "scimsync-report/1"
@@ -89,7 +89,7 @@ class OperationResult:
     reads: int = 0
     replanned: bool = False
     adopted: bool = False
-    changes: tuple[Change, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    changes: tuple[PlannedChange, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     duration: float = 0.0
 
     @property
@@ -139,10 +139,12 @@ class Progress:
 @attrs.frozen(kw_only=True)
 class Alert:
     """Something an operator should hear about: failures, a tripped guard, quarantine,
-    writes stopped by the target, or a cycle that could not run.
+    writes stopped by the target, a cycle that could not run, or (``"target"``) a path
+    the target was found not to keep.
 
-    ``report`` is the cycle's report when there is one (``"error"`` alerts of a
-    cycle that could not run have none).
+    ``report`` is the cycle's report when there is one: a cycle that could not read
+    its source or target has an ``"error"`` report; one stopped by another error (a
+    configuration mistake, the state store) has none.
     """
 
     kind: AlertKind
@@ -157,8 +159,11 @@ class SyncReport:
 
     ``ok`` is True when every planned operation was applied and nothing was held,
     quarantined or stopped; :attr:`exit_code` says the same in the command-line
-    convention (0 all applied, 1 failures, 2 blocked by a guard). ``str(report)``
-    is a summary for people; :meth:`to_dict` / :meth:`to_json` are for machines.
+    convention (0 all applied, 1 failures or a cycle that could not run, 2 blocked by
+    a guard). ``str(report)`` is a summary for people; :meth:`to_dict` /
+    :meth:`to_json` are for machines; ``repr(report)`` is one line, for logs. A
+    blocked report says how to go past the guards once the held operations are
+    reviewed (:attr:`force_hint`).
 
     - ``mode``: ``"full"`` (the whole target was read), ``"incremental"`` (the source
       had not changed since the last clean cycle: the target was not read),
@@ -168,10 +173,13 @@ class SyncReport:
       operation, in plan order.
     - ``guards``, ``held``: the guards that tripped and how many operations they
       held; ``conflicts`` and ``skipped``: identities the plan left alone.
+    - ``protected``: source identities whose records have an issue, and the accounts
+      kept for them (not deprovisioned, not removed from groups), with the reason;
     - ``source_issues``: records the mapping could not use, as text;
       ``source_warnings``: records it used, leaving a part out (a group member or
       a manager whose key no user record has), as text;
-      ``source_complete`` / ``target_complete``: whether the reads were whole.
+      ``source_complete`` / ``target_complete``: whether the reads were whole;
+      ``target_problems``: why the target listing came out short, when it said.
     - ``quarantine``: why writing stopped because too many writes failed;
       ``stopped``: why writing stopped otherwise (401/403, a stop request).
     - ``requests``: HTTP requests on the wire when the provisioner has a
@@ -179,7 +187,13 @@ class SyncReport:
       paged listing then counts once); ``retries``: writes the runner sent again
       (after a lost answer, a 412, a conflict), plus the client's own retries when
       counted by a :class:`RequestStats`.
+    - ``target_warnings``: what the cycle learned the target does not keep (an
+      attribute it drops, a sub-attribute, a value it changes or does not clear):
+      said once, when learned; from then on those paths are neither compared nor
+      written (:attr:`~scimsync.engine.Ledger.unkept`).
     - ``note``: anything else worth saying (why an incremental cycle did nothing).
+    - ``error``: why the cycle could not run (reading the source or the target
+      failed: nothing was planned or written); its outcome is then ``"error"``.
     """
 
     cycle_id: str
@@ -193,15 +207,19 @@ class SyncReport:
     held: int = 0
     conflicts: tuple[Conflict, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     skipped: tuple[Skip, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    protected: tuple[Protection, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     source_issues: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     source_warnings: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     source_complete: bool = True
     target_complete: bool = True
+    target_problems: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     quarantine: str | None = None
     stopped: str | None = None
     requests: int = 0
     retries: int = 0
+    target_warnings: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     note: str = ""
+    error: str | None = None
 
     # -- verdicts ----------------------------------------------------------------------
 
@@ -223,12 +241,27 @@ class SyncReport:
             and not self.blocked
             and self.quarantine is None
             and self.stopped is None
+            and self.error is None
         )
 
     @property
+    def force_hint(self) -> str | None:
+        """How to go past the guards that held operations, once they are reviewed (see
+        :func:`~scimsync.engine.blocked_message`); None when nothing was held."""
+        if self.mode == "apply":  # a saved plan: guards are forced when planning
+            return blocked_message(self.guards, self.held, then=", then apply the new plan")
+        return blocked_message(self.guards, self.held, again="run again")
+
+    @property
     def exit_code(self) -> int:
-        """0: everything applied; 1: failures (or writes stopped); 2: blocked by a guard."""
-        if self.failures or self.quarantine is not None or self.stopped is not None:
+        """0: everything applied; 1: failures (or writes stopped, or the cycle could not
+        read its source or target); 2: blocked by a guard."""
+        if (
+            self.failures
+            or self.quarantine is not None
+            or self.stopped is not None
+            or self.error is not None
+        ):
             return 1
         if self.blocked:
             return 2
@@ -237,7 +270,9 @@ class SyncReport:
     @property
     def outcome(self) -> str:
         """One word for the history: ``ok``, ``unchanged``, ``failed``, ``blocked``,
-        ``quarantined`` or ``stopped``."""
+        ``quarantined``, ``stopped`` or ``error`` (the cycle could not run)."""
+        if self.error is not None:
+            return "error"
         if self.quarantine is not None:
             return "quarantined"
         if self.stopped is not None:
@@ -290,19 +325,31 @@ class SyncReport:
             "held": self.held,
             "conflicts": [c.to_dict() for c in self.conflicts],
             "skipped": [s.to_dict() for s in self.skipped],
+            "protected": [p.to_dict() for p in self.protected],
             "sourceIssues": list(self.source_issues),
             "sourceWarnings": list(self.source_warnings),
             "sourceComplete": self.source_complete,
             "targetComplete": self.target_complete,
+            "targetProblems": list(self.target_problems),
             "quarantine": self.quarantine,
             "stopped": self.stopped,
+            "targetWarnings": list(self.target_warnings),
             "note": self.note,
+            "error": self.error,
+            "forceHint": self.force_hint,
             "results": [r.to_dict() for r in self.results],
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The report as JSON text."""
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, sort_keys=True)
+
+    def __repr__(self) -> str:
+        # One line whatever the size of the cycle (it ends up in logs and debuggers);
+        # str() and to_json() hold the whole report.
+        totals = " ".join(f"{outcome}={count}" for outcome, count in self.totals().items())
+        held = f" held={self.held}" if self.held else ""
+        return f"<SyncReport {self.cycle_id!r} {self.mode} {self.outcome}: {totals}{held}>"
 
     def __str__(self) -> str:
         totals = self.totals()
@@ -313,6 +360,7 @@ class SyncReport:
             "blocked": "BLOCKED",
             "quarantined": "QUARANTINED",
             "stopped": "STOPPED",
+            "error": "ERROR",
         }[self.outcome]
         lines = [
             f"Sync {self.cycle_id} ({self.mode}): {verdict} in {self.duration:.2f}s, "
@@ -327,10 +375,15 @@ class SyncReport:
             for kind, counted in self.counts().items():
                 detail = ", ".join(f"{n} {outcome}" for outcome, n in counted.items())
                 lines.append(f"    {kind}: {detail}")
+        elif self.error is not None:
+            lines.append(f"  ! {self.error}: nothing was planned or written")
+        elif self.held:
+            lines.append(f"  nothing applied: {self.held} held")
         elif self.mode != "incremental":
             lines.append("  no changes")
         if self.note:
             lines.append(f"  {self.note}")
+        lines.extend(f"  ! {warning}" for warning in self.target_warnings)
         for trip in self.guards:
             state = "forced past" if trip.forced else f"held {trip.held} operations"
             lines.append(f"  ! guard {trip.name} {state}: {trip.reason}")
@@ -338,10 +391,18 @@ class SyncReport:
             lines.append(f"  ! quarantined: {self.quarantine}")
         if self.stopped:
             lines.append(f"  ! stopped: {self.stopped}")
-        if not self.source_complete:
+        if self.error is None and not self.source_complete:
             lines.append("  ! the source read was incomplete: nothing was deprovisioned")
-        if not self.target_complete:
-            lines.append("  ! the target listing was incomplete: nothing was deprovisioned")
+        if self.error is None and not self.target_complete:
+            why = "; ".join(self.target_problems)
+            lines.append(
+                "  ! the target listing was incomplete"
+                + (f" ({why})" if why else "")
+                + ": nothing was deprovisioned"
+            )
+        hint = self.force_hint
+        if hint is not None:
+            lines.append(f"  {hint}")
         failures = self.failures
         if failures:
             lines.append("  Failures:")
@@ -349,6 +410,12 @@ class SyncReport:
         if self.conflicts:
             lines.append(f"  {len(self.conflicts)} conflicts (left alone):")
             lines.extend(_first(self.conflicts, 10, _conflict_line))
+        if self.protected:
+            lines.append(
+                f"  {len(self.protected)} protected (source records with issues: "
+                "not deprovisioned, groups kept):"
+            )
+            lines.extend(_first(self.protected, 10, _protection_line))
         for issues, heading in (
             (self.source_issues, "source records not used"),
             (self.source_warnings, "source records used with a part left out"),
@@ -365,6 +432,12 @@ def _first(items: Sequence[T], limit: int, describe: Callable[[T], str]) -> list
     if len(items) > limit:
         lines.append(f"    … and {len(items) - limit} more")
     return lines
+
+
+def _protection_line(protection: Protection) -> str:
+    key = json.dumps(protection.source_key, ensure_ascii=False)
+    ids = f" (id {', '.join(protection.target_ids)})" if protection.target_ids else ""
+    return f"{protection.resource_type} {key}{ids}: {protection.reason}"
 
 
 def _conflict_line(conflict: Conflict) -> str:

@@ -3,15 +3,18 @@
 What is kept, and why:
 
 - the engine's :class:`~scimsync.engine.SyncState`: links (source key ↔ target id),
-  ownership, the last trusted source sizes (the shrink guard) and deactivation
-  times (``delete_after_days``);
+  ownership, the last trusted source sizes (the shrink guard), deactivation
+  times (``delete_after_days``) and the paths the target does not keep;
 - a fingerprint per identity of what was last applied, so an incremental cycle
   whose source did not change ends without a request;
 - the operations that failed, retried by the next cycle;
 - a write-ahead journal: the creates a cycle is about to send, and what it has
   done so far. A cycle that is killed leaves it behind; the next one reads it and
   links what the killed one created, so nothing is created twice;
-- a short history of cycles, for :meth:`Provisioner.health`.
+- a short history of cycles, for :meth:`Provisioner.health`;
+- for each delta-reading source (:class:`~scimsync.sources.DeltaSource`), a
+  :class:`SourceSnapshot`: the watermark of its last clean read and the records it
+  left, which its next delta read is merged into.
 
 :class:`SqliteStateStore` keeps it in one SQLite file (standard library ``sqlite3``,
 WAL, schema versioned and migrated); :class:`MemoryStateStore` in memory.
@@ -36,8 +39,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import attrs
 
 from ..engine import Ledger, SyncState
+from ..engine._state import Unkept
 from ..errors import CycleInProgressError, StateError
 from ..models._base import to_tuple_or_empty
+from ..sources._records import Record
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -49,6 +54,8 @@ __all__ = [
     "MemoryStateStore",
     "PendingFailure",
     "SCHEMA_VERSION",
+    "SnapshotStore",
+    "SourceSnapshot",
     "SqliteStateStore",
     "StateStore",
     "StoredState",
@@ -177,7 +184,9 @@ class StoredState:
     ``fingerprints`` maps ``"User"``/``"Group"`` to source key → fingerprint of what
     was last applied; ``clean`` says the last cycle applied everything it planned
     (nothing failed, held or in conflict) with the policy whose digest is
-    ``settings``; ``last_full_at`` is when a cycle last read the whole target.
+    ``settings``; ``last_full_at`` is when a cycle last read the whole target;
+    ``target_facts`` is what the target was found to accept (PATCH styles, PUT for
+    a resource type: :class:`~scimsync.targets.TargetFacts`), as plain strings.
     """
 
     state: SyncState = attrs.field(factory=SyncState)
@@ -189,6 +198,7 @@ class StoredState:
     clean: bool = False
     settings: str | None = None
     last_full_at: datetime | None = None
+    target_facts: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
 
 
 @runtime_checkable
@@ -226,6 +236,59 @@ class StateStore(Protocol):
         ...
 
 
+@attrs.frozen(kw_only=True)
+class SourceSnapshot:
+    """What a delta-reading source's last clean read left: its ``watermark`` (the
+    value its next read starts from), the ``records`` it read (users and groups,
+    merged with earlier reads), and when (``read_at``)."""
+
+    watermark: str
+    records: tuple[Record, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
+    read_at: datetime | None = None
+
+
+@runtime_checkable
+class SnapshotStore(Protocol):
+    """A state store that also keeps a :class:`SourceSnapshot` per source, which is
+    what delta reads need (:class:`MemoryStateStore` and :class:`SqliteStateStore`
+    do). A :class:`StateStore` without these methods still works: every cycle then
+    reads its source whole."""
+
+    def load_snapshot(self, source_id: str) -> SourceSnapshot | None:
+        """The snapshot saved for ``source_id``, or None."""
+        ...
+
+    def save_snapshot(self, source_id: str, snapshot: SourceSnapshot | None) -> None:
+        """Replace the snapshot of ``source_id`` (None: forget it), atomically."""
+        ...
+
+
+def record_to_json(record: Record) -> str:
+    """A record as JSON text, for a snapshot (its attributes must be JSON values)."""
+    data: dict[str, Any] = {"key": record.key, "kind": record.kind}
+    data["attributes"] = dict(record.attributes)
+    if record.members:
+        data["members"] = list(record.members)
+    if record.line is not None:
+        data["line"] = record.line
+    if record.origin is not None:
+        data["origin"] = record.origin
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def record_from_json(text: str) -> Record:
+    """The record :func:`record_to_json` wrote."""
+    data = json.loads(text)
+    return Record(
+        key=data["key"],
+        kind=data["kind"],
+        attributes=data.get("attributes") or {},
+        members=tuple(data.get("members") or ()),
+        line=data.get("line"),
+        origin=data.get("origin"),
+    )
+
+
 # -- memory ------------------------------------------------------------------------------
 
 
@@ -243,9 +306,23 @@ class MemoryStateStore:
         self._history: list[CycleRecord] = []
         self._lock = threading.Lock()
         self._cycle = threading.Lock()
+        self._snapshots: dict[str, SourceSnapshot] = {}
 
     def __repr__(self) -> str:
         return "MemoryStateStore()"
+
+    def load_snapshot(self, source_id: str) -> SourceSnapshot | None:
+        """The snapshot of ``source_id``, or None."""
+        with self._lock:
+            return self._snapshots.get(source_id)
+
+    def save_snapshot(self, source_id: str, snapshot: SourceSnapshot | None) -> None:
+        """Replace (or, with None, forget) the snapshot of ``source_id``."""
+        with self._lock:
+            if snapshot is None:
+                self._snapshots.pop(source_id, None)
+            else:
+                self._snapshots[source_id] = snapshot
 
     def load(self) -> StoredState:
         """The stored state, with the journal."""
@@ -310,6 +387,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " started_at TEXT NOT NULL, finished_at TEXT NOT NULL, mode TEXT NOT NULL,"
         " outcome TEXT NOT NULL, summary TEXT NOT NULL, detail TEXT NOT NULL)",
     ),
+    (
+        "CREATE TABLE unkept (resource_type TEXT NOT NULL, path TEXT NOT NULL,"
+        " how TEXT NOT NULL, seen INTEGER NOT NULL, since TEXT,"
+        " PRIMARY KEY (resource_type, path))",
+    ),
+    (
+        # Delta reads: per source, the watermark of the last clean read and its records.
+        "CREATE TABLE source_watermarks (source_id TEXT PRIMARY KEY, watermark TEXT NOT NULL,"
+        " read_at TEXT)",
+        "CREATE TABLE source_records (source_id TEXT NOT NULL, kind TEXT NOT NULL,"
+        " source_key TEXT NOT NULL, record TEXT NOT NULL,"
+        " PRIMARY KEY (source_id, kind, source_key))",
+    ),
 )
 
 #: The schema version this scimsync writes.
@@ -328,34 +418,65 @@ class SqliteStateStore:
     scimsync state database, raises :class:`~scimsync.errors.StateError` instead of
     being touched.
 
+    Opening checks the file, and refuses (:class:`~scimsync.errors.StateError`, with
+    the way to recover) what cannot be trusted:
+
+    - a file that exists but is empty (0 bytes): state was expected there, and
+      reading it as new would forget which accounts scimsync owns. Pass
+      ``new=True`` to make a new state database in it on purpose;
+    - a damaged database (SQLite's ``PRAGMA quick_check`` finds a fault).
+
+    A missing file is made whole before it appears under ``path`` (built under a
+    temporary name, then linked into place), so two processes starting their first
+    cycle at once both find a complete database. Files the store creates (the
+    database, SQLite's ``-wal``/``-shm`` files beside it, and ``<path>.lock``) are
+    readable and writable by their owner only (mode 0600), whatever the umask; files
+    that exist already keep their mode.
+
     :meth:`lock` takes an exclusive ``fcntl`` lock on ``<path>.lock``, so cycles
     never overlap across processes. Where ``fcntl`` is missing (Windows) the lock
     covers this process only, and says so in a warning.
 
     ``synchronous`` is SQLite's ``PRAGMA synchronous``: ``"NORMAL"`` (the default)
     survives a killed process; ``"FULL"`` also survives a power cut, at the cost of
-    a disk sync per write.
+    a disk sync per write. ``new=True`` says the state starts here: an existing empty
+    file becomes a new state database (a file that holds state is still refused, so
+    the flag never wipes state).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", new: bool = False
+    ) -> None:
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise StateError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.path = Path(path)
         self._lock = threading.RLock()
         self._cycle = threading.Lock()
+        name = str(self.path)
         try:
+            size: int | None = self.path.stat().st_size
+        except FileNotFoundError:
+            size = None
+        except OSError as exc:
+            raise StateError(f"cannot open the state database {name!r}: {exc}") from exc
+        if size == 0 and not new:
+            raise StateError(_empty_file_message(name))
+        try:
+            if size is None:
+                _create_database(self.path)
             self._db = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+                name, isolation_level=None, check_same_thread=False, timeout=30.0
             )
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot open the state database {str(self.path)!r}: {exc}") from exc
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open the state database {name!r}: {exc}") from exc
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._migrate()
+            self._migrate(new=new and size is not None)
+            self._check_integrity()
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise StateError(f"{str(self.path)!r} is not a scimsync state database: {exc}") from exc
+            raise _open_error(name, exc) from exc
         except BaseException:
             self._db.close()
             raise
@@ -380,29 +501,42 @@ class SqliteStateStore:
             (version,) = self._db.execute("PRAGMA user_version").fetchone()
             return int(version)
 
-    def _migrate(self) -> None:
-        (application_id,) = self._db.execute("PRAGMA application_id").fetchone()
-        version = self.schema_version
-        if version == 0 and application_id == 0:
-            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables:
+    def _migrate(self, *, new: bool) -> None:
+        """Bring the schema to :data:`SCHEMA_VERSION`; ``new``: the file was empty and
+        may only hold a state database once this returns."""
+        if not new and _versions(self._db) == (SCHEMA_VERSION, _APPLICATION_ID):
+            return  # the usual open: nothing to do, no write lock taken
+        # The versions are read again under the write lock: a process creating or
+        # migrating the same file at this moment finishes first, and is not redone.
+        with self._transaction() as db:
+            version, application_id = _versions(db)
+            if new and (version, application_id) != (0, 0):
                 raise StateError(
-                    f"{str(self.path)!r} holds tables but is not a scimsync state database"
+                    f"{str(self.path)!r} holds a state database already: new=True (the "
+                    "command line's --new-state) is for an empty file; drop it to use this state"
                 )
-        elif application_id != _APPLICATION_ID:
-            raise StateError(f"{str(self.path)!r} is not a scimsync state database")
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"{str(self.path)!r} has schema version {version}, newer than the "
-                f"{SCHEMA_VERSION} this scimsync knows: upgrade scimsync"
-            )
-        for target in range(version, SCHEMA_VERSION):
-            with self._transaction():
-                for statement in MIGRATIONS[target]:
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
-                self._db.execute(f"PRAGMA user_version = {target + 1}")
-            logger.info("state database %s migrated to schema version %d", self.path, target + 1)
+            if version == 0 and application_id == 0:
+                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if tables:
+                    raise StateError(
+                        f"{str(self.path)!r} holds tables but is not a scimsync state database"
+                    )
+            elif application_id != _APPLICATION_ID:
+                raise StateError(f"{str(self.path)!r} is not a scimsync state database")
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    f"{str(self.path)!r} has schema version {version}, newer than the "
+                    f"{SCHEMA_VERSION} this scimsync knows: upgrade scimsync"
+                )
+            _apply_migrations(db, version)
+        if version < SCHEMA_VERSION:
+            logger.info("state database %s migrated to version %d", self.path, SCHEMA_VERSION)
+
+    def _check_integrity(self) -> None:
+        """Refuse a damaged database rather than plan from what is left of it."""
+        found = [row[0] for row in self._db.execute("PRAGMA quick_check(5)")]
+        if found != ["ok"]:
+            raise StateError(_damaged_message(str(self.path), "; ".join(map(str, found))))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -428,7 +562,13 @@ class SqliteStateStore:
     def _load(self) -> StoredState:
         db = self._db
         ledgers: dict[str, dict[str, Any]] = {
-            kind: {"links": {}, "owned": set(), "deactivated_at": {}, "last_source_count": None}
+            kind: {
+                "links": {},
+                "owned": set(),
+                "deactivated_at": {},
+                "last_source_count": None,
+                "unkept": {},
+            }
             for kind in ("User", "Group")
         }
         for kind, key, target in db.execute(
@@ -443,6 +583,10 @@ class SqliteStateStore:
             ledgers[kind]["deactivated_at"][target] = _parse_time(at)
         for kind, count in db.execute("SELECT resource_type, count FROM source_counts"):
             ledgers[kind]["last_source_count"] = count
+        for kind, path, how, seen, since in db.execute(
+            "SELECT resource_type, path, how, seen, since FROM unkept"
+        ):
+            ledgers[kind]["unkept"][path] = Unkept(how=how, seen=seen, since=_parse_time(since))
         fingerprints: dict[str, dict[str, str]] = {"User": {}, "Group": {}}
         for kind, key, value in db.execute(
             "SELECT resource_type, source_key, fingerprint FROM fingerprints"
@@ -477,6 +621,7 @@ class SqliteStateStore:
             clean=settings.get("clean") == "1",
             settings=settings.get("settings"),
             last_full_at=_parse_time(settings.get("last_full_at")),
+            target_facts=json.loads(settings.get("target_facts") or "{}"),
         )
 
     def append_journal(self, entries: Sequence[JournalEntry]) -> None:
@@ -527,6 +672,7 @@ class SqliteStateStore:
         owned: dict[tuple[str, ...], tuple[Any, ...]] = {}
         deactivations: dict[tuple[str, ...], tuple[Any, ...]] = {}
         counts: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        unkept: dict[tuple[str, ...], tuple[Any, ...]] = {}
         for kind in ("User", "Group"):
             ledger = state.ledger(kind)
             links.update(((kind, key), (target,)) for key, target in ledger.links.items())
@@ -536,6 +682,10 @@ class SqliteStateStore:
             )
             if ledger.last_source_count is not None:
                 counts[(kind,)] = (ledger.last_source_count,)
+            unkept.update(
+                ((kind, path), (fact.how, fact.seen, _time_text(fact.since)))
+                for path, fact in ledger.unkept.items()
+            )
         fingerprints = {
             (kind, key): (value,)
             for kind, values in stored.fingerprints.items()
@@ -556,6 +706,7 @@ class SqliteStateStore:
         _sync_table(db, "owned", ("resource_type", "target_id"), (), owned)
         _sync_table(db, "deactivations", ("resource_type", "target_id"), ("at",), deactivations)
         _sync_table(db, "source_counts", ("resource_type",), ("count",), counts)
+        _sync_table(db, "unkept", ("resource_type", "path"), ("how", "seen", "since"), unkept)
         _sync_table(
             db, "fingerprints", ("resource_type", "source_key"), ("fingerprint",), fingerprints
         )
@@ -570,6 +721,7 @@ class SqliteStateStore:
             ("clean",): ("1" if stored.clean else "0",),
             ("settings",): (stored.settings,),
             ("last_full_at",): (_time_text(stored.last_full_at),),
+            ("target_facts",): (json.dumps(dict(stored.target_facts), sort_keys=True),),
         }
         _sync_table(db, "settings", ("name",), ("value",), settings)
 
@@ -597,6 +749,61 @@ class SqliteStateStore:
             for row in rows
         )
 
+    def load_snapshot(self, source_id: str) -> SourceSnapshot | None:
+        """The snapshot saved for ``source_id``, or None."""
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT watermark, read_at FROM source_watermarks WHERE source_id = ?",
+                    (source_id,),
+                ).fetchone()
+                if row is None:
+                    return None
+                records = tuple(
+                    record_from_json(text)
+                    for (text,) in self._db.execute(
+                        "SELECT record FROM source_records WHERE source_id = ? ORDER BY rowid",
+                        (source_id,),
+                    )
+                )
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+            raise StateError(
+                f"cannot read the source snapshot in {str(self.path)!r}: {exc}"
+            ) from exc
+        return SourceSnapshot(watermark=row[0], records=records, read_at=_parse_time(row[1]))
+
+    def save_snapshot(self, source_id: str, snapshot: SourceSnapshot | None) -> None:
+        """Replace the snapshot of ``source_id`` in one transaction, writing only the
+        records that changed (None: forget it)."""
+        rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        if snapshot is not None:
+            for record in snapshot.records:
+                if record.key is not None:
+                    rows[(source_id, record.kind, record.key)] = (record_to_json(record),)
+        try:
+            with self._transaction() as db:
+                if snapshot is None:
+                    db.execute("DELETE FROM source_watermarks WHERE source_id = ?", (source_id,))
+                    db.execute("DELETE FROM source_records WHERE source_id = ?", (source_id,))
+                    return
+                db.execute(
+                    "INSERT OR REPLACE INTO source_watermarks (source_id, watermark, read_at)"
+                    " VALUES (?, ?, ?)",
+                    (source_id, snapshot.watermark, _time_text(snapshot.read_at)),
+                )
+                _sync_table(
+                    db,
+                    "source_records",
+                    ("source_id", "kind", "source_key"),
+                    ("record",),
+                    rows,
+                    where=("source_id", source_id),
+                )
+        except sqlite3.Error as exc:
+            raise StateError(
+                f"cannot save the source snapshot to {str(self.path)!r}: {exc}"
+            ) from exc
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the cycle lock: this process's, and an ``fcntl`` lock on ``<path>.lock``."""
@@ -616,24 +823,145 @@ class SqliteStateStore:
             self._finalizer()
 
 
+# -- opening -------------------------------------------------------------------------------
+
+#: What starting over means, for the messages that suggest it.
+_STARTING_OVER = (
+    "a new state knows nothing of earlier cycles: scimsync then owns only the accounts "
+    "that carry its externalId (or the policy's external_id_prefix), and the links, "
+    "deactivation dates and history are lost"
+)
+
+
+def _empty_file_message(name: str) -> str:
+    return (
+        f"the state database {name!r} is empty (0 bytes) where state was expected. Restore "
+        "it from a backup; or, to start over, delete it or open it with new=True (the "
+        f"command line's --new-state): {_STARTING_OVER}"
+    )
+
+
+def _damaged_message(name: str, detail: str) -> str:
+    return (
+        f"the state database {name!r} is damaged ({detail}). Restore it from a backup; "
+        f"or, to start over, move it away (keep it for inspection): {_STARTING_OVER}"
+    )
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _open_error(name: str, exc: sqlite3.DatabaseError) -> StateError:
+    """The StateError for a database that failed to open: busy or unwritable, damaged,
+    or not a database at all."""
+    if isinstance(exc, sqlite3.OperationalError):  # locked, I/O, a failing migration
+        return StateError(f"cannot open the state database {name!r}: {exc}")
+    try:
+        with open(name, "rb") as stream:
+            sqlite = stream.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        sqlite = False
+    if sqlite:
+        return StateError(_damaged_message(name, str(exc)))
+    return StateError(f"{name!r} is not a scimsync state database: {exc}")
+
+
+def _versions(db: sqlite3.Connection) -> tuple[int, int]:
+    """``(schema version, application id)`` of an open database."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    (application_id,) = db.execute("PRAGMA application_id").fetchone()
+    return int(version), int(application_id)
+
+
+def _apply_migrations(db: sqlite3.Connection, version: int) -> None:
+    """Run the migrations from ``version`` on, inside the caller's transaction."""
+    for target in range(version, SCHEMA_VERSION):
+        for statement in MIGRATIONS[target]:
+            db.execute(statement)
+        db.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+        db.execute(f"PRAGMA user_version = {target + 1}")
+
+
+def _private_file(path: Path) -> int:
+    """Open ``path`` for reading and writing, creating it owner-only (0600) if missing.
+
+    The mode is set after creating, so no umask widens or narrows it; a file that
+    exists already keeps the mode its owner gave it.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return os.open(path, os.O_RDWR)
+    if hasattr(os, "fchmod"):  # pragma: no branch - missing on Windows before 3.13
+        os.fchmod(descriptor, 0o600)
+    return descriptor
+
+
+def _create_database(path: Path) -> None:
+    """Make a new, whole state database at ``path``, unless one appears there meanwhile.
+
+    It is built under a temporary name and linked into place, so ``path`` never holds
+    a database in the making: a process opening it at the same moment (a second
+    first cycle) finds either nothing or the whole schema. SQLite gives the ``-wal``
+    and ``-shm`` files the mode of the database, 0600.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.new")
+    os.close(_private_file(temporary))
+    try:
+        db = sqlite3.connect(str(temporary), isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("BEGIN IMMEDIATE")
+            _apply_migrations(db, 0)
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: that one is whole too
+        except OSError:
+            # No hard links here (some network or FAT file systems): a rename, which
+            # only a race of two first cycles could see half-made.
+            if not path.exists():
+                os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    logger.info("state database %s created (schema version %d)", path, SCHEMA_VERSION)
+
+
 def _sync_table(
     db: sqlite3.Connection,
     table: str,
     key_columns: tuple[str, ...],
     value_columns: tuple[str, ...],
     rows: Mapping[tuple[Any, ...], tuple[Any, ...]],
+    *,
+    where: tuple[str, Any] | None = None,
 ) -> None:
-    """Make ``table`` hold exactly ``rows`` (key → values), writing only the differences."""
+    """Make ``table`` hold exactly ``rows`` (key → values), writing only the differences;
+    with ``where`` (column, value), only the rows having that value are considered."""
     columns = ", ".join((*key_columns, *value_columns))
+    select = f"SELECT {columns} FROM {table}"  # noqa: S608 - our own names
+    arguments: tuple[Any, ...] = ()
+    if where is not None:
+        select += f" WHERE {where[0]} = ?"
+        arguments = (where[1],)
     existing = {
         tuple(row[: len(key_columns)]): tuple(row[len(key_columns) :])
-        for row in db.execute(f"SELECT {columns} FROM {table}")  # noqa: S608 - our own names
+        for row in db.execute(select, arguments)
     }
     gone = [key for key in existing if key not in rows]
     changed = [(*key, *values) for key, values in rows.items() if existing.get(key) != values]
     if gone:
-        where = " AND ".join(f"{c} = ?" for c in key_columns)
-        db.executemany(f"DELETE FROM {table} WHERE {where}", gone)  # noqa: S608
+        match = " AND ".join(f"{c} = ?" for c in key_columns)
+        db.executemany(f"DELETE FROM {table} WHERE {match}", gone)  # noqa: S608
     if changed:
         marks = ", ".join("?" for _ in (*key_columns, *value_columns))
         db.executemany(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", changed)  # noqa: S608
@@ -659,7 +987,7 @@ def _file_lock(path: Path) -> Iterator[None]:
             )
         yield
         return
-    handle: TextIO = path.open("a+", encoding="utf-8")
+    handle: TextIO = os.fdopen(_private_file(path), "r+", encoding="utf-8")
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

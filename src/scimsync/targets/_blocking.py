@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..errors import ConfigurationError
-from ._protocol import read_target_state
+from ._protocol import GROUP_METHODS, read_target_state, supports_groups, target_schema
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Sequence
@@ -15,7 +15,14 @@ if TYPE_CHECKING:
 
     from ..models import Group, TargetState, User
     from ..schema import SchemaTable
-    from ._protocol import GroupChange, Listing, Target, TargetCapabilities, UserChange
+    from ._protocol import (
+        GroupTarget,
+        GroupUpdate,
+        TargetCapabilities,
+        TargetListing,
+        UserTarget,
+        UserUpdate,
+    )
 
 __all__ = ["BlockingTarget"]
 
@@ -23,7 +30,7 @@ T = TypeVar("T")
 
 
 class BlockingTarget:
-    """Calls an async :class:`Target` from plain synchronous code.
+    """Calls an async :class:`UserTarget` (or :class:`Target`) from plain synchronous code.
 
     ``BlockingTarget(target).create_user(user)`` runs the coroutine to completion on
     an event loop owned by this object, the same loop for every call, so connection
@@ -31,10 +38,14 @@ class BlockingTarget:
     from several threads take turns. Inside a running event loop, await the target
     directly instead: calling this raises :class:`~scimsync.errors.ConfigurationError`.
 
+    A users-only target works too: :meth:`read_state` gives it no groups, :meth:`schema`
+    the core schemas when it has no ``schema()``, and a group method raises
+    :class:`~scimsync.errors.ConfigurationError` naming what the target lacks.
+
     Close it (or use it as a context manager) to close its loop.
     """
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: UserTarget) -> None:
         self.target = target
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
@@ -88,16 +99,16 @@ class BlockingTarget:
         return self.run(self.target.capabilities())
 
     def schema(self) -> SchemaTable:
-        """The target's schema table."""
-        return self.run(self.target.schema())
+        """The target's schema table (the core schemas when it has no ``schema()``)."""
+        return self.run(target_schema(self.target))
 
-    def list_users(self) -> Listing[User]:
+    def list_users(self) -> TargetListing[User]:
         """Every user, and whether the listing is complete."""
         return self.run(self.target.list_users())
 
-    def list_groups(self) -> Listing[Group]:
+    def list_groups(self) -> TargetListing[Group]:
         """Every group, and whether the listing is complete."""
-        return self.run(self.target.list_groups())
+        return self.run(self._groups().list_groups())
 
     def get_user(self, user_id: str) -> User:
         """The user with id ``user_id``."""
@@ -105,7 +116,7 @@ class BlockingTarget:
 
     def get_group(self, group_id: str) -> Group:
         """The group with id ``group_id``."""
-        return self.run(self.target.get_group(group_id))
+        return self.run(self._groups().get_group(group_id))
 
     def find_users(self, attribute: str, value: str) -> tuple[User, ...]:
         """Users whose ``attribute`` equals ``value``."""
@@ -113,7 +124,7 @@ class BlockingTarget:
 
     def find_groups(self, attribute: str, value: str) -> tuple[Group, ...]:
         """Groups whose ``attribute`` equals ``value``."""
-        return self.run(self.target.find_groups(attribute, value))
+        return self.run(self._groups().find_groups(attribute, value))
 
     def create_user(self, user: User) -> User:
         """Create ``user``; return it with its id."""
@@ -121,15 +132,15 @@ class BlockingTarget:
 
     def create_group(self, group: Group) -> Group:
         """Create ``group``; return it with its id."""
-        return self.run(self.target.create_group(group))
+        return self.run(self._groups().create_group(group))
 
-    def update_user(self, user_id: str, change: UserChange) -> User | None:
+    def update_user(self, user_id: str, change: UserUpdate) -> User | None:
         """Apply PATCH operations, or set the attributes a user holds."""
         return self.run(self.target.update_user(user_id, change))
 
-    def update_group(self, group_id: str, change: GroupChange) -> Group | None:
+    def update_group(self, group_id: str, change: GroupUpdate) -> Group | None:
         """Apply PATCH operations, or set the attributes a group holds."""
-        return self.run(self.target.update_group(group_id, change))
+        return self.run(self._groups().update_group(group_id, change))
 
     def deactivate_user(self, user_id: str) -> None:
         """Set ``active`` to false."""
@@ -145,12 +156,22 @@ class BlockingTarget:
 
     def delete_group(self, group_id: str) -> None:
         """Delete the group."""
-        self.run(self.target.delete_group(group_id))
+        self.run(self._groups().delete_group(group_id))
 
     def add_members(self, group_id: str, member_ids: Sequence[str]) -> None:
         """Add members by id."""
-        self.run(self.target.add_members(group_id, member_ids))
+        self.run(self._groups().add_members(group_id, member_ids))
 
     def remove_members(self, group_id: str, member_ids: Sequence[str]) -> None:
         """Remove members by id."""
-        self.run(self.target.remove_members(group_id, member_ids))
+        self.run(self._groups().remove_members(group_id, member_ids))
+
+    def _groups(self) -> GroupTarget:
+        """The target as a :class:`GroupTarget`; a users-only one is refused by name."""
+        if not supports_groups(self.target):
+            missing = [n for n in GROUP_METHODS if not callable(getattr(self.target, n, None))]
+            raise ConfigurationError(
+                f"the target {type(self.target).__name__} keeps no groups: it lacks "
+                f"{', '.join(missing)}"
+            )
+        return cast("GroupTarget", self.target)

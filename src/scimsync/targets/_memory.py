@@ -15,7 +15,7 @@ from ..models import Group, GroupMembership, Member, Meta, PatchOperation, Targe
 from ..patch import apply_patch
 from ..schema import CORE_SCHEMAS, SchemaTable
 from ._overlay import overlay
-from ._protocol import GroupChange, Listing, TargetCapabilities, UserChange
+from ._protocol import GroupUpdate, TargetCapabilities, TargetListing, UserUpdate
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -118,17 +118,19 @@ class MemoryTarget:
         """The schema table given when the target was made (the RFC 7643 core ones)."""
         return self._schema
 
-    async def list_users(self) -> Listing[User]:
+    async def list_users(self) -> TargetListing[User]:
         """Every user, with ``groups`` filled in."""
         with self._lock:
             self.calls.append(MemoryCall(method="GET", resource="Users"))
-            return Listing(resources=tuple(self._with_groups(u) for u in self._users.values()))
+            return TargetListing(
+                resources=tuple(self._with_groups(u) for u in self._users.values())
+            )
 
-    async def list_groups(self) -> Listing[Group]:
+    async def list_groups(self) -> TargetListing[Group]:
         """Every group, with its members (``()`` for a group that has none)."""
         with self._lock:
             self.calls.append(MemoryCall(method="GET", resource="Groups"))
-            return Listing(resources=_with_empty_members(self._groups.values()))
+            return TargetListing(resources=_with_empty_members(self._groups.values()))
 
     async def get_user(self, user_id: str) -> User:
         """The user with id ``user_id``."""
@@ -167,7 +169,7 @@ class MemoryTarget:
             self.calls.append(MemoryCall(method="POST", resource="Groups"))
             return self._insert_group(group)
 
-    async def update_user(self, user_id: str, change: UserChange) -> User | None:
+    async def update_user(self, user_id: str, change: UserUpdate) -> User | None:
         """Apply PATCH operations, or set the attributes ``change`` holds."""
         with self._lock:
             self.calls.append(_update_call("Users", user_id, change))
@@ -178,7 +180,7 @@ class MemoryTarget:
             self._users[user_id] = stored
             return self._with_groups(stored)
 
-    async def update_group(self, group_id: str, change: GroupChange) -> Group | None:
+    async def update_group(self, group_id: str, change: GroupUpdate) -> Group | None:
         """Apply PATCH operations, or set the attributes ``change`` holds."""
         with self._lock:
             self.calls.append(_update_call("Groups", group_id, change))

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from ..client import DEFAULT_PAGE_SIZE, AsyncScimClient
-from ..errors import ConfigurationError, NotFoundError
+from ..errors import (
+    BadRequestError,
+    ConfigurationError,
+    ForbiddenError,
+    NotFoundError,
+    ScimSyncError,
+    UnauthorizedError,
+)
 from ..filter import attr
-from ..models import Group, Member, PatchOperation, User
+from ..models import Group, PatchOperation, User
 from ..patch import apply_patch, diff
 from ..schema import CORE_SCHEMAS, SchemaTable
+from ._facts import TargetFacts, in_style, refuses_patch, refuses_style
 from ._overlay import overlay
-from ._protocol import GroupChange, Listing, TargetCapabilities, UserChange
+from ._protocol import GroupUpdate, TargetCapabilities, TargetListing, UserUpdate
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..client import Listing as ClientListing
+    from ..client import PagedListing
 
 __all__ = ["ScimTarget"]
+
+logger = logging.getLogger("scimsync.targets")
 
 R = TypeVar("R", User, Group)
 
@@ -36,6 +48,17 @@ class ScimTarget:
     (the current resource is read, the change applied to it, the whole resource
     sent back with ``If-Match`` when versions are known), so attributes the mapping
     does not manage are kept either way. ``use_patch`` overrides what discovery says.
+
+    Targets that announce PATCH and refuse part of it are met where they are
+    (:mod:`scimsync.targets._facts`): singular attributes go as ``replace``, new
+    values and members as ``add``; an operation style answered 501 (or a 400 about
+    its form) is tried once in the other style, and PATCH answered 501 for a
+    resource type falls back to PUT. A lookup on an attribute the target cannot
+    filter on (400 ``invalidFilter``) lists and compares instead, and every lookup's
+    answer is checked against its filter (some targets ignore filters they do not
+    support). Discovery that cannot be read falls back to the RFC 7643 core schemas.
+    What was found is kept in :attr:`facts` (the :class:`~scimsync.Provisioner`
+    stores it with its state), used from then on, and said once.
 
     Group members are added and removed by id, with at most
     ``max_members_per_operation`` members per request (default: the client's, else
@@ -67,9 +90,20 @@ class ScimTarget:
         self._page_size = page_size
         self._capabilities: TargetCapabilities | None = None
         self._schema: SchemaTable | None = None
+        self._facts = TargetFacts()
 
     def __repr__(self) -> str:
         return f"ScimTarget({self.client!r})"
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far, retries included: what a report counts."""
+        return self.client.requests_sent
+
+    @property
+    def retries_sent(self) -> int:
+        """Of :attr:`requests_sent`, the retries."""
+        return self.client.retries_sent
 
     # -- discovery ------------------------------------------------------------------------
 
@@ -99,20 +133,55 @@ class ScimTarget:
             except NotFoundError:
                 self._schema = CORE_SCHEMAS
                 return self._schema
+            except (UnauthorizedError, ForbiddenError):
+                raise
+            except ScimSyncError as exc:
+                self._deviation(
+                    f"GET /Schemas could not be read ({_short(exc)}): the RFC 7643 core "
+                    "schemas are assumed",
+                    exc,
+                )
+                self._schema = CORE_SCHEMAS
+                return self._schema
             try:
                 resource_types = await self.client.resource_types()
             except NotFoundError:
                 resource_types = ()
+            except (UnauthorizedError, ForbiddenError):
+                raise
+            except ScimSyncError as exc:
+                self._deviation(
+                    f"GET /ResourceTypes could not be read ({_short(exc)}): the resource "
+                    "types are inferred from /Schemas",
+                    exc,
+                )
+                resource_types = ()
             self._schema = SchemaTable.from_scim(schemas, resource_types)
         return self._schema
 
+    @property
+    def facts(self) -> TargetFacts:
+        """What the target was found to do beyond what it announces (see
+        :class:`TargetFacts`), its client's findings (a listing without
+        ``totalResults``) included."""
+        for text in getattr(self.client, "deviations", ()):
+            self._facts.note(text)
+        return self._facts
+
+    def _deviation(self, text: str, cause: BaseException | None = None) -> None:
+        if self._facts.note(text):
+            if cause is None:
+                logger.warning("%s: %s", self.client.base_url, text)
+            else:
+                logger.warning("%s: %s (%s)", self.client.base_url, text, cause)
+
     # -- reading --------------------------------------------------------------------------
 
-    async def list_users(self) -> Listing[User]:
+    async def list_users(self) -> TargetListing[User]:
         """Every user; incomplete when the target's paging came out short."""
         return _listing(await self.client.list_all(User, page_size=self._page_size))
 
-    async def list_groups(self) -> Listing[Group]:
+    async def list_groups(self) -> TargetListing[Group]:
         """Every group with its members; incomplete when the paging came out short.
 
         A group listed without ``members`` is either empty (an unassigned attribute is
@@ -142,7 +211,7 @@ class ScimTarget:
             g if g.members is not None or g.id is None else attrs.evolve(g, members=())
             for g in groups
         )
-        return Listing(resources=groups, complete=complete, problem=problem)
+        return TargetListing(resources=groups, complete=complete, problem=problem)
 
     async def get_user(self, user_id: str) -> User:
         """The user with id ``user_id``."""
@@ -158,12 +227,43 @@ class ScimTarget:
         return group if group.members is not None else attrs.evolve(group, members=())
 
     async def find_users(self, attribute: str, value: str) -> tuple[User, ...]:
-        """Users whose ``attribute`` equals ``value`` (a filter built safely)."""
-        return await self.client.find_by(User, attribute, value)
+        """Users whose ``attribute`` equals ``value`` (a filter built safely; the answer
+        checked against it; a full listing where the target cannot filter on it)."""
+        return await self._find(User, attribute, value)
 
     async def find_groups(self, attribute: str, value: str) -> tuple[Group, ...]:
-        """Groups whose ``attribute`` equals ``value``."""
-        return await self.client.find_by(Group, attribute, value)
+        """Groups whose ``attribute`` equals ``value`` (as :meth:`find_users`)."""
+        return await self._find(Group, attribute, value)
+
+    async def _find(self, kind: type[R], attribute: str, value: str) -> tuple[R, ...]:
+        wanted = attr(attribute).eq(value)
+        resource_type = kind.resource_type_name
+        schema = self._schema or CORE_SCHEMAS
+        if (resource_type, attribute) not in self.facts.unfilterable:
+            try:
+                found = await self.client.find_by(kind, attribute, value)
+            except BadRequestError as exc:
+                if (exc.scim_type or "invalidfilter").lower() != "invalidfilter":
+                    raise
+                self.facts.unfilterable.add((resource_type, attribute))
+                logger.warning(
+                    "%s cannot filter %ss on %s (%s): lookups list them and compare",
+                    self.client.base_url,
+                    resource_type,
+                    attribute,
+                    exc.status,
+                )
+            else:
+                # A target may ignore a filter it does not support and answer everyone.
+                held = tuple(r for r in found if wanted.matches(r, schema=schema))
+                if len(held) != len(found):
+                    self._deviation(
+                        f"a filter on {resource_type} {attribute} was answered with resources "
+                        "that do not match it: answers are checked against their filter"
+                    )
+                return held
+        listing = await self.client.list_all(kind, page_size=self._page_size)
+        return tuple(r for r in listing.require_complete() if wanted.matches(r, schema=schema))
 
     # -- writing --------------------------------------------------------------------------
 
@@ -175,11 +275,11 @@ class ScimTarget:
         """POST the group; return it with its id."""
         return await self.client.create(group)
 
-    async def update_user(self, user_id: str, change: UserChange) -> User | None:
+    async def update_user(self, user_id: str, change: UserUpdate) -> User | None:
         """PATCH the operations (or PUT after applying them); a resource sets what it holds."""
         return await self._update(User, user_id, change)
 
-    async def update_group(self, group_id: str, change: GroupChange) -> Group | None:
+    async def update_group(self, group_id: str, change: GroupUpdate) -> Group | None:
         """PATCH the operations (or PUT after applying them); a resource sets what it holds."""
         return await self._update(Group, group_id, change)
 
@@ -204,62 +304,105 @@ class ScimTarget:
         if not member_ids:
             return
         capabilities = await self.capabilities()
-        if not capabilities.patch:
-            current = await self.get_group(group_id)
-            present = {m.value for m in current.members or ()}
-            added = [Member(value=i) for i in dict.fromkeys(member_ids) if i not in present]
-            if added:
-                members = (*(current.members or ()), *added)
-                await self.client.replace(_with_members(current, members))
-            return
         for chunk in _chunks(member_ids, capabilities.max_members_per_operation):
             operation = PatchOperation(
                 op="add", path="members", value=[{"value": i} for i in chunk]
             )
-            await self.client.patch(Group, group_id, [operation])
+            await self._update(Group, group_id, [operation])
 
     async def remove_members(self, group_id: str, member_ids: Sequence[str]) -> None:
         """Remove members by id: ``members[value eq "…"]`` PATCHes per chunk, or one PUT."""
         if not member_ids:
             return
         capabilities = await self.capabilities()
-        if not capabilities.patch:
-            current = await self.get_group(group_id)
-            gone = set(member_ids)
-            kept = tuple(m for m in current.members or () if m.value not in gone)
-            if len(kept) != len(current.members or ()):
-                await self.client.replace(_with_members(current, kept))
-            return
         for chunk in _chunks(member_ids, capabilities.max_members_per_operation):
             operations = [
                 PatchOperation(op="remove", path=str(attr("members").where(attr("value").eq(i))))
                 for i in chunk
             ]
-            await self.client.patch(Group, group_id, operations)
+            await self._update(Group, group_id, operations)
 
     # -- internals ------------------------------------------------------------------------
 
     async def _update(
         self, kind: type[R], resource_id: str, change: Sequence[PatchOperation] | R
     ) -> R | None:
-        capabilities = await self.capabilities()
         if isinstance(change, (User, Group)):
             current: R = await self._get(kind, resource_id)
-            if capabilities.patch:
+            if await self._patches(kind):
                 operations = diff(current, change)
                 if not operations:
                     return current
-                return await self.client.patch(
-                    kind, resource_id, operations, version=_version(current)
-                )
+                with contextlib.suppress(_PatchRefusedError):
+                    return await self._patch(kind, resource_id, operations, _version(current))
             return await self.client.replace(overlay(current, change))
         operations = list(change)
         if not operations:
             return None
-        if capabilities.patch:
-            return await self.client.patch(kind, resource_id, operations)
+        if await self._patches(kind):
+            with contextlib.suppress(_PatchRefusedError):
+                return await self._patch(kind, resource_id, operations, None)
+        # Read-modify-write: members added or removed keep the others, as PATCH would.
         current = await self._get(kind, resource_id)
-        return await self.client.replace(apply_patch(current, operations))
+        return await self.client.replace(_emptied(current, apply_patch(current, operations)))
+
+    async def _patches(self, kind: type[User] | type[Group]) -> bool:
+        """True when ``kind`` is written with PATCH (announced, and not refused)."""
+        capabilities = await self.capabilities()
+        return capabilities.patch and kind.resource_type_name not in self.facts.no_patch
+
+    async def _patch(
+        self,
+        kind: type[R],
+        resource_id: str,
+        operations: Sequence[PatchOperation],
+        version: str | None,
+    ) -> R | None:
+        """PATCH in the style the target accepts; :class:`_PatchRefusedError` when the
+        target refuses PATCH on this resource type (and from now on, without asking)."""
+        resource_type = kind.resource_type_name
+        schema = CORE_SCHEMAS if self._schema is None else self._schema
+        style = self.facts.singular.get(resource_type, "replace")
+        operations = in_style(operations, style, resource_type, schema) or list(operations)
+        try:
+            return await self.client.patch(kind, resource_id, operations, version=version)
+        except Exception as exc:
+            if not (refuses_style(exc) or refuses_patch(exc)):
+                raise
+            refusal = exc
+        other = "add" if style == "replace" else "replace"
+        # A 405 refuses the method, not a style: no other style is worth a try.
+        restyled = (
+            in_style(operations, other, resource_type, schema) if refuses_style(refusal) else None
+        )
+        if restyled is not None:
+            try:
+                result = await self.client.patch(kind, resource_id, restyled, version=version)
+            except Exception as exc:
+                if not refuses_style(exc):
+                    raise
+            else:
+                self.facts.singular[resource_type] = other
+                logger.warning(
+                    "%s answered %s to PATCH '%s' on %s attributes; '%s' worked and is sent "
+                    "from now on",
+                    self.client.base_url,
+                    getattr(refusal, "status", "?"),
+                    style,
+                    resource_type,
+                    other,
+                )
+                return result
+        if not refuses_patch(refusal):
+            raise refusal
+        self.facts.no_patch.add(resource_type)
+        logger.warning(
+            "%s refuses PATCH on %ss (%s) although it announces it: PUT is sent from now on",
+            self.client.base_url,
+            resource_type,
+            getattr(refusal, "status", "?"),
+        )
+        raise _PatchRefusedError
 
     async def _get(self, kind: type[R], resource_id: str) -> R:
         if kind is Group:
@@ -267,8 +410,33 @@ class ScimTarget:
         return await self.client.get(kind, resource_id)
 
 
-def _listing(listing: ClientListing[R]) -> Listing[R]:
-    return Listing(resources=listing.resources, complete=listing.complete, problem=listing.problem)
+def _listing(listing: PagedListing[R]) -> TargetListing[R]:
+    return TargetListing(
+        resources=listing.resources, complete=listing.complete, problem=listing.problem
+    )
+
+
+def _emptied(current: R, updated: R) -> R:
+    """``updated``, its multi-valued attributes emptied by the change sent as ``[]``.
+
+    A PUT that leaves an attribute out lets the target keep it (RFC 7644 §3.5.1 leaves
+    unassigned attributes to the service provider): the last member removed would stay.
+    """
+    emptied: dict[str, Any] = {
+        field.name: ()
+        for field in attrs.fields(type(updated))
+        if getattr(updated, field.name) is None
+        and isinstance(getattr(current, field.name), tuple)
+        and getattr(current, field.name)
+    }
+    return attrs.evolve(updated, **emptied) if emptied else updated
+
+
+def _short(exc: BaseException) -> str:
+    """The kind of failure, the same from one run to the next: a deviation's text is
+    noted (and stored) once, so it must not carry a detail such as a request id."""
+    status = getattr(exc, "status", None)
+    return f"HTTP {status}" if isinstance(status, int) else type(exc).__name__
 
 
 def _chunks(items: Sequence[str], size: int | None) -> list[Sequence[str]]:
@@ -280,5 +448,5 @@ def _version(resource: User | Group) -> str | None:
     return resource.meta.version if resource.meta is not None else None
 
 
-def _with_members(group: Group, members: Sequence[Member]) -> Group:
-    return attrs.evolve(group, members=tuple(members))
+class _PatchRefusedError(Exception):
+    """The target refuses PATCH on a resource type: write it with PUT."""

@@ -1,7 +1,10 @@
-"""What the server publishes about itself: RFC 7644 §4 discovery documents.
+"""What the server publishes about itself: RFC 7644 §4 discovery documents, and the
+endpoints serving them (:func:`answer_discovery`).
 
 ``/Schemas`` serves the RFC 7643 §8.7.1 documents the schema table is built from,
 with one change to match what this server does: group ``displayName`` is unique.
+Each document carries its ``meta.location``; a filter on these endpoints is refused
+(403) rather than ignored, and an entry is found by id case-insensitively.
 """
 
 from __future__ import annotations
@@ -13,22 +16,71 @@ from typing import TYPE_CHECKING, Any
 from ..models import (
     ENTERPRISE_USER_SCHEMA,
     GROUP_SCHEMA,
+    LIST_RESPONSE_SCHEMA,
     RESOURCE_TYPE_SCHEMA,
     SERVICE_PROVIDER_CONFIG_SCHEMA,
     USER_SCHEMA,
 )
 from ..schema import SchemaTable, core_schema_documents
+from ._wire import ScimRequestError, json_response
 
 if TYPE_CHECKING:
     from ._quirks import Quirks
+    from ._routes import Context, Route
+    from ._wire import WireResponse
 
 __all__ = [
+    "answer_discovery",
     "filter_table",
     "resource_type_documents",
     "schema_documents",
     "schema_table",
     "service_provider_config",
 ]
+
+
+def answer_discovery(
+    route: Route,
+    context: Context,
+    *,
+    base_path: str,
+    max_results: int,
+    max_operations: int,
+    max_payload_size: int,
+) -> WireResponse:
+    """Answer ``GET /ServiceProviderConfig``, ``/ResourceTypes[/{id}]`` or ``/Schemas[/{id}]``."""
+    base = context.request.origin + base_path
+    quirks = context.quirks
+    if route.endpoint == "ServiceProviderConfig":
+        document = service_provider_config(
+            quirks,
+            max_results=max_results,
+            max_operations=max_operations,
+            max_payload_size=max_payload_size,
+        )
+        document["meta"] = {**document["meta"], "location": f"{base}/ServiceProviderConfig"}
+        return json_response(200, document)
+    if "filter" in context.params:
+        # RFC 7644 §4: a filter here would be ignored, so refuse it rather than mislead.
+        raise ScimRequestError(403, f"filtering is not supported on /{route.endpoint}")
+    if route.endpoint == "ResourceTypes":
+        documents = resource_type_documents()
+    else:
+        documents = schema_documents()
+    located = [
+        {**d, "meta": {**d.get("meta", {}), "location": f"{base}/{route.endpoint}/{d['id']}"}}
+        for d in documents
+    ]
+    if route.item is not None:
+        for document in located:
+            if document["id"].lower() == route.item.lower():
+                return json_response(200, document)
+        raise ScimRequestError(404, f"no {route.endpoint} entry {route.item!r}")
+    listing: dict[str, Any] = {"schemas": [LIST_RESPONSE_SCHEMA]}
+    if quirks.discovery_total_results:
+        listing["totalResults"] = len(located)
+    listing.update(itemsPerPage=len(located), startIndex=1, Resources=located)
+    return json_response(200, listing)
 
 
 def service_provider_config(

@@ -61,7 +61,11 @@ class WireResponse:
 
 
 class ScimRequestError(Exception):
-    """Raised inside the service to answer with a SCIM error (RFC 7644 §3.12)."""
+    """Raised inside the service to answer with a SCIM error (RFC 7644 §3.12).
+
+    ``body`` replaces the SCIM error object, for quirks that answer as some providers
+    do (``{"detail": "database is locked"}``).
+    """
 
     def __init__(
         self,
@@ -69,11 +73,14 @@ class ScimRequestError(Exception):
         detail: str,
         scim_type: str | None = None,
         headers: tuple[tuple[str, str], ...] = (),
+        *,
+        body: dict[str, Any] | None = None,
     ) -> None:
         self.status = status
         self.detail = detail
         self.scim_type = scim_type
         self.headers = headers
+        self.body = body
         super().__init__(f"{status} {scim_type or ''}: {detail}")
 
 
@@ -101,8 +108,11 @@ def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[s
 
 def error_response(problem: ScimRequestError) -> WireResponse:
     """The answer for a :class:`ScimRequestError`."""
-    return json_response(
-        problem.status,
-        error_body(problem.status, problem.detail, problem.scim_type),
-        problem.headers,
-    )
+    return json_response(problem.status, problem_body(problem), problem.headers)
+
+
+def problem_body(problem: ScimRequestError) -> dict[str, Any]:
+    """The body answering ``problem``: its own, else the SCIM error object."""
+    if problem.body is not None:
+        return problem.body
+    return error_body(problem.status, problem.detail, problem.scim_type)
