@@ -86,6 +86,22 @@ def test_run_cycles_with_json_reports_and_json_logs(
     assert TOKEN not in out + err
 
 
+def test_the_metrics_announcement_is_a_log_record_naming_where_it_listens(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --log-format json the line saying where the metrics are is a JSON object
+    too; listening on every interface (the default) says so, beside the local URL."""
+    code = main(
+        ["run", "--every", "1m", "--cycles", "1", "--log-format", "json", "--metrics-port", "0"]
+    )
+    assert EXIT_OK == code
+    logs = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    announced = [line["message"] for line in logs if line["logger"] == "scimsync.cli"]
+    assert 1 == len(announced)
+    assert announced[0].startswith("serving metrics at http://127.0.0.1:")
+    assert announced[0].endswith("on every interface)")
+
+
 def test_run_logs_cycles_as_text_by_default(
     folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,6 +111,17 @@ def test_run_logs_cycles_as_text_by_default(
     assert "" == out
     assert any(line.startswith("scimsync: INFO: Sync ") for line in err.splitlines())
     assert 5 == sum(1 for line in err.splitlines() if "applied create User" in line)
+
+
+def test_run_can_log_without_attribute_values(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--no-log-values: the audit lines name the creates, not the addresses or titles."""
+    assert EXIT_OK == main(["run", "--every", "1m", "--cycles", "1", "--no-log-values"])
+    err = capsys.readouterr().err
+    assert 5 == sum(1 for line in err.splitlines() if "applied create User" in line)
+    assert "@example.com" not in err
+    assert "T3" not in err
 
 
 @pytest.mark.parametrize(
@@ -146,7 +173,7 @@ def test_the_running_command_serves_metrics_and_stops_on_sigterm(
         assert process.stdout is not None
         assert process.stderr is not None
         announced = process.stderr.readline()
-        assert announced.startswith("scimsync: serving metrics at http://127.0.0.1:")
+        assert announced.startswith("scimsync: INFO: serving metrics at http://127.0.0.1:")
         url = announced.rsplit(" ", 1)[-1].strip()
         report = json.loads(process.stdout.readline())  # the first cycle is over
         scraped = httpx.get(url, timeout=10).text
@@ -172,5 +199,5 @@ def test_the_running_command_serves_metrics_and_stops_on_sigterm(
     )
     assert len(server.requests) == requests + schema_reads
     assert "process_cpu_seconds_total" in scraped
-    assert "scimsync: stopping" in err
+    assert "scimsync: WARNING: stopping" in err
     assert TOKEN not in scraped + err

@@ -13,7 +13,7 @@ import pytest
 from _sync_helpers import memory_target
 from scimsync import Provisioner
 from scimsync._context import cycle_id_var
-from scimsync.logs import JsonFormatter, add_scimsync_fields, record_fields
+from scimsync.logs import JsonFormatter, OmitValues, add_scimsync_fields, record_fields
 from scimsync.mapping import Mapping, lower
 from scimsync.sources import MemorySource
 
@@ -81,6 +81,28 @@ def test_a_cycle_logs_one_json_object_per_line_each_naming_the_cycle(
     assert f"cycle {report.cycle_id} started" == started["message"]
     assert started["time"].endswith("Z")
     assert PASSWORD not in json_lines.getvalue()
+
+
+def test_omit_values_names_the_changed_attributes_without_their_values(
+    json_lines: io.StringIO,
+) -> None:
+    """With OmitValues on the handler: the audit records still say what was done to
+    whom and which attributes changed, and no attribute value appears anywhere."""
+    handler = logging.getLogger("scimsync").handlers[-1]
+    handler.addFilter(OmitValues())
+    ann = {"id": "E1", "email": "Ann@example.com", "title": "Lead"}
+    source = MemorySource(users=[ann])
+    with Provisioner(source, MAPPING, memory_target()) as provisioner:
+        provisioner.run_once()
+        ann["title"] = "Chief"
+        provisioner.run_once()
+    audit = [line for line in parsed(json_lines) if line["logger"] == "scimsync.audit"]
+    assert [("create", "E1"), ("update", "E1")] == [(a["operation"], a["key"]) for a in audit]
+    assert [{"path": "title", "sensitive": False}] == audit[1]["changes"]
+    assert audit[1]["message"].endswith(": title")
+    text = json_lines.getvalue()
+    for value in ("ann@example.com", "Lead", "Chief", PASSWORD):
+        assert value not in text
 
 
 def test_a_record_outside_a_cycle_has_no_cycle_id_and_exceptions_stay_on_one_line() -> None:

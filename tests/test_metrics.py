@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -257,3 +259,13 @@ def test_serve_metrics_on_a_taken_port_is_a_configuration_error() -> None:
         pytest.raises(ConfigurationError, match="cannot serve metrics"),
     ):
         serve_metrics(taken.port, address="127.0.0.1", registry=registry)
+
+
+def test_importing_the_metrics_without_the_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without prometheus-client, importing scimsync.metrics names the extra to install."""
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    monkeypatch.delitem(sys.modules, "scimsync.metrics", raising=False)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'scimsync\[prometheus\]'"):
+        importlib.import_module("scimsync.metrics")

@@ -31,6 +31,7 @@ from scimsync.sources import IssueCode, LdapFilter, LdapSource, Record, RecordIs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.directory
 
@@ -288,6 +289,20 @@ def test_an_unreachable_server_raises_a_clear_error() -> None:
         unreachable = LdapSource(f"ldap://127.0.0.1:{port}", base_dn=SUFFIX, timeout=5)
         with pytest.raises(SourceReadError, match="cannot connect to"):
             list(unreachable.read())
+
+
+def test_missing_tls_files_are_refused_when_the_source_is_made(tmp_path: Path) -> None:
+    """A ca_file, cert_file or key_file that is not there: refused at once, naming the
+    option and the path, not at the first read."""
+    missing = tmp_path / "nowhere.pem"
+    with pytest.raises(ConfigurationError, match=f"ca_file '{missing}' is not a file"):
+        LdapSource("ldaps://dc1.example.com", base_dn=SUFFIX, ca_file=missing)
+    with pytest.raises(ConfigurationError, match="cert_file"):
+        LdapSource("ldaps://dc1.example.com", base_dn=SUFFIX, cert_file=missing)
+    present = tmp_path / "key.pem"
+    present.write_text("not read here", "utf-8")
+    with pytest.raises(ConfigurationError, match="a key_file needs a cert_file"):
+        LdapSource("ldaps://dc1.example.com", base_dn=SUFFIX, key_file=present)
 
 
 def test_plain_ldap_to_a_remote_host_is_refused_unless_allowed() -> None:

@@ -22,7 +22,10 @@ each record as one line of JSON::
 
 Sensitive values (passwords, writeOnly attributes, those the policy names) are
 masked in audit events before they are logged, and no record of scimsync holds a
-secret. :func:`record_fields` gives the same fields for other formatters, and
+secret. The other values (names, titles, addresses) are the audit trail's point;
+where the logs must not hold personal data, the :class:`OmitValues` filter names
+each changed attribute without its values (``scimsync run --no-log-values``).
+:func:`record_fields` gives the same fields for other formatters, and
 :func:`add_scimsync_fields` is the ``structlog`` processor that adds them.
 """
 
@@ -35,7 +38,7 @@ from typing import Any
 
 from ._context import current_cycle_id
 
-__all__ = ["JsonFormatter", "add_scimsync_fields", "record_fields"]
+__all__ = ["JsonFormatter", "OmitValues", "add_scimsync_fields", "record_fields"]
 
 # The audit event's own names, and the names they take on a log line.
 _AUDIT_FIELDS = (
@@ -98,6 +101,33 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             data["stack"] = self.formatStack(record.stack_info)
         return json.dumps(data, ensure_ascii=False, default=str)
+
+
+class OmitValues(logging.Filter):
+    """A logging filter that takes the attribute values out of scimsync's audit
+    records: the message names each changed attribute without its old and new value,
+    and the ``changes`` field keeps each change's ``path`` and ``sensitive`` only.
+    Other records pass unchanged.
+
+    Put it on the handler (``handler.addFilter(OmitValues())``, or ``"filters"`` in
+    ``logging.config``), so that every formatter sees the records without values.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Strip the values of an audit record; keep every record."""
+        audit = getattr(record, "scimsync_audit", None)
+        event = getattr(record, "scimsync_event", None)
+        if isinstance(audit, dict) and "changes" in audit:
+            record.scimsync_audit = {
+                **audit,
+                "changes": [
+                    {"path": c.get("path"), "sensitive": c.get("sensitive", False)}
+                    for c in audit["changes"]
+                ],
+            }
+            if event is not None:
+                record.msg, record.args = "%s", (event.message(values=False),)
+        return True
 
 
 def add_scimsync_fields(logger: object, method_name: str, event_dict: Any) -> Any:

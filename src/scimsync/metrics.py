@@ -65,8 +65,14 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, ClassVar
 
-import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+try:
+    import prometheus_client
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+except ImportError as exc:
+    raise ModuleNotFoundError(
+        "scimsync.metrics needs prometheus-client: pip install 'scimsync[prometheus]'",
+        name=exc.name,
+    ) from exc
 
 from .errors import ConfigurationError
 from .sync import Observer, observe
@@ -330,21 +336,28 @@ def instrument(
 class MetricsServer:
     """The HTTP server :func:`serve_metrics` started, in a daemon thread.
 
-    ``url`` is where Prometheus scrapes (``http://host:port/metrics``); ``port`` the
-    port it listens on (the one drawn for port 0). :meth:`close` (or leaving a
-    ``with`` block) stops it.
+    ``url`` is where Prometheus scrapes (``http://host:port/metrics``; from this host
+    when it listens on every interface); ``address`` and ``port`` are what it listens
+    on (the port drawn for port 0). :meth:`close` (or leaving a ``with`` block) stops
+    it.
     """
 
     def __init__(self, server: WSGIServer, thread: threading.Thread, address: str) -> None:
         self._server = server
         self._thread = thread
         self.port: int = server.server_port
-        host = "127.0.0.1" if address in ("", "0.0.0.0") else address  # noqa: S104
+        self.address: str = address
+        host = "127.0.0.1" if address in ("", "0.0.0.0", "::") else address  # noqa: S104
         host = f"[{host}]" if ":" in host else host
         self.url = f"http://{host}:{self.port}/metrics"
 
     def __repr__(self) -> str:
         return f"MetricsServer({self.url!r})"
+
+    @property
+    def every_interface(self) -> bool:
+        """True when it listens on every interface (``0.0.0.0``, ``::`` or ``""``)."""
+        return self.address in ("", "0.0.0.0", "::")  # noqa: S104
 
     def close(self) -> None:
         """Stop serving and close the socket."""

@@ -100,6 +100,12 @@ def build_parser(*, serve_test_options: bool = True) -> argparse.ArgumentParser:
         default="text",
         help="the logs on stderr as text, or as one JSON object per line (default: text)",
     )
+    common.add_argument(
+        "--no-log-values",
+        dest="log_values",
+        action="store_false",
+        help="audit lines in the logs name changed attributes without their values",
+    )
     configured = _Parser(add_help=False)
     configured.add_argument(
         "-c",
@@ -336,7 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stdout=stdout, stderr=stderr, json_mode=args.json)
     # A long-running agent's log is its record: cycles and the audit trail (INFO).
     level = logging.DEBUG if args.debug else logging.INFO if args.run == "run" else logging.WARNING
-    with _library_logs(stderr, level=level, json_format=args.log_format == "json"):
+    with _library_logs(
+        stderr, level=level, json_format=args.log_format == "json", values=args.log_values
+    ):
         return _run(args, console)
 
 
@@ -376,10 +384,16 @@ def _fail(console: Console, code: int, kind: str, message: str, *, debug: bool =
 
 
 @contextlib.contextmanager
-def _library_logs(stream: TextIO, *, level: int, json_format: bool) -> Iterator[None]:
+def _library_logs(
+    stream: TextIO, *, level: int, json_format: bool, values: bool = True
+) -> Iterator[None]:
     """Library logs from ``level`` on ``stream`` while a command runs, as text lines or
-    JSON objects."""
+    JSON objects (audit lines without attribute values unless ``values``)."""
     handler = logging.StreamHandler(stream)
+    if not values:
+        from ..logs import OmitValues
+
+        handler.addFilter(OmitValues())
     if json_format:
         from ..logs import JsonFormatter
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["run_command"]
 
+# The command's own lines go through the logs, so that --log-format json keeps one
+# object per line on stderr.
+_log = logging.getLogger("scimsync.cli")
+
 
 def run_command(args: argparse.Namespace, console: Console) -> int:
     """``scimsync run``: cycles every ``--every`` until stopped (or ``--cycles`` ran);
@@ -39,7 +44,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         reports.append(report)
         console.json(report.to_dict(), one_line=True)
 
-    with _metrics_server(args, console) as registry:
+    with _metrics_server(args) as registry:
         asyncio.run(_run(config, args, console, registry, reported))
     return reports[-1].exit_code if reports else EXIT_OK
 
@@ -56,12 +61,12 @@ async def _run(
             from ..metrics import instrument
 
             instrument(provisioner, registry=registry)
-        with _stop_on_signals(provisioner, console):
+        with _stop_on_signals(provisioner):
             await provisioner.arun_forever(args.every, max_cycles=args.cycles)
 
 
 @contextlib.contextmanager
-def _metrics_server(args: argparse.Namespace, console: Console) -> Iterator[Any]:
+def _metrics_server(args: argparse.Namespace) -> Iterator[Any]:
     """With ``--metrics-port``: a registry (scimsync's metrics, and the process's) served
     while the command runs; else None."""
     if args.metrics_port is None:
@@ -82,12 +87,15 @@ def _metrics_server(args: argparse.Namespace, console: Console) -> Iterator[Any]
     with serve_metrics(
         args.metrics_port, address=args.metrics_address, registry=registry
     ) as server:
-        print(f"scimsync: serving metrics at {server.url}", file=console.stderr, flush=True)
+        where = f"port {server.port} on every interface" if server.every_interface else ""
+        _log.info(
+            "serving metrics at %s%s", server.url, f" (listening on {where})" if where else ""
+        )
         yield registry
 
 
 @contextlib.contextmanager
-def _stop_on_signals(provisioner: Provisioner, console: Console) -> Iterator[None]:
+def _stop_on_signals(provisioner: Provisioner) -> Iterator[None]:
     """SIGTERM and the first Ctrl-C stop the loop cleanly; a second Ctrl-C abandons the
     cycle's writes in flight."""
     loop = asyncio.get_running_loop()
@@ -99,11 +107,7 @@ def _stop_on_signals(provisioner: Provisioner, console: Console) -> Iterator[Non
         stops += 1
         if stops == 1:
             provisioner.stop()
-            print(
-                "scimsync: stopping: no new write, those in flight finish",
-                file=console.stderr,
-                flush=True,
-            )
+            _log.warning("stopping: no new write, those in flight finish")
         elif task is not None:
             task.cancel()
 

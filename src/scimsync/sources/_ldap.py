@@ -209,6 +209,12 @@ class LdapSource:
             raise ConfigurationError(
                 f"delta must be 'modifyTimestamp' or 'uSNChanged', got {delta!r}"
             )
+        tls_files = (("ca_file", ca_file), ("cert_file", cert_file), ("key_file", key_file))
+        for option, path in tls_files:
+            if path is not None and not os.path.isfile(path):
+                raise ConfigurationError(f"{option} {os.fspath(path)!r} is not a file")
+        if key_file is not None and cert_file is None:
+            raise ConfigurationError("a key_file needs a cert_file")
         self.url = f"{parts.scheme}://{parts.netloc}"
         self.base_dn = base_dn
         self.bind_dn = bind_dn

@@ -109,13 +109,15 @@ class AuditEvent:
             "adopted": self.adopted,
         }
 
-    def message(self) -> str:
-        """One line for a log: ``applied update User "ann" (id 7): title "A" → "B"``."""
+    def message(self, *, values: bool = True) -> str:
+        """One line for a log: ``applied update User "ann" (id 7): title "A" → "B"``;
+        with ``values=False`` the attributes are named without their values
+        (``applied update User "ann" (id 7): title``)."""
         head = (
             f"{self.outcome} {self.kind} {self.resource_type} "
             f"{_name(self.source_key, self.target_id)}"
         )
-        details = [_describe(c, self.kind) for c in self.changes[:5]]
+        details = [_describe(c, self.kind) if values else c.path for c in self.changes[:5]]
         if len(self.changes) > 5:
             details.append(f"and {len(self.changes) - 5} more")
         text = head + (": " + "; ".join(details) if details else "")
@@ -151,7 +153,12 @@ def emit(event: AuditEvent, sinks: Iterable[AuditSink]) -> None:
     """Log ``event`` and hand it to every sink; a failing sink is logged, never raised."""
     level = logging.WARNING if event.outcome == "failed" else logging.INFO
     if logger.isEnabledFor(level):
-        logger.log(level, "%s", event.message(), extra={"scimsync_audit": event.to_dict()})
+        logger.log(
+            level,
+            "%s",
+            event.message(),
+            extra={"scimsync_audit": event.to_dict(), "scimsync_event": event},
+        )
     for sink in sinks:
         try:
             sink(event)
