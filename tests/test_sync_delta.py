@@ -79,20 +79,25 @@ def test_incremental_cycles_read_only_changes_and_full_cycles_find_leavers(hr: P
     cycle, which deactivates it (one of twenty: within the guards)."""
     clock = Clock()
     made, source, target = provisioner(hr, MemoryStateStore(), clock)
-    assert made.run_once().ok
+    first = made.run_once()
+    assert first.ok
+    assert "full" == first.source_read
     assert 20 == len(target.state().users)
     change(hr, "UPDATE staff SET name = 'Renamed', version = 99 WHERE id = 'E2'")
     clock.advance(60)
     report = made.run_once()
     assert (None, '{"value": 20}') == tuple(source.reads)
     assert report.ok
+    assert ("delta", "delta") == (report.source_read, report.to_dict()["sourceRead"])
+    assert "delta source read" in str(report).splitlines()[0]
     assert ("Renamed", True) == names(target)["E2"]
     change(hr, "DELETE FROM staff WHERE id = 'E4'")
     clock.advance(60)
     assert made.run_once().ok
     assert ("User 4", True) == names(target)["E4"]  # a delta read sees no deletion
     clock.advance(60)
-    assert made.run_once(full=True).ok
+    full = made.run_once(full=True)
+    assert (True, "full") == (full.ok, full.source_read)
     assert None is source.reads[-1]
     assert ("User 4", False) == names(target)["E4"]
     assert 19 == sum(1 for _, active in names(target).values() if active)

@@ -414,7 +414,13 @@ class Provisioner:
         else:
             with self._reading("source"):
                 mapped = await in_phase(self.observer, "read_source", self.mapping.amap(source))
-        reading = Reading(mapped=mapped, stored=stored, state=stored.state, policy=policy)
+        reading = Reading(
+            mapped=mapped,
+            stored=stored,
+            state=stored.state,
+            policy=policy,
+            source_read="delta" if getattr(source, "mode", None) == "delta" else "full",
+        )
         if actual is not None:
             self._take_target(reading, actual)
         self._progress(cycle_id, "reading", 2, 2)

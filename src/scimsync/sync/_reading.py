@@ -31,6 +31,8 @@ class Reading:
     state: SyncState
     policy: Policy
     actual: TargetState | None = None
+    #: How the source was read: "full", "delta" (only its changes), "" (not read).
+    source_read: str = "full"
     notes: list[str] = attrs.Factory(list)
     # Creates an interrupted cycle announced and nobody found yet: they may still land.
     earlier: list[JournalEntry] = attrs.Factory(list)

@@ -179,6 +179,9 @@ class SyncReport:
       ``source_warnings``: records it used, leaving a part out (a group member or
       a manager whose key no user record has), as text;
       ``source_complete`` / ``target_complete``: whether the reads were whole;
+      ``source_read``: ``"full"`` (every record read) or ``"delta"`` (a delta-reading
+      source gave only the records changed since its last clean read, merged into
+      the stored ones), ``""`` when the cycle did not read the source;
       ``target_problems``: why the target listing came out short, when it said.
     - ``quarantine``: why writing stopped because too many writes failed;
       ``stopped``: why writing stopped otherwise (401/403, a stop request).
@@ -211,6 +214,7 @@ class SyncReport:
     source_issues: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     source_warnings: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     source_complete: bool = True
+    source_read: str = ""
     target_complete: bool = True
     target_problems: tuple[str, ...] = attrs.field(default=(), converter=to_tuple_or_empty)
     quarantine: str | None = None
@@ -329,6 +333,7 @@ class SyncReport:
             "sourceIssues": list(self.source_issues),
             "sourceWarnings": list(self.source_warnings),
             "sourceComplete": self.source_complete,
+            "sourceRead": self.source_read,
             "targetComplete": self.target_complete,
             "targetProblems": list(self.target_problems),
             "quarantine": self.quarantine,
@@ -362,8 +367,9 @@ class SyncReport:
             "stopped": "STOPPED",
             "error": "ERROR",
         }[self.outcome]
+        mode = f"{self.mode}, delta source read" if self.source_read == "delta" else self.mode
         lines = [
-            f"Sync {self.cycle_id} ({self.mode}): {verdict} in {self.duration:.2f}s, "
+            f"Sync {self.cycle_id} ({mode}): {verdict} in {self.duration:.2f}s, "
             f"{self.requests} requests, {self.retries} retries",
         ]
         if self.results:

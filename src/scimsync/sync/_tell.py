@@ -99,6 +99,7 @@ def cycle_report(
         if source_known
         else (),
         source_complete=mapped.desired.complete,
+        source_read=reading.source_read if source_known else "",
         target_complete=actual is None or actual.complete,
         target_problems=actual.problems if actual is not None else (),
         quarantine=execution.quarantine if execution is not None else None,
