@@ -311,8 +311,8 @@ MISTAKES: list[tuple[str, str, str]] = [
     ("wrong type", MINIMAL.replace('key = "employee_id"', "key = 7"), "[source] key: expected a"),
     (
         "unknown source type",
-        MINIMAL.replace('type = "csv"', 'type = "ldap"'),
-        "[source] type: 'ldap' is not one of 'csv', 'jsonl', 'scim'",
+        MINIMAL.replace('type = "csv"', 'type = "oracle"'),
+        "[source] type: 'oracle' is not one of 'csv', 'jsonl', 'scim', 'ldap', 'sql'",
     ),
     (
         "missing source file",

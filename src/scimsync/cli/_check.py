@@ -183,6 +183,11 @@ async def _check_sources(runtime: Runtime, found: list[Finding]) -> frozenset[st
         if settings.connection is not None:
             found.append(await _check_source_service(part, settings.connection.url))
             continue
+        if settings.type in ("ldap", "sql"):
+            finding = await _check_source_read(part, settings.describe())
+            usable = usable and finding.status == "ok"
+            found.append(finding)
+            continue
         options = settings.options
         name = options["path"].name
         if settings.type != "csv":
@@ -206,6 +211,28 @@ async def _check_sources(runtime: Runtime, found: list[Finding]) -> frozenset[st
             detail = f"{name}: {len(fields)} columns, key {options['key']!r}"
             found.append(Finding("source", "ok", detail))
     return source_fields(config) if usable else None
+
+
+async def _check_source_read(source: Any, described: str) -> Finding:
+    """A directory or database source connects, binds and runs its query: its first
+    record is read (and nothing more)."""
+    from ..errors import ScimSyncError
+
+    def probe() -> int:
+        items = iter(source.read())
+        try:
+            return 0 if next(items, None) is None else 1
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    try:
+        read = await asyncio.to_thread(probe)
+    except ScimSyncError as exc:
+        return Finding("source", "error", f"{described}: {_short(exc)}")
+    what = "read its first record" if read else "answered, with no record"
+    return Finding("source", "ok", f"{described}: {what}")
 
 
 async def _check_source_service(source: Any, url: str) -> Finding:

@@ -15,7 +15,7 @@ import os
 import ssl
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import httpx
@@ -29,6 +29,9 @@ from ..sync import ApplyPolicy
 from ._inline_mapping import import_mapping, mapping_from_table
 from ._table import Table, parse_toml
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 __all__ = [
     "Config",
     "Connection",
@@ -40,7 +43,8 @@ __all__ = [
 #: The file used when ``-c`` is not given.
 DEFAULT_CONFIG = "scimsync.toml"
 
-SourceType = Literal["csv", "jsonl", "scim"]
+SourceType = Literal["csv", "jsonl", "scim", "ldap", "sql"]
+SOURCE_TYPES: tuple[SourceType, ...] = ("csv", "jsonl", "scim", "ldap", "sql")
 
 
 @attrs.frozen(kw_only=True)
@@ -62,17 +66,22 @@ class Connection:
 
 @attrs.frozen(kw_only=True)
 class SourceSettings:
-    """One source: its type, the keyword arguments of its class, its connection (scim)."""
+    """One source: its type, the keyword arguments of its class, its connection (scim).
+
+    ``where`` says what it reads, for people: a file, a URL, a database (never a
+    secret).
+    """
 
     type: SourceType
     options: dict[str, Any]
     connection: Connection | None = None
+    where: str = ""
 
     def describe(self) -> str:
         """``csv people.csv`` — what the source is, for people."""
         if self.connection is not None:
             return f"scim {self.connection.url}"
-        return f"{self.type} {self.options['path']}"
+        return f"{self.type} {self.where or self.options['path']}"
 
 
 @attrs.frozen(kw_only=True)
@@ -163,9 +172,13 @@ def _sources(top: Table, env: dict[str, str]) -> tuple[SourceSettings, ...]:
 
 
 def _source(table: Table, env: dict[str, str]) -> SourceSettings:
-    kind: SourceType = table.choice("type", ("csv", "jsonl", "scim"))
+    kind: SourceType = table.choice("type", SOURCE_TYPES)
     options: dict[str, Any] = {}
     connection = None
+    if kind == "ldap":
+        return _ldap_source(table, env)
+    if kind == "sql":
+        return _sql_source(table, env)
     if kind in ("csv", "jsonl"):
         options["path"] = table.existing_file("path")
         options["key"] = table.string("key")
@@ -201,6 +214,130 @@ def _source(table: Table, env: dict[str, str]) -> SourceSettings:
             _check_filters(table, options)
     table.finish()
     return SourceSettings(type=kind, options=options, connection=connection)
+
+
+def _ldap_source(table: Table, env: dict[str, str]) -> SourceSettings:
+    """``type = "ldap"``: the settings of :class:`~scimsync.sources.LdapSource`, the
+    bind password from ``password_env`` or ``password_file``."""
+    from ..sources import LdapSource
+
+    options: dict[str, Any] = {"url": table.string("url"), "base_dn": table.string("base_dn")}
+    if "bind_dn" in table:
+        options["bind_dn"] = table.string("bind_dn")
+        options["password"], _ = _secret(table, "password", env)
+    elif "password" in table or "password_env" in table or "password_file" in table:
+        table.fail("bind_dn", "a password needs a bind_dn")
+    for name in ("sasl_external", "start_tls", "allow_insecure", "referrals"):
+        if name in table:
+            options[name] = table.boolean(name)
+    for name in ("ca_file", "cert_file", "key_file"):
+        if name in table:
+            options[name] = table.existing_file(name)
+    for name in ("user_filter", "user_base", "group_base", "key", "member_attribute", "name"):
+        if name in table:
+            options[name] = table.string(name)
+    if "group_filter" in table:
+        value = table.raw("group_filter")
+        if value is False:
+            options["group_filter"] = None  # no groups read
+        elif isinstance(value, str) and value.strip():
+            options["group_filter"] = value
+        else:
+            table.fail("group_filter", "expected an LDAP filter, or false to read no groups")
+    if "scope" in table:
+        options["scope"] = table.choice("scope", ("subtree", "one", "base"))
+    for name in ("attributes", "multi_valued"):
+        if name in table:
+            options[name] = table.strings(name)
+    if "page_size" in table:
+        options["page_size"] = table.integer("page_size", minimum=1)
+    if "timeout" in table:
+        options["timeout"] = table.number("timeout", minimum=0.001)
+    if "delta" in table:
+        options["delta"] = table.choice("delta", ("modifyTimestamp", "uSNChanged"))
+    table.finish()
+    try:
+        LdapSource(**options)  # checks the settings together; connects to nothing
+    except ConfigurationError as exc:
+        table.wrap(None, exc)
+    return SourceSettings(type="ldap", options=options, where=options["url"])
+
+
+def _sql_source(table: Table, env: dict[str, str]) -> SourceSettings:
+    """``type = "sql"``: a query of :class:`~scimsync.sources.SqlSource` on a SQLite file
+    (``sqlite``) or a PostgreSQL database (``dsn_env`` / ``dsn_file``: a libpq
+    connection string, which may hold a password)."""
+    from ..sources import SqlSource
+
+    options: dict[str, Any] = {}
+    given = [key for key in ("sqlite", "dsn_env", "dsn_file", "dsn") if key in table]
+    if len(given) != 1:
+        table.fail(
+            None,
+            'give the database with sqlite = "file.db", or a PostgreSQL connection string '
+            'with dsn_env = "VARIABLE" or dsn_file = "path" (one of them)',
+        )
+    if given[0] == "sqlite":
+        database: Path = table.existing_file("sqlite")
+        options["connect"] = _sqlite_connect(database)
+        where = f"{database}"
+    else:
+        dsn, origin = _secret(table, "dsn", env)
+        options["connect"] = _postgres_connect(table, dsn)
+        where = f"PostgreSQL (connection string from {origin})"
+    options["query"] = table.string("query")
+    if "params" in table:
+        params = table.raw("params")
+        plain = (str, int, float, bool)
+        if isinstance(params, list) and all(isinstance(v, plain) for v in params):
+            options["params"] = tuple(params)
+        elif isinstance(params, dict) and all(isinstance(v, plain) for v in params.values()):
+            options["params"] = dict(params)
+        else:
+            table.fail("params", "expected an array or a table of strings, numbers or booleans")
+    options["key"] = table.string("key", "id")
+    options["kind"] = table.choice("kind", ("user", "group"), "user")
+    for name in ("members", "watermark", "name"):
+        if name in table:
+            options[name] = table.string(name)
+    if "batch_size" in table:
+        options["batch_size"] = table.integer("batch_size", minimum=1)
+    multi = table.table("multi_valued")
+    if multi is not None:
+        options["multi_valued"] = {name: multi.string(name) for name in list(multi.keys())}
+        multi.finish()
+    if "members" in options and options["kind"] != "group":
+        table.fail("members", 'is for a query of groups: add kind = "group"')
+    table.finish()
+    try:
+        SqlSource(**options)
+    except ConfigurationError as exc:
+        table.wrap(None, exc)
+    return SourceSettings(type="sql", options=options, where=where)
+
+
+def _sqlite_connect(database: Path) -> Callable[[], Any]:
+    def connect() -> Any:
+        import sqlite3
+
+        # Read only: the source never writes to the HR database.
+        return sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
+
+    return connect
+
+
+def _postgres_connect(table: Table, dsn: Secret) -> Callable[[], Any]:
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        table.fail(None, "a PostgreSQL source needs psycopg: pip install 'scimsync[postgres]'")
+
+    def connect() -> Any:
+        import psycopg
+
+        return psycopg.connect(dsn.reveal())
+
+    return connect
 
 
 def _one_character(table: Table, key: str) -> str:

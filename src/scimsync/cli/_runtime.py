@@ -14,7 +14,15 @@ import httpx
 
 from ..client import AsyncScimClient, ScimClient
 from ..errors import ConfigurationError, StateError
-from ..sources import CombinedSource, CsvSource, JsonLinesSource, ScimSource, Source
+from ..sources import (
+    CombinedSource,
+    CsvSource,
+    JsonLinesSource,
+    LdapSource,
+    ScimSource,
+    Source,
+    SqlSource,
+)
 from ..sync import MemoryStateStore, Provisioner, RequestStats, SqliteStateStore
 from ..targets import ScimTarget
 from ._config import Config
@@ -185,6 +193,10 @@ def _source(settings: SourceSettings, stack: contextlib.AsyncExitStack) -> Sourc
         return CsvSource(**settings.options)
     if settings.type == "jsonl":
         return JsonLinesSource(**settings.options)
+    if settings.type == "ldap":
+        return LdapSource(**settings.options)
+    if settings.type == "sql":
+        return SqlSource(**settings.options)
     connection = settings.connection
     assert connection is not None
     http = stack.enter_context(httpx.Client(verify=connection.verify, timeout=connection.timeout))
