@@ -291,6 +291,14 @@ def test_an_unreachable_server_raises_a_clear_error() -> None:
             list(unreachable.read())
 
 
+def test_a_host_name_that_does_not_resolve_is_said_in_words() -> None:
+    """A misspelt directory host (``.invalid`` never resolves, RFC 2606): the error
+    says the name does not resolve, not only ldap3's "invalid server address"."""
+    misspelt = LdapSource("ldaps://dc1.example.invalid", base_dn=SUFFIX, timeout=5)
+    with pytest.raises(SourceReadError, match=r"the host name 'dc1\.example\.invalid' does not"):
+        list(misspelt.read())
+
+
 def test_missing_tls_files_are_refused_when_the_source_is_made(tmp_path: Path) -> None:
     """A ca_file, cert_file or key_file that is not there: refused at once, naming the
     option and the path, not at the first read."""

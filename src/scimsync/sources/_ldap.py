@@ -9,6 +9,7 @@ import contextlib
 import logging
 import math
 import os
+import socket
 import ssl
 import warnings
 from typing import TYPE_CHECKING, Any, Literal
@@ -464,9 +465,10 @@ class LdapSource:
             connection.bind()
         except ldap3.core.exceptions.LDAPException as exc:
             _close(connection)
-            raise SourceReadError(
-                f"{self.name}: cannot {step} the directory: {self._describe(exc)}"
-            ) from None
+            problem = self._describe(exc)
+            if step == "connect to" and not _resolves(self.host):
+                problem = f"the host name {self.host!r} does not resolve ({problem})"
+            raise SourceReadError(f"{self.name}: cannot {step} the directory: {problem}") from None
         return connection
 
     def _tls(self, ldap3: Any) -> Any:
@@ -598,6 +600,16 @@ class LdapSource:
     def _describe(self, exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
         return self._redact(f"{type(exc).__name__}: {text}")
+
+
+def _resolves(host: str) -> bool:
+    """True when ``host`` resolves to an address (asked after a failed connection, to
+    say why in words ldap3 does not use)."""
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return True
 
 
 def _close(connection: Any) -> None:
