@@ -197,7 +197,7 @@ def test_a_slow_target_over_http_reports_last(tmp_path: Path) -> None:
         ScimTestServer(token="t") as fast1,
         ScimTestServer(token="t") as fast2,
     ):
-        slow.faults = Faults(kinds=["latency"], latency=0.2)
+        slow.faults = Faults(kinds=["latency"], latency=0.5)
         servers = {"slow": slow, "fast1": fast1, "fast2": fast2}
         targets = {
             name: made(
