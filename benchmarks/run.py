@@ -36,6 +36,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "directory": ["--entries", "5000", "--changes", "20"],
     "sql": ["--rows", "50000", "--changes", "50"],
     "observe": ["--quick"],
+    "fanout": ["--targets", "3", "--users", "200"],
 }
 
 Row = tuple[str, str, str, str, str]

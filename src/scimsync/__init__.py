@@ -44,7 +44,7 @@ from .models import (
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:  # type checkers see the real classes; the runtime loads them on use
-    from .sync import Provisioner, SyncReport
+    from .sync import FanOut, FanOutReport, Provisioner, SyncReport
 
 try:
     __version__ = version("scimsync")
@@ -56,6 +56,8 @@ __all__ = [
     "Email",
     "EnterpriseUser",
     "Entitlement",
+    "FanOut",
+    "FanOutReport",
     "Group",
     "GroupMembership",
     "Im",
@@ -83,6 +85,8 @@ __all__ = [
 
 # Names that pull in the runner (and with it httpx): loaded on first access.
 _LAZY: dict[str, str] = {
+    "FanOut": "scimsync.sync",
+    "FanOutReport": "scimsync.sync",
     "Provisioner": "scimsync.sync",
     "SyncReport": "scimsync.sync",
 }

@@ -25,6 +25,9 @@ What it promises:
 - **Cycles never overlap**, in a process or across processes sharing a state file;
   :meth:`Provisioner.run_forever` schedules them, :meth:`Provisioner.trigger` and
   :meth:`Provisioner.stop` steer it, :meth:`Provisioner.health` tells how it goes.
+- **Many targets, one read.** :class:`FanOut` runs several provisioners that share
+  a source: the source is read once a cycle, each target plans and applies on its
+  own, concurrently, and a :class:`FanOutReport` sums them up.
 - **Observable.** :func:`observe` hands cycles, phases, reports and the target's
   requests to an :class:`Observer`: metrics (:mod:`scimsync.metrics`) and traces
   (:mod:`scimsync.tracing`) are two; nobody observes by default, at no cost.
@@ -37,6 +40,8 @@ sends.
 from ._audit import AUDIT_LOGGER, AuditEvent, AuditSink
 from ._executor import ApplyPolicy, Execution, Executor
 from ._explain import Explanation, Step
+from ._fanout import FanOut
+from ._fanout_report import FanOutReport
 from ._health import Health
 from ._observer import CycleKind, Observer, Phase, observe
 from ._provisioner import Provisioner
@@ -75,6 +80,8 @@ __all__ = [
     "Execution",
     "Executor",
     "Explanation",
+    "FanOut",
+    "FanOutReport",
     "Health",
     "JournalEntry",
     "JournalEvent",

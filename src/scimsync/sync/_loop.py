@@ -80,16 +80,22 @@ class LoopRunner:
 
         A failing ``aclose()`` is logged: the loop is closed anyway.
         """
-        if self.used:
-            closer = getattr(target, "aclose", None)
-            if closer is None:
-                closer = getattr(getattr(target, "client", None), "aclose", None)
-            if callable(closer):
-                try:
-                    self.run(closer())
-                except Exception as exc:
-                    logger.warning("closing the target failed: %s", describe_error(exc))
+        self.close_target(target)
         self.close()
+
+    def close_target(self, target: object) -> None:
+        """When the loop was used, await ``target``'s ``aclose()`` (or its ``client``'s)
+        on it; the loop stays open. A failing ``aclose()`` is logged."""
+        if not self.used:
+            return
+        closer = getattr(target, "aclose", None)
+        if closer is None:
+            closer = getattr(getattr(target, "client", None), "aclose", None)
+        if callable(closer):
+            try:
+                self.run(closer())
+            except Exception as exc:
+                logger.warning("closing the target failed: %s", describe_error(exc))
 
     def close(self) -> None:
         """Stop the loop and its thread (async generators finished first), if started."""

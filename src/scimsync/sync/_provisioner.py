@@ -388,6 +388,7 @@ class Provisioner:
         force: Iterable[str],
         with_target: bool,
         stored: StoredState | None = None,
+        source: Source | AsyncSource | None = None,
     ) -> Reading:
         self._progress(cycle_id, "reading", 0, 2)
         stored = stored if stored is not None else self.state.load()
@@ -395,7 +396,12 @@ class Provisioner:
             policy = await self._effective_policy(force, stored)
         actual: TargetState | None = None
         # Delta reads: a cycle that need not read the target reads only the source's changes.
-        source = source_for_cycle(self.source, self.state, full=with_target, clock=self.clock)
+        source = source_for_cycle(
+            self.source if source is None else source,
+            self.state,
+            full=with_target,
+            clock=self.clock,
+        )
         if with_target:
             # Independent reads: the source is mapped while the target pages come in;
             # both are waited for, so a failed one leaves nothing running behind.
@@ -490,6 +496,13 @@ class Provisioner:
         mistakes, :class:`~scimsync.errors.CycleInProgressError`, a failing state store
         and programming errors are raised (recorded and alerted first, where possible).
         """
+        return await self._arun_once(full=full, force=force, source=self.source)
+
+    async def _arun_once(
+        self, *, full: bool, force: Iterable[str], source: Source | AsyncSource
+    ) -> SyncReport:
+        """:meth:`arun_once`, reading ``source`` (a fan-out hands every target the one
+        read it made of the shared source)."""
         cycle_id = self.cycle_ids()
         with self._lock_cycle(cycle_id, "run"):
             started_at, started = self.clock(), self.timer()
@@ -502,7 +515,11 @@ class Provisioner:
                 certain = full_cycle_reason(full, started_at, stored, self.full_cycle_every)
                 mode = "full" if certain is not None else "incremental"
                 reading = await self._read(
-                    cycle_id, force=force, with_target=certain is not None, stored=stored
+                    cycle_id,
+                    force=force,
+                    with_target=certain is not None,
+                    stored=stored,
+                    source=source,
                 )
                 digests = await asyncio.to_thread(fingerprints, reading.mapped.desired)
                 settings = policy_digest(reading.policy, reading.mapped.desired)

@@ -24,7 +24,7 @@ import logging
 import random
 import threading
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigurationError, CycleInProgressError, ScimSyncError
 from ._decisions import describe_error, next_delay
@@ -38,6 +38,15 @@ if TYPE_CHECKING:
 __all__ = ["Scheduler"]
 
 logger = logging.getLogger("scimsync.sync")
+
+
+R = TypeVar("R")
+
+
+def _troubled(report: Any) -> bool:
+    """A cycle to back off after: quarantined, or one that could not run."""
+    sync_report: SyncReport = report
+    return sync_report.quarantine is not None or sync_report.error is not None
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -59,7 +68,7 @@ class Scheduler:
 
     async def run_forever(
         self,
-        run_cycle: Callable[[bool], Awaitable[SyncReport]],
+        run_cycle: Callable[[bool], Awaitable[R]],
         interval: float | timedelta,
         *,
         jitter: float,
@@ -68,9 +77,13 @@ class Scheduler:
         rng: random.Random | None,
         max_cycles: int | None,
         clock: Callable[[], datetime],
+        troubled: Callable[[R], bool] | None = None,
     ) -> None:
         """Run ``run_cycle(full)`` every ``interval`` until :meth:`stop` (see
-        :meth:`~scimsync.Provisioner.arun_forever`)."""
+        :meth:`~scimsync.Provisioner.arun_forever`). ``troubled(report)`` says whether
+        to back off (default: a :class:`~scimsync.SyncReport` quarantined, or whose
+        cycle could not run)."""
+        is_troubled = troubled or _troubled
         period = _seconds(interval)
         if period <= 0:
             raise ConfigurationError(f"interval must be positive, got {interval!r}")
@@ -104,8 +117,7 @@ class Scheduler:
                         exc_info=not isinstance(exc, ScimSyncError),
                     )
                 else:
-                    troubled = report.quarantine is not None or report.error is not None
-                    backoff = backoff + 1 if troubled else 0
+                    backoff = backoff + 1 if is_troubled(report) else 0
                 cycles += 1
                 if max_cycles is not None and cycles >= max_cycles:
                     break
@@ -142,6 +154,11 @@ class Scheduler:
         with self._signal_lock:
             self._stop_requested = True
         self._wake_up()
+
+    def clear_stop(self) -> None:
+        """Forget a :meth:`stop` request (a fan-out's loop ended: its targets write again)."""
+        with self._signal_lock:
+            self._stop_requested = False
 
     def stop_is_requested(self) -> bool:
         """True once :meth:`stop` was called, until the loop ends (what the executor asks)."""
