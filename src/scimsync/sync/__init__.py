@@ -39,6 +39,7 @@ from ._executor import ApplyPolicy, Execution, Executor
 from ._explain import Explanation, Step
 from ._health import Health
 from ._observer import CycleKind, Observer, Phase, observe
+from ._postgres import POSTGRES_SCHEMA_VERSION, PostgresStateStore
 from ._provisioner import Provisioner
 from ._report import (
     Alert,
@@ -82,8 +83,10 @@ __all__ = [
     "Observer",
     "OperationResult",
     "Outcome",
+    "POSTGRES_SCHEMA_VERSION",
     "PendingFailure",
     "Phase",
+    "PostgresStateStore",
     "Progress",
     "Provisioner",
     "RequestStats",
