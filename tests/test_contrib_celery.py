@@ -130,6 +130,17 @@ def test_the_tasks_are_acked_late_and_never_retried_by_celery() -> None:
     ]
 
 
+def test_each_app_runs_its_own_factory() -> None:
+    """Tasks are registered on the app given only: a second app in the process, with
+    another factory, runs its own (and Celery warns of no duplicate name)."""
+    first_target, second_target = MemoryTarget(), MemoryTarget()
+    first = register_tasks(eager_app(), provisioner_factory(first_target, MemoryStateStore())[0])
+    second = register_tasks(eager_app(), provisioner_factory(second_target, MemoryStateStore())[0])
+    second.run_cycle.delay("crm").get(timeout=30)
+    assert ((), 1) == (first_target.state().users, len(second_target.state().users))
+    assert first.run_cycle.app is not second.run_cycle.app
+
+
 def test_beat_schedule_runs_each_target_and_never_piles_ticks_up() -> None:
     """One entry per target (and one full cycle each with ``full_every``); each tick
     expires after its interval, so ticks nobody took are dropped, not queued."""

@@ -93,6 +93,9 @@ def register_tasks(
         "reject_on_worker_lost": True,
         "autoretry_for": (),
         "max_retries": 0,
+        # This app's tasks only: Celery's default (shared) would add them to every
+        # app made afterwards in the process, each with this factory.
+        "shared": False,
     }
 
     @app.task(name=f"{prefix}.run_cycle", **options)  # type: ignore[untyped-decorator]

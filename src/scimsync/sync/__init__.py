@@ -22,7 +22,9 @@ What it promises:
   error) or skipped (with why); 401/403 stop every write; too many failures
   quarantine the cycle; failed operations are retried by the next one. Audit events,
   alerts and the report say so, and never carry a secret.
-- **Cycles never overlap**, in a process or across processes sharing a state file;
+- **Cycles never overlap**, in a process, across processes sharing a state file, or
+  across workers on many hosts sharing a :class:`PostgresStateStore` (an advisory
+  lock per target; :mod:`scimsync.contrib.celery` runs cycles as Celery tasks);
   :meth:`Provisioner.run_forever` schedules them, :meth:`Provisioner.trigger` and
   :meth:`Provisioner.stop` steer it, :meth:`Provisioner.health` tells how it goes.
 - **Observable.** :func:`observe` hands cycles, phases, reports and the target's

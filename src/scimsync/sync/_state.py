@@ -17,7 +17,10 @@ What is kept, and why:
   left, which its next delta read is merged into.
 
 :class:`SqliteStateStore` keeps it in one SQLite file (standard library ``sqlite3``,
-WAL, schema versioned and migrated); :class:`MemoryStateStore` in memory.
+WAL, schema versioned and migrated); :class:`MemoryStateStore` in memory;
+:class:`~scimsync.sync.PostgresStateStore` (``scimsync.sync._postgres``) in PostgreSQL,
+for many targets and workers, with the same tables: the rows of a state
+(:func:`state_rows`) and the state of rows (:func:`assemble_state`) are shared here.
 """
 
 from __future__ import annotations
