@@ -20,6 +20,7 @@ from scimsync.engine import Ledger, SyncState
 from scimsync.engine._state import CONFIRMATIONS, Unkept
 from scimsync.errors import CycleInProgressError, PlanError, StateError
 from scimsync.sync import (
+    POSTGRES_SCHEMA_VERSION,
     SCHEMA_VERSION,
     CycleRecord,
     JournalEntry,
@@ -988,3 +989,21 @@ def test_postgres_names_are_checked_before_connecting() -> None:
         PostgresStateStore("host=127.0.0.1 port=1", schema='x"; DROP TABLE y; --')
     with pytest.raises(StateError, match="target"):
         PostgresStateStore("host=127.0.0.1 port=1", target="")
+
+
+@pytest.mark.database
+def test_workers_opening_a_new_schema_at_once_all_find_it_whole(postgres: Postgres) -> None:
+    """Four workers making the same new schema at once: one migrates, the others wait
+    for it and find it done; each gets its target."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    schema = pg_schema()
+
+    def open_one(number: int) -> tuple[int, str]:
+        with PostgresStateStore(postgres.conninfo, target=f"t{number}", schema=schema) as store:
+            store.save(stored())
+            return store.schema_version, store.target
+
+    with ThreadPoolExecutor(4) as pool:
+        opened = sorted(pool.map(open_one, range(4)))
+    assert [(POSTGRES_SCHEMA_VERSION, f"t{n}") for n in range(4)] == opened

@@ -517,8 +517,13 @@ def _close_quietly(holder: list[Any]) -> None:
 def _schema_version(db: psycopg.Connection[Any], schema: str) -> int | None:
     """The scimsync schema version of ``schema``; None when it has no ``meta`` table
     (no schema, or not scimsync's); raises StateError for another application's."""
-    found = db.execute("SELECT to_regclass(%s)", (f'"{schema}".meta',)).fetchone()
-    if found is None or found[0] is None:
+    # A catalog query, not to_regclass(): its cache may not yet see a schema that an
+    # opener migrating at the same moment committed while this one waited for it.
+    found = db.execute(
+        "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = %s AND tablename = 'meta'",
+        (schema,),
+    ).fetchone()
+    if found is None or not found[0]:
         return None
     values = dict(
         db.execute(f'SELECT name, value FROM "{schema}".meta').fetchall()  # noqa: S608
