@@ -8,6 +8,7 @@ import httpcore
 import pytest
 from hypothesis import HealthCheck, settings
 
+from _postgres import Postgres, running_postgres
 from _servers import scim2_server_asgi, scim2_server_process
 
 if TYPE_CHECKING:
@@ -51,3 +52,15 @@ def scim2_asgi_url() -> Iterator[str]:
     pytest.importorskip("scim2_server")
     with scim2_server_asgi() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL on 127.0.0.1 shared by the session (see ``tests/_postgres.py``);
+    skips, saying why, where psycopg or the server binaries are missing."""
+    pytest.importorskip("psycopg", reason="psycopg (the test extra) is not installed")
+    try:
+        with running_postgres() as server:
+            yield server
+    except LookupError as exc:
+        pytest.skip(str(exc))

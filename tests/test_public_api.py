@@ -49,8 +49,9 @@ CONTRACT = {
     "scimsync.sync": [
         "Provisioner", "SyncReport", "StateStore", "SqliteStateStore", "MemoryStateStore",
         "ApplyPolicy", "AuditEvent", "Alert", "Progress", "Health", "Explanation",
-        "OperationResult",
+        "OperationResult", "PostgresStateStore",
     ],
+    "scimsync.contrib.celery": ["register_tasks", "beat_schedule", "CeleryTasks"],
     "scimsync.targets": [
         "ScimTarget", "MemoryTarget", "Target", "BlockingTarget", "TargetCapabilities",
         "TargetListing", "UserUpdate", "GroupUpdate", "read_target_state",
@@ -139,3 +140,16 @@ def test_import_scimsync_stays_light_and_the_runner_loads_on_first_use() -> None
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert ["[]", "True"] == out
+
+
+def test_the_optional_extras_load_only_when_used() -> None:
+    """``scimsync.sync`` loads no PostgreSQL driver and ``scimsync.contrib.celery`` no
+    Celery: each is imported by the code that uses it (a store opened, a task run)."""
+    code = (
+        "import sys, scimsync.sync, scimsync.contrib.celery\n"
+        "print(sorted(m for m in ('psycopg', 'celery', 'kombu', 'redis') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert "[]" == out

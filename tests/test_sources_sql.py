@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from _postgres import Postgres, running_postgres
 from scimsync.errors import SourceReadError
 from scimsync.mapping import Mapping
 from scimsync.sources import IssueCode, Record, RecordIssue, SqlSource
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
+
+    from _postgres import Postgres
 
 PEOPLE = [
     ("E1", "ann@example.com", "Ann", "eng;ops", 10, "2024-01-31", b"\x00\x01"),
@@ -300,16 +300,6 @@ def test_memory_stays_flat_however_many_rows() -> None:
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    pytest.importorskip("psycopg", reason="psycopg (the test extra) is not installed")
-    try:
-        with running_postgres() as server:
-            yield server
-    except LookupError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

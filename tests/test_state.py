@@ -1,4 +1,6 @@
-"""State stores: what cycles remember, in SQLite (crash-safe, migrated, locked) and memory."""
+"""State stores: what cycles remember, in SQLite and PostgreSQL (crash-safe, migrated,
+locked) and memory. The contract tests run on all three; PostgreSQL is a real server on
+127.0.0.1 (``tests/_postgres.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -17,11 +20,15 @@ from scimsync.engine import Ledger, SyncState
 from scimsync.engine._state import CONFIRMATIONS, Unkept
 from scimsync.errors import CycleInProgressError, PlanError, StateError
 from scimsync.sync import (
+    POSTGRES_SCHEMA_VERSION,
     SCHEMA_VERSION,
     CycleRecord,
     JournalEntry,
     MemoryStateStore,
     PendingFailure,
+    PostgresStateStore,
+    SnapshotStore,
+    SourceSnapshot,
     SqliteStateStore,
     StateStore,
     StoredState,
@@ -29,7 +36,10 @@ from scimsync.sync import (
 from scimsync.sync import _state as state_module
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
+
+    from _postgres import Postgres
 
 WHEN = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -78,16 +88,25 @@ def cycle(number: int, outcome: str = "ok") -> CycleRecord:
     )
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
+@pytest.fixture(params=["sqlite", "memory", pytest.param("postgres", marks=pytest.mark.database)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """Each store, empty: PostgreSQL's is a target of its own in the session's server."""
     if request.param == "memory":
-        return MemoryStateStore()
-    return SqliteStateStore(tmp_path / "state.db")
+        yield MemoryStateStore()
+        return
+    if request.param == "sqlite":
+        with SqliteStateStore(tmp_path / "state.db") as sqlite_store:
+            yield sqlite_store
+        return
+    server = request.getfixturevalue("postgres")
+    with PostgresStateStore(server.conninfo, target=f"t-{uuid.uuid4()}") as pg_store:
+        yield pg_store
 
 
-def test_both_stores_implement_the_protocol(store: StateStore) -> None:
-    """SqliteStateStore and MemoryStateStore are StateStores."""
-    assert isinstance(store, StateStore)
+def test_every_store_implements_the_protocol(store: StateStore) -> None:
+    """SqliteStateStore, PostgresStateStore and MemoryStateStore are StateStores (and
+    SnapshotStores: delta reads work with each)."""
+    assert (True, True) == (isinstance(store, StateStore), isinstance(store, SnapshotStore))
 
 
 def test_a_new_store_is_empty(store: StateStore) -> None:
@@ -725,3 +744,266 @@ def test_a_database_from_before_delta_reads_is_brought_forward(tmp_path: Path) -
     upgraded.save_snapshot("ldap", snapshot)
     assert snapshot == upgraded.load_snapshot("ldap")
     upgraded.close()
+
+
+def test_source_snapshots_are_kept_replaced_and_forgotten(store: StateStore) -> None:
+    """A delta source's snapshot round-trips, a smaller one replaces it whole, and None
+    forgets it; each source has its own."""
+    from scimsync.sources import Record
+
+    assert isinstance(store, SnapshotStore)
+    first = SourceSnapshot(
+        watermark="w1",
+        records=[
+            Record(key="A", attributes={"n": 1}),
+            Record(key="B"),
+            Record(key="G", kind="group"),
+        ],
+        read_at=WHEN,
+    )
+    store.save_snapshot("hr", first)
+    store.save_snapshot("other", SourceSnapshot(watermark="x"))
+    assert first == store.load_snapshot("hr")
+    second = SourceSnapshot(watermark="w2", records=[Record(key="B", attributes={"n": 2})])
+    store.save_snapshot("hr", second)
+    assert second == store.load_snapshot("hr")
+    store.save_snapshot("hr", None)
+    assert (None, "x") == (store.load_snapshot("hr"), store.load_snapshot("other").watermark)  # type: ignore[union-attr]
+
+
+# -- PostgreSQL specifics -------------------------------------------------------------------
+
+
+def pg_schema() -> str:
+    """A schema name of its own for a test."""
+    return f"s_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.database
+def test_targets_in_one_database_keep_their_state_apart(postgres: Postgres) -> None:
+    """Two targets in one schema: each loads what it saved, its history and journal only."""
+    schema = pg_schema()
+    with (
+        PostgresStateStore(postgres.conninfo, target="a", schema=schema) as a,
+        PostgresStateStore(postgres.conninfo, target="b", schema=schema) as b,
+    ):
+        a.save(stored(), cycle(1))
+        b.append_journal([JournalEntry(event="created", resource_type="User", target_id="x")])
+        assert (stored(), StoredState(), (), 1) == (
+            a.load(),
+            attrs_evolve(b.load(), journal=()),
+            b.history(),
+            len(b.load().journal),
+        )
+    with PostgresStateStore(postgres.conninfo, target="a", schema=schema) as again:
+        assert (stored(), [cycle(1)]) == (again.load(), list(again.history()))
+
+
+def attrs_evolve(value: StoredState, **changes: object) -> StoredState:
+    import attrs
+
+    return attrs.evolve(value, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.database
+def test_the_advisory_lock_keeps_another_worker_out_of_the_same_target(
+    postgres: Postgres,
+) -> None:
+    """A second connection (another worker) is refused the lock of a target while one
+    holds it, told who; another target's lock is free; once released, it is taken."""
+    schema = pg_schema()
+    with (
+        PostgresStateStore(postgres.conninfo, target="hr", schema=schema) as one,
+        PostgresStateStore(postgres.conninfo, target="hr", schema=schema) as two,
+        PostgresStateStore(postgres.conninfo, target="crm", schema=schema) as other,
+    ):
+        with one.lock():
+            with pytest.raises(CycleInProgressError) as refused, two.lock():
+                pass  # pragma: no cover
+            with other.lock():
+                pass  # another target: never waits
+        assert re.search(r"pid \d+ \(backend \d+\)", refused.value.holder or "")
+        with two.lock():
+            pass
+
+
+@pytest.mark.database
+def test_the_lock_goes_with_a_killed_worker(postgres: Postgres) -> None:
+    """A process killed while it holds a target's lock releases it with its connection:
+    another takes it (within a bounded wait for the server to notice)."""
+    import os
+    import signal
+    import time
+
+    schema = pg_schema()
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from scimsync.sync import PostgresStateStore
+        store = PostgresStateStore({postgres.conninfo!r}, target="hr", schema={schema!r})
+        with store.lock():
+            print("locked", flush=True)
+            sys.stdin.readline()  # held until killed
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    ) as child:
+        try:
+            assert child.stdout is not None
+            assert "locked" == child.stdout.readline().strip()
+            with PostgresStateStore(postgres.conninfo, target="hr", schema=schema) as store:
+                with pytest.raises(CycleInProgressError):
+                    store._acquire()
+                child.send_signal(signal.SIGKILL)
+                child.wait(timeout=30)
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        with store.lock():
+                            break
+                    except CycleInProgressError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
+        finally:
+            child.kill()
+            child.wait(timeout=30)
+    assert -signal.SIGKILL == child.returncode
+
+
+@pytest.mark.database
+def test_a_lost_connection_under_the_lock_is_never_silently_replaced(
+    postgres: Postgres,
+) -> None:
+    """The connection holding the lock is cut: saves in that cycle fail (another worker
+    may hold the target now); after the cycle, a new connection is opened and works."""
+    import psycopg
+
+    with PostgresStateStore(postgres.conninfo, target="hr", schema=pg_schema()) as store:
+        store.save(stored())
+        with store.lock():
+            backend = store._connection().info.backend_pid
+            with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+            with pytest.raises(StateError):
+                store.save(stored(clean=False))
+            with pytest.raises(StateError, match="lock went with it"):
+                store.save(stored(clean=False))
+        assert stored() == store.load()  # reconnected: nothing of the cut cycle was saved
+        with store.lock():
+            store.save(stored(clean=False))
+        assert stored(clean=False) == store.load()
+
+
+@pytest.mark.database
+def test_a_newer_postgres_schema_is_refused_untouched(postgres: Postgres) -> None:
+    """A schema written by a newer scimsync raises StateError saying to upgrade."""
+    import psycopg
+
+    schema = pg_schema()
+    PostgresStateStore(postgres.conninfo, schema=schema).close()
+    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
+        admin.execute(f"UPDATE {schema}.meta SET value = '99' WHERE name = 'schema_version'")
+    with pytest.raises(StateError, match=r"version 99, newer .* upgrade scimsync"):
+        PostgresStateStore(postgres.conninfo, schema=schema)
+
+
+@pytest.mark.database
+def test_a_schema_that_is_not_scimsyncs_is_refused(postgres: Postgres) -> None:
+    """A schema of the same name holding someone else's tables is never written to."""
+    import psycopg
+
+    schema = pg_schema()
+    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        admin.execute(f"CREATE TABLE {schema}.invoices (id int)")
+    with pytest.raises(StateError, match="not a scimsync state schema"):
+        PostgresStateStore(postgres.conninfo, schema=schema)
+
+
+@pytest.mark.database
+def test_postgres_migrations_bring_an_older_schema_forward(
+    postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schema at an older version is migrated forward on open, its data kept."""
+    from scimsync.sync import _postgres
+
+    schema = pg_schema()
+    with PostgresStateStore(postgres.conninfo, target="hr", schema=schema) as old:
+        old.save(stored())
+    migrations = (*_postgres.POSTGRES_MIGRATIONS, ("ALTER TABLE {s}.stores ADD COLUMN note text",))
+    monkeypatch.setattr(_postgres, "POSTGRES_MIGRATIONS", migrations)
+    monkeypatch.setattr(_postgres, "POSTGRES_SCHEMA_VERSION", len(migrations))
+    with PostgresStateStore(postgres.conninfo, target="hr", schema=schema) as new:
+        assert (len(migrations), stored()) == (new.schema_version, new.load())
+
+
+@pytest.mark.database
+def test_a_worker_killed_mid_save_leaves_the_old_state_in_postgres(postgres: Postgres) -> None:
+    """A process killed inside a save's transaction leaves the state before it, whole,
+    as SQLite does."""
+    schema = pg_schema()
+    with PostgresStateStore(postgres.conninfo, target="hr", schema=schema) as store:
+        store.save(stored())
+    code = textwrap.dedent(
+        f"""
+        import os
+        from scimsync.engine import Ledger, SyncState
+        from scimsync.sync import PostgresStateStore, StoredState
+        from scimsync.sync import _postgres
+        store = PostgresStateStore({postgres.conninfo!r}, target="hr", schema={schema!r})
+        original = _postgres._sync_table
+        def dying(db, table, *args, **kwargs):
+            original(db, table, *args, **kwargs)
+            if table.endswith(".owned"):
+                os._exit(9)  # killed between two writes of one save
+        _postgres._sync_table = dying
+        store.save(StoredState(state=SyncState(users=Ledger(links={{"x": "y"}}))))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
+    assert 9 == result.returncode, result.stderr
+    with PostgresStateStore(postgres.conninfo, target="hr", schema=schema) as store:
+        assert stored() == store.load()
+
+
+@pytest.mark.database
+def test_the_postgres_store_never_shows_its_connection_string(postgres: Postgres) -> None:
+    """repr and errors name the target and schema, never the password in the conninfo."""
+    with PostgresStateStore(postgres.conninfo, target="hr", schema=pg_schema()) as store:
+        assert postgres.password not in repr(store)
+    wrong = postgres.conninfo.replace(postgres.password, "not-the-password-42")
+    with pytest.raises(StateError) as refused:
+        PostgresStateStore(wrong, target="hr")
+    assert "not-the-password-42" not in str(refused.value)
+
+
+def test_postgres_names_are_checked_before_connecting() -> None:
+    """A schema that is not a plain name, or an empty target, is refused up front."""
+    with pytest.raises(StateError, match="schema"):
+        PostgresStateStore("host=127.0.0.1 port=1", schema='x"; DROP TABLE y; --')
+    with pytest.raises(StateError, match="target"):
+        PostgresStateStore("host=127.0.0.1 port=1", target="")
+
+
+@pytest.mark.database
+def test_workers_opening_a_new_schema_at_once_all_find_it_whole(postgres: Postgres) -> None:
+    """Four workers making the same new schema at once: one migrates, the others wait
+    for it and find it done; each gets its target."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    schema = pg_schema()
+
+    def open_one(number: int) -> tuple[int, str]:
+        with PostgresStateStore(postgres.conninfo, target=f"t{number}", schema=schema) as store:
+            store.save(stored())
+            return store.schema_version, store.target
+
+    with ThreadPoolExecutor(4) as pool:
+        opened = sorted(pool.map(open_one, range(4)))
+    assert [(POSTGRES_SCHEMA_VERSION, f"t{n}") for n in range(4)] == opened

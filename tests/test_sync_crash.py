@@ -1,4 +1,5 @@
-"""Crash: the runner is killed (SIGKILL) mid-apply in a subprocess; the next run converges.
+"""Crash: the runner is killed (SIGKILL) mid-apply in a subprocess; the next run converges,
+with the state in SQLite or in PostgreSQL.
 
 The mapping leaves ``externalId`` out, so the only way to know which accounts the
 killed run created is the state it left: its write-ahead journal. Without it the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,7 @@ from scimsync.auth import BearerToken
 from scimsync.client import AsyncScimClient
 from scimsync.engine import Policy
 from scimsync.sources import MemorySource
-from scimsync.sync import SqliteStateStore
+from scimsync.sync import SqliteStateStore, StateStore
 from scimsync.targets import ScimTarget
 from scimsync.testing import ScimTestServer
 
@@ -56,6 +58,15 @@ SETUP = textwrap.dedent(
         member_of="group",
         groups={{"displayName": "name", "externalId": None}},
     )
+
+    def open_store(spec):
+        # "sqlite <path>" or "postgres <schema> <conninfo>"
+        import scimsync.sync as sync
+        kind, _, rest = spec.partition(" ")
+        if kind == "sqlite":
+            return sync.SqliteStateStore(rest)
+        schema, _, conninfo = rest.partition(" ")
+        return sync.PostgresStateStore(conninfo, target="crash", schema=schema)
     """
 )
 
@@ -65,10 +76,10 @@ CHILD = SETUP + textwrap.dedent(
     from scimsync import Provisioner
     from scimsync.auth import BearerToken
     from scimsync.client import AsyncScimClient
-    from scimsync.sync import ApplyPolicy, SqliteStateStore
+    from scimsync.sync import ApplyPolicy
     from scimsync.targets import ScimTarget
 
-    url, token, db, fatal_call, fatal_count = sys.argv[1:]
+    url, token, spec, fatal_call, fatal_count = sys.argv[1:]
 
     class DiesMidway:
         # Passes every call to the target; after the Nth `fatal_call` went through
@@ -97,7 +108,7 @@ CHILD = SETUP + textwrap.dedent(
                 MemorySource(users=RECORDS),
                 MAPPING,
                 DiesMidway(ScimTarget(client)),
-                state=SqliteStateStore(db),
+                state=open_store(spec),
                 apply_policy=ApplyPolicy(concurrency=4),
             )
             await provisioner.arun_once()
@@ -114,6 +125,23 @@ def setup_names() -> tuple[list[dict[str, Any]], Mapping]:
     return namespace["RECORDS"], namespace["MAPPING"]
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.database)])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the killed run and the next keep their state: a SQLite file, or a schema of
+    its own in the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite {tmp_path / 'state.db'}"
+    server = request.getfixturevalue("postgres")
+    return f"postgres crash_{uuid.uuid4().hex[:12]} {server.conninfo}"
+
+
+def open_store(spec: str) -> StateStore:
+    namespace: dict[str, Any] = {}
+    exec(SETUP, namespace)
+    store: StateStore = namespace["open_store"](spec)
+    return store
+
+
 @pytest.fixture
 def server() -> Iterator[ScimTestServer]:
     with ScimTestServer(token=TOKEN) as server:
@@ -126,14 +154,13 @@ def server() -> Iterator[ScimTestServer]:
     ids=["during-user-creates", "during-group-members"],
 )
 async def test_a_killed_run_is_finished_by_the_next_without_duplicates(
-    server: ScimTestServer, tmp_path: Path, fatal_call: str, count: int
+    server: ScimTestServer, store_spec: str, fatal_call: str, count: int
 ) -> None:
     """Killed after the Nth create (or member change) went through: the next run links
     what the killed one made from its journal, creates only what is missing, and leaves
-    the target equal to the source."""
-    db = tmp_path / "state.db"
+    the target equal to the source. The same with the state in SQLite or PostgreSQL."""
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, server.url, TOKEN, str(db), fatal_call, str(count)],
+        [sys.executable, "-c", CHILD, server.url, TOKEN, store_spec, fatal_call, str(count)],
         capture_output=True,
         text=True,
         check=False,
@@ -149,12 +176,13 @@ async def test_a_killed_run_is_finished_by_the_next_without_duplicates(
             mapping,
             ScimTarget(client),
             Policy(),
-            state=SqliteStateStore(db),
+            state=open_store(store_spec),
         )
         report = await provisioner.arun_once()
         assert report.ok, str(report)
         assert "interrupted cycle" in report.note
         assert True is (await provisioner.aplan()).is_empty
+        provisioner.state.close()
 
     # None created twice. (A POST cut short by the kill reached the server as a 400.)
     created = [e for e in server.requests.entries("POST", "/Users") if e.status == 201]
@@ -178,7 +206,7 @@ async def test_without_the_journal_the_next_run_would_not_own_them(
     run cannot tell are its own; it refuses to guess (conflicts), and creates none twice."""
     db = tmp_path / "state.db"
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, server.url, TOKEN, str(db), "create_user", "150"],
+        [sys.executable, "-c", CHILD, server.url, TOKEN, f"sqlite {db}", "create_user", "150"],
         capture_output=True,
         text=True,
         check=False,

@@ -22,7 +22,9 @@ What it promises:
   error) or skipped (with why); 401/403 stop every write; too many failures
   quarantine the cycle; failed operations are retried by the next one. Audit events,
   alerts and the report say so, and never carry a secret.
-- **Cycles never overlap**, in a process or across processes sharing a state file;
+- **Cycles never overlap**, in a process, across processes sharing a state file, or
+  across workers on many hosts sharing a :class:`PostgresStateStore` (an advisory
+  lock per target; :mod:`scimsync.contrib.celery` runs cycles as Celery tasks);
   :meth:`Provisioner.run_forever` schedules them, :meth:`Provisioner.trigger` and
   :meth:`Provisioner.stop` steer it, :meth:`Provisioner.health` tells how it goes.
 - **Many targets, one read.** :class:`FanOut` runs several provisioners that share
@@ -44,6 +46,7 @@ from ._fanout import FanOut
 from ._fanout_report import FanOutReport
 from ._health import Health
 from ._observer import CycleKind, Observer, Phase, observe
+from ._postgres import POSTGRES_SCHEMA_VERSION, PostgresStateStore
 from ._provisioner import Provisioner
 from ._report import (
     Alert,
@@ -89,8 +92,10 @@ __all__ = [
     "Observer",
     "OperationResult",
     "Outcome",
+    "POSTGRES_SCHEMA_VERSION",
     "PendingFailure",
     "Phase",
+    "PostgresStateStore",
     "Progress",
     "Provisioner",
     "RequestStats",

@@ -17,7 +17,10 @@ What is kept, and why:
   left, which its next delta read is merged into.
 
 :class:`SqliteStateStore` keeps it in one SQLite file (standard library ``sqlite3``,
-WAL, schema versioned and migrated); :class:`MemoryStateStore` in memory.
+WAL, schema versioned and migrated); :class:`MemoryStateStore` in memory;
+:class:`~scimsync.sync.PostgresStateStore` (``scimsync.sync._postgres``) in PostgreSQL,
+for many targets and workers, with the same tables: the rows of a state
+(:func:`state_rows`) and the state of rows (:func:`assemble_state`) are shared here.
 """
 
 from __future__ import annotations
@@ -362,6 +365,174 @@ class MemoryStateStore:
         """Nothing to release."""
 
 
+# -- rows: what a SQL store keeps, shared by SQLite and PostgreSQL ------------------------
+
+#: The columns each table is read with, in the order :func:`assemble_state` takes them.
+LOAD_COLUMNS: Mapping[str, str] = {
+    "links": "resource_type, source_key, target_id",
+    "owned": "resource_type, target_id",
+    "deactivations": "resource_type, target_id, at",
+    "source_counts": "resource_type, count",
+    "unkept": "resource_type, path, how, seen, since",
+    "fingerprints": "resource_type, source_key, fingerprint",
+    "failures": "resource_type, kind, source_key, target_id, error, attempts,"
+    " first_failed_at, last_failed_at",
+    "journal": "entry",
+    "settings": "name, value",
+}
+#: The order rows must be read in, where it matters.
+LOAD_ORDER: Mapping[str, str] = {
+    "failures": "resource_type, kind, ident",
+    "journal": "seq",
+}
+
+#: One table's rows to write: key columns, value columns, key → values.
+TableRows = tuple[tuple[str, ...], tuple[str, ...], dict[tuple[Any, ...], tuple[Any, ...]]]
+
+
+def assemble_state(rows: Mapping[str, Sequence[Sequence[Any]]]) -> StoredState:
+    """The :class:`StoredState` that ``rows`` (table → rows, read with
+    :data:`LOAD_COLUMNS`) hold."""
+    ledgers: dict[str, dict[str, Any]] = {
+        kind: {
+            "links": {},
+            "owned": set(),
+            "deactivated_at": {},
+            "last_source_count": None,
+            "unkept": {},
+        }
+        for kind in ("User", "Group")
+    }
+    for kind, key, target in rows["links"]:
+        ledgers[kind]["links"][key] = target
+    for kind, target in rows["owned"]:
+        ledgers[kind]["owned"].add(target)
+    for kind, target, at in rows["deactivations"]:
+        ledgers[kind]["deactivated_at"][target] = _parse_time(at)
+    for kind, count in rows["source_counts"]:
+        ledgers[kind]["last_source_count"] = count
+    for kind, path, how, seen, since in rows["unkept"]:
+        ledgers[kind]["unkept"][path] = Unkept(how=how, seen=seen, since=_parse_time(since))
+    fingerprints: dict[str, dict[str, str]] = {"User": {}, "Group": {}}
+    for kind, key, value in rows["fingerprints"]:
+        fingerprints.setdefault(kind, {})[key] = value
+    failures = tuple(
+        PendingFailure(
+            resource_type=row[0],
+            kind=row[1],
+            source_key=row[2],
+            target_id=row[3],
+            error=row[4],
+            attempts=row[5],
+            first_failed_at=_parse_time(row[6]),
+            last_failed_at=_parse_time(row[7]),
+        )
+        for row in rows["failures"]
+    )
+    journal = tuple(JournalEntry.from_dict(json.loads(text)) for (text,) in rows["journal"])
+    settings: dict[str, Any] = {row[0]: row[1] for row in rows["settings"]}
+    return StoredState(
+        state=SyncState(users=Ledger(**ledgers["User"]), groups=Ledger(**ledgers["Group"])),
+        fingerprints=fingerprints,
+        failures=failures,
+        journal=journal,
+        clean=settings.get("clean") == "1",
+        settings=settings.get("settings"),
+        last_full_at=_parse_time(settings.get("last_full_at")),
+        target_facts=json.loads(settings.get("target_facts") or "{}"),
+    )
+
+
+def state_rows(stored: StoredState) -> dict[str, TableRows]:
+    """What each table must hold for ``stored`` (its journal aside), table by table."""
+    state = stored.state
+    links: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    owned: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    deactivations: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    counts: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    unkept: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for kind in ("User", "Group"):
+        ledger = state.ledger(kind)
+        links.update(((kind, key), (target,)) for key, target in ledger.links.items())
+        owned.update(((kind, target), ()) for target in ledger.owned)
+        deactivations.update(
+            ((kind, target), (_time_text(at),)) for target, at in ledger.deactivated_at.items()
+        )
+        if ledger.last_source_count is not None:
+            counts[(kind,)] = (ledger.last_source_count,)
+        unkept.update(
+            ((kind, path), (fact.how, fact.seen, _time_text(fact.since)))
+            for path, fact in ledger.unkept.items()
+        )
+    fingerprints: dict[tuple[Any, ...], tuple[Any, ...]] = {
+        (kind, key): (value,)
+        for kind, values in stored.fingerprints.items()
+        for key, value in values.items()
+    }
+    failures: dict[tuple[Any, ...], tuple[Any, ...]] = {
+        (f.resource_type, f.kind, f.identity[2]): (
+            f.source_key,
+            f.target_id,
+            f.error,
+            f.attempts,
+            _time_text(f.first_failed_at),
+            _time_text(f.last_failed_at),
+        )
+        for f in stored.failures
+    }
+    settings: dict[tuple[Any, ...], tuple[Any, ...]] = {
+        ("clean",): ("1" if stored.clean else "0",),
+        ("settings",): (stored.settings,),
+        ("last_full_at",): (_time_text(stored.last_full_at),),
+        ("target_facts",): (json.dumps(dict(stored.target_facts), sort_keys=True),),
+    }
+    return {
+        "links": (("resource_type", "source_key"), ("target_id",), links),
+        "owned": (("resource_type", "target_id"), (), owned),
+        "deactivations": (("resource_type", "target_id"), ("at",), deactivations),
+        "source_counts": (("resource_type",), ("count",), counts),
+        "unkept": (("resource_type", "path"), ("how", "seen", "since"), unkept),
+        "fingerprints": (("resource_type", "source_key"), ("fingerprint",), fingerprints),
+        "failures": (
+            ("resource_type", "kind", "ident"),
+            ("source_key", "target_id", "error", "attempts", "first_failed_at", "last_failed_at"),
+            failures,
+        ),
+        "settings": (("name",), ("value",), settings),
+    }
+
+
+def cycle_row(cycle: CycleRecord) -> tuple[Any, ...]:
+    """A cycle as the row SQL stores keep: id, start, end, mode, outcome, summary, detail."""
+    return (
+        cycle.cycle_id,
+        _time_text(cycle.started_at),
+        _time_text(cycle.finished_at),
+        cycle.mode,
+        cycle.outcome,
+        json.dumps(dict(cycle.summary), sort_keys=True),
+        cycle.detail,
+    )
+
+
+def cycle_from_row(row: Sequence[Any]) -> CycleRecord:
+    """The cycle :func:`cycle_row` wrote."""
+    return CycleRecord(
+        cycle_id=row[0],
+        started_at=_parse_time(row[1]) or _EPOCH,
+        finished_at=_parse_time(row[2]) or _EPOCH,
+        mode=row[3],
+        outcome=row[4],
+        summary=json.loads(row[5]),
+        detail=row[6],
+    )
+
+
+def journal_text(entry: JournalEntry) -> str:
+    """A journal entry as the JSON text SQL stores keep."""
+    return json.dumps(entry.to_dict(), sort_keys=True)
+
+
 # -- SQLite ------------------------------------------------------------------------------
 
 #: Each migration brings the schema from its position to the next version; the
@@ -560,75 +731,21 @@ class SqliteStateStore:
             raise StateError(f"cannot read the state database {str(self.path)!r}: {exc}") from exc
 
     def _load(self) -> StoredState:
-        db = self._db
-        ledgers: dict[str, dict[str, Any]] = {
-            kind: {
-                "links": {},
-                "owned": set(),
-                "deactivated_at": {},
-                "last_source_count": None,
-                "unkept": {},
+        return assemble_state(
+            {
+                table: self._db.execute(
+                    f"SELECT {columns} FROM {table}"  # noqa: S608 - our own names
+                    + (f" ORDER BY {LOAD_ORDER[table]}" if table in LOAD_ORDER else "")
+                ).fetchall()
+                for table, columns in LOAD_COLUMNS.items()
             }
-            for kind in ("User", "Group")
-        }
-        for kind, key, target in db.execute(
-            "SELECT resource_type, source_key, target_id FROM links"
-        ):
-            ledgers[kind]["links"][key] = target
-        for kind, target in db.execute("SELECT resource_type, target_id FROM owned"):
-            ledgers[kind]["owned"].add(target)
-        for kind, target, at in db.execute(
-            "SELECT resource_type, target_id, at FROM deactivations"
-        ):
-            ledgers[kind]["deactivated_at"][target] = _parse_time(at)
-        for kind, count in db.execute("SELECT resource_type, count FROM source_counts"):
-            ledgers[kind]["last_source_count"] = count
-        for kind, path, how, seen, since in db.execute(
-            "SELECT resource_type, path, how, seen, since FROM unkept"
-        ):
-            ledgers[kind]["unkept"][path] = Unkept(how=how, seen=seen, since=_parse_time(since))
-        fingerprints: dict[str, dict[str, str]] = {"User": {}, "Group": {}}
-        for kind, key, value in db.execute(
-            "SELECT resource_type, source_key, fingerprint FROM fingerprints"
-        ):
-            fingerprints.setdefault(kind, {})[key] = value
-        failures = tuple(
-            PendingFailure(
-                resource_type=row[0],
-                kind=row[1],
-                source_key=row[2],
-                target_id=row[3],
-                error=row[4],
-                attempts=row[5],
-                first_failed_at=_parse_time(row[6]),
-                last_failed_at=_parse_time(row[7]),
-            )
-            for row in db.execute(
-                "SELECT resource_type, kind, source_key, target_id, error, attempts,"
-                " first_failed_at, last_failed_at FROM failures ORDER BY resource_type, kind, ident"
-            )
-        )
-        journal = tuple(
-            JournalEntry.from_dict(json.loads(text))
-            for (text,) in db.execute("SELECT entry FROM journal ORDER BY seq")
-        )
-        settings = dict(db.execute("SELECT name, value FROM settings").fetchall())
-        return StoredState(
-            state=SyncState(users=Ledger(**ledgers["User"]), groups=Ledger(**ledgers["Group"])),
-            fingerprints=fingerprints,
-            failures=failures,
-            journal=journal,
-            clean=settings.get("clean") == "1",
-            settings=settings.get("settings"),
-            last_full_at=_parse_time(settings.get("last_full_at")),
-            target_facts=json.loads(settings.get("target_facts") or "{}"),
         )
 
     def append_journal(self, entries: Sequence[JournalEntry]) -> None:
         """Add journal entries in one transaction."""
         if not entries:
             return
-        rows = [(json.dumps(entry.to_dict(), sort_keys=True),) for entry in entries]
+        rows = [(journal_text(entry),) for entry in entries]
         try:
             with self._transaction() as db:
                 db.executemany("INSERT INTO journal (entry) VALUES (?)", rows)
@@ -643,21 +760,13 @@ class SqliteStateStore:
                 db.execute("DELETE FROM journal")
                 db.executemany(
                     "INSERT INTO journal (entry) VALUES (?)",
-                    [(json.dumps(e.to_dict(), sort_keys=True),) for e in stored.journal],
+                    [(journal_text(e),) for e in stored.journal],
                 )
                 if cycle is not None:
                     db.execute(
                         "INSERT INTO cycles (cycle_id, started_at, finished_at, mode, outcome,"
                         " summary, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            cycle.cycle_id,
-                            _time_text(cycle.started_at),
-                            _time_text(cycle.finished_at),
-                            cycle.mode,
-                            cycle.outcome,
-                            json.dumps(dict(cycle.summary), sort_keys=True),
-                            cycle.detail,
-                        ),
+                        cycle_row(cycle),
                     )
                     db.execute(
                         "DELETE FROM cycles WHERE seq <= (SELECT max(seq) FROM cycles) - ?",
@@ -667,63 +776,8 @@ class SqliteStateStore:
             raise StateError(f"cannot save the state to {str(self.path)!r}: {exc}") from exc
 
     def _save(self, db: sqlite3.Connection, stored: StoredState) -> None:
-        state = stored.state
-        links: dict[tuple[str, ...], tuple[Any, ...]] = {}
-        owned: dict[tuple[str, ...], tuple[Any, ...]] = {}
-        deactivations: dict[tuple[str, ...], tuple[Any, ...]] = {}
-        counts: dict[tuple[str, ...], tuple[Any, ...]] = {}
-        unkept: dict[tuple[str, ...], tuple[Any, ...]] = {}
-        for kind in ("User", "Group"):
-            ledger = state.ledger(kind)
-            links.update(((kind, key), (target,)) for key, target in ledger.links.items())
-            owned.update(((kind, target), ()) for target in ledger.owned)
-            deactivations.update(
-                ((kind, target), (_time_text(at),)) for target, at in ledger.deactivated_at.items()
-            )
-            if ledger.last_source_count is not None:
-                counts[(kind,)] = (ledger.last_source_count,)
-            unkept.update(
-                ((kind, path), (fact.how, fact.seen, _time_text(fact.since)))
-                for path, fact in ledger.unkept.items()
-            )
-        fingerprints = {
-            (kind, key): (value,)
-            for kind, values in stored.fingerprints.items()
-            for key, value in values.items()
-        }
-        failures = {
-            (f.resource_type, f.kind, f.identity[2]): (
-                f.source_key,
-                f.target_id,
-                f.error,
-                f.attempts,
-                _time_text(f.first_failed_at),
-                _time_text(f.last_failed_at),
-            )
-            for f in stored.failures
-        }
-        _sync_table(db, "links", ("resource_type", "source_key"), ("target_id",), links)
-        _sync_table(db, "owned", ("resource_type", "target_id"), (), owned)
-        _sync_table(db, "deactivations", ("resource_type", "target_id"), ("at",), deactivations)
-        _sync_table(db, "source_counts", ("resource_type",), ("count",), counts)
-        _sync_table(db, "unkept", ("resource_type", "path"), ("how", "seen", "since"), unkept)
-        _sync_table(
-            db, "fingerprints", ("resource_type", "source_key"), ("fingerprint",), fingerprints
-        )
-        _sync_table(
-            db,
-            "failures",
-            ("resource_type", "kind", "ident"),
-            ("source_key", "target_id", "error", "attempts", "first_failed_at", "last_failed_at"),
-            failures,
-        )
-        settings = {
-            ("clean",): ("1" if stored.clean else "0",),
-            ("settings",): (stored.settings,),
-            ("last_full_at",): (_time_text(stored.last_full_at),),
-            ("target_facts",): (json.dumps(dict(stored.target_facts), sort_keys=True),),
-        }
-        _sync_table(db, "settings", ("name",), ("value",), settings)
+        for table, (keys, values, rows) in state_rows(stored).items():
+            _sync_table(db, table, keys, values, rows)
 
     def history(self, limit: int = 20) -> tuple[CycleRecord, ...]:
         """The most recent cycles, newest first."""
@@ -736,18 +790,7 @@ class SqliteStateStore:
                 ).fetchall()
         except sqlite3.Error as exc:
             raise StateError(f"cannot read the history in {str(self.path)!r}: {exc}") from exc
-        return tuple(
-            CycleRecord(
-                cycle_id=row[0],
-                started_at=_parse_time(row[1]) or _EPOCH,
-                finished_at=_parse_time(row[2]) or _EPOCH,
-                mode=row[3],
-                outcome=row[4],
-                summary=json.loads(row[5]),
-                detail=row[6],
-            )
-            for row in rows
-        )
+        return tuple(cycle_from_row(row) for row in rows)
 
     def load_snapshot(self, source_id: str) -> SourceSnapshot | None:
         """The snapshot saved for ``source_id``, or None."""

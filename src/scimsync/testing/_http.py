@@ -14,6 +14,7 @@ import http
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from email.utils import formatdate
@@ -188,6 +189,13 @@ class _Server(ThreadingHTTPServer):
         self.open: dict[socket.socket, threading.Thread] = {}
         self.open_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-request (killed, timed out) is no fault of the
+        # server's: the default prints a traceback to stderr for each one.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         with self.open_lock:
