@@ -134,6 +134,20 @@ def plan(
 
     Raises :class:`~scimsync.errors.ConfigurationError` for arguments of the wrong kind.
     """
+    return _plan(desired, actual, policy, state, now)
+
+
+def _plan(
+    desired: DesiredState,
+    actual: TargetState,
+    policy: Policy,
+    state: SyncState | None = None,
+    now: datetime | None = None,
+    *,
+    fast: bool = True,
+) -> Plan:
+    """:func:`plan`; ``fast=False`` compares every matched resource in full, without the
+    shortcuts for unchanged ones. The plans must be the same (the properties check it)."""
     _check_arguments(desired, actual, policy, state, now)
     state = state or SyncState()
     user_ignored = (*policy.ignore_paths, *state.users.ignored_paths())
@@ -151,6 +165,7 @@ def plan(
     except InvalidPathError as exc:
         raise ConfigurationError(f"cannot plan: {exc}") from exc
     cycle = _Cycle(desired, actual, policy, state, now)
+    cycle.fast = fast
     cycle.active_ignored = any(
         canonical_path(path, "User", policy.schema) == "active" for path in user_ignored
     )
@@ -364,6 +379,8 @@ class _Cycle:
         self._readers: dict[str, Callable[[Any], Any]] = {}
         # The target does not keep ``active``: deactivating would be planned forever.
         self.active_ignored = False
+        # False: every matched resource compared in full (see _plan).
+        self.fast = True
 
     def refuse_incomplete_creates(self, matching: Matching, resource_type: str) -> None:
         """Leave out creates the target would refuse: a required attribute is missing."""
@@ -660,12 +677,14 @@ class _Cycle:
         clear_users = self.clear_users
         id_of = users.id_of
         readers = self._readers
+        fast = self.fast
         for record, account in zip(users.linked_records, users.linked_accounts, strict=True):
             # The hot path of a sync: most linked users are active and unchanged, which
             # diff's own first check tells without building anything.
             wanted = record.user
             if (
-                account.active is not False
+                fast
+                and account.active is not False
                 and type(wanted) is User
                 and type(account) is User
                 and unchanged(account, wanted)
@@ -723,7 +742,7 @@ class _Cycle:
         if clear is not None and record.create_only is not None:
             clear = _without_create_only(clear, record.create_only, schema)
         patch, changes, cleared = attribute_patch(
-            account, wanted, "User", self.policy, clear, scopes=self.user_scopes
+            account, wanted, "User", self.policy, clear, scopes=self.user_scopes, fast=self.fast
         )
         if not patch:
             return None
@@ -848,7 +867,13 @@ class _Cycle:
             current = without_members(account)
             wanted = without_members(record.group)
             patch, changes, cleared = attribute_patch(
-                current, wanted, "Group", self.policy, self.clear_groups, scopes=self.group_scopes
+                current,
+                wanted,
+                "Group",
+                self.policy,
+                self.clear_groups,
+                scopes=self.group_scopes,
+                fast=self.fast,
             )
             after = overlay(current, wanted, self.group_scopes, self.policy.schema)
             if cleared and self.put:

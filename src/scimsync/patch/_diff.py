@@ -407,11 +407,14 @@ class _Walk:
         schema: SchemaTable,
         resource_type: str | None,
         scopes: tuple[ElementScope, ...] = (),
+        *,
+        fast: bool = True,
     ) -> None:
         self.schema = schema
         self.resource_type = resource_type
         self.scopes = {scope.key: scope for scope in scopes}
         self.changes: list[_Change] = []
+        self.fast = fast
 
     def model(self, old: Any, new: Any, prefix: str | None) -> None:
         """Compare two models of one class, attribute by attribute."""
@@ -422,7 +425,7 @@ class _Walk:
                 continue
             before = getattr(old, field.name) if old is not None else None
             # The cheap checks: most attributes are unchanged.
-            if value == before or field.covers(before, value):
+            if value == before or (self.fast and field.covers(before, value)):
                 continue
             if field.extension is not None:
                 self.extension(field.extension, before, value)
@@ -609,13 +612,20 @@ def _default_primary(name: str, before: Any, value: Any) -> bool:
 
 
 def walk(
-    old: Any, new: Any, schema: SchemaTable, scopes: tuple[ElementScope, ...] = ()
+    old: Any,
+    new: Any,
+    schema: SchemaTable,
+    scopes: tuple[ElementScope, ...] = (),
+    *,
+    fast: bool = True,
 ) -> list[_Change]:
     """What changed between two resources of one type, before rendering.
 
     Rendered as PATCH operations by :func:`operations` and for review by
     :func:`attribute_changes`; ``scopes`` limit multi-valued attributes to the values
-    they select (see :mod:`scimsync.patch._scope`).
+    they select (see :mod:`scimsync.patch._scope`). ``fast=False`` skips the shortcuts
+    telling an unchanged pair at a glance and compares attribute by attribute: the
+    answer must be the same (the properties check it).
     """
     if type(old) is not type(new):
         raise TypeError(
@@ -626,9 +636,9 @@ def walk(
         raise TypeError(f"diff compares SCIM models (User, Group), got {type(new).__name__}")
     cls: Any = type(new)
     resource_type = cls.resource_type_name or None
-    if _unchanged_check(cls, schema, resource_type, None, scopes)(old, new):
+    if fast and _unchanged_check(cls, schema, resource_type, None, scopes)(old, new):
         return []
-    walker = _Walk(schema, resource_type, scopes)
+    walker = _Walk(schema, resource_type, scopes, fast=fast)
     walker.model(old, new, None)
     return walker.changes
 
@@ -656,9 +666,14 @@ def _managed(
     return clearing(type(new), paths, schema), element_scopes(type(new), paths, schema)
 
 
-def cleared_values(compiled: Clearing | None, old: Resource, new: Resource) -> list[Removal]:
-    """The managed values ``old`` holds and ``new`` leaves unset (none without ``compiled``)."""
-    if compiled is None or not compiled.needed(old, new):
+def cleared_values(
+    compiled: Clearing | None, old: Resource, new: Resource, *, fast: bool = True
+) -> list[Removal]:
+    """The managed values ``old`` holds and ``new`` leaves unset (none without ``compiled``).
+
+    ``fast=False`` skips the quick "nothing to clear" check (the answer is the same).
+    """
+    if compiled is None or (fast and not compiled.needed(old, new)):
         return []
     return compiled.removals(old, new)
 
