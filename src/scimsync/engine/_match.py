@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from itertools import compress, repeat
-from operator import attrgetter, is_not, ne, not_
+from operator import attrgetter, is_, is_not, ne, not_
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -77,6 +77,7 @@ class Matching:
     newly_owned: set[str] = attrs.Factory(set)  # owned by policy or this plan, not the state
     _linked_key: dict[str, str] | None = None
     _created_key: dict[str, str] | None = None
+    _resolved: dict[str, str] | None = None
 
     def id_of(self, key: str) -> str | None:
         """The account id (or placeholder) source key ``key`` resolves to, if any."""
@@ -88,6 +89,20 @@ class Matching:
             if linked in self.linked_claimed:
                 return linked
         return found
+
+    def resolved(self) -> dict[str, str]:
+        """:meth:`id_of` of every source key that resolves, as one dict (built on first
+        use: call it once matching and its refusals are done)."""
+        if self._resolved is None:
+            unresolved, claimed = self.unresolved, self.linked_claimed
+            found = {
+                key: i
+                for key, i in self.ledger.links.items()
+                if i in claimed and key not in unresolved
+            }
+            found.update(self.ids)
+            self._resolved = found
+        return self._resolved
 
     def all_matched(self) -> list[Matched]:
         """Every matched record as a :data:`Matched` tuple, linked ones first."""
@@ -328,13 +343,47 @@ def match(
         consistent = [False] * len(records)
         fast_set = set()
 
-    # Then the rest, record by record.
-    tentative: list[tuple[Any, str, str]] = []
-    claims: defaultdict[str, list[str]] = defaultdict(list)
+    # Then the rest, record by record. Few objects per record: on a first cycle (no
+    # state) that is every record, and what survives them costs garbage collections.
+    tentative_records: list[Any] = []
+    tentative_ids: list[str] = []
+    tentative_hows: list[str] = []
+    claimed_by: dict[str, str] = {}  # account id -> the source key claiming it
+    claims: dict[str, list[str]] = {}  # account id -> its claimants, when more than one
+    agreed, hits = _agreeing(columns, indexes, linked_ids, consistent)
+
+    def claim(record: Any, key: str, account_id: str, how: str) -> None:
+        first = claimed_by.setdefault(account_id, key)
+        if first != key or account_id in claims:
+            claims.setdefault(account_id, [first]).append(key)
+        tentative_records.append(record)
+        tentative_ids.append(account_id)
+        tentative_hows.append(how)
+
+    linked_key = out.linked_key
+    first_path = paths[0] if paths else ""
+    add_record, add_id = tentative_records.append, tentative_ids.append
+    add_how = tentative_hows.append
     for position in compress(range(len(records)), map(not_, consistent)):
         if position in refused:
             continue
         record, key, linked = records[position], keys[position], linked_ids[position]
+        found_id = agreed[position]
+        if found_id is not None:
+            # Unlinked, and every key that finds an account finds this one, alone.
+            owner = linked_key(found_id)
+            if (owner is None or owner == key) and found_id not in fast_set:
+                if hits[0][position] is not None:
+                    how = first_path
+                else:
+                    how = next(p for p, h in zip(paths, hits, strict=True) if h[position])
+                first = claimed_by.setdefault(found_id, key)
+                if first != key or found_id in claims:
+                    claims.setdefault(found_id, [first]).append(key)
+                add_record(record)
+                add_id(found_id)
+                add_how(how)
+                continue
         account_id: str | None = None
         how = ""
         if linked is not None:
@@ -385,7 +434,7 @@ def match(
                 f"matched by {how}, but {' and '.join(disagreeing)} point at another account",
             )
             continue
-        owner = out.linked_key(account_id)
+        owner = linked_key(account_id)
         if how != "link" and owner is not None and owner != key:
             # The account's identity is certain (the owner's): it is not protected, and
             # is deprovisioned if its owner left the source.
@@ -401,12 +450,10 @@ def match(
             fast_set.discard(account_id)
             other = linked_ids.index(account_id)
             consistent[other] = False
-            claims[account_id].append(keys[other])
-            tentative.append((records[other], account_id, "link"))
-        claims[account_id].append(key)
-        tentative.append((record, account_id, how))
+            claim(records[other], keys[other], account_id, "link")
+        claim(record, key, account_id, how)
 
-    shared = {account_id for account_id, keys in claims.items() if len(keys) > 1}
+    shared = claims.keys()
     for account_id in sorted(shared):
         refuse(
             "shared_account",
@@ -426,13 +473,18 @@ def match(
             for account_id, account in by_id.items()
             if account.external_id is not None and account.external_id.startswith(prefix)
         )
-    for record, account_id, how in tentative:
+    # Bound once: on a first cycle this loop runs for every record.
+    owned, newly_owned, out_ids = ledger.owned, out.newly_owned, out.ids
+    claim_account, add_match, add_link = out.claimed.add, out.matched.append, out.links.append
+    for record, account_id, how in zip(
+        tentative_records, tentative_ids, tentative_hows, strict=True
+    ):
         if account_id in shared:
             continue
         key = record.key
         account = by_id[account_id]
         adopted = False
-        if how != "link" and not out.owns(account_id):
+        if how != "link" and account_id not in owned and account_id not in newly_owned:
             resource = getattr(record, attr)
             managed = resource.external_id is not None and (
                 resource.external_id == account.external_id
@@ -448,8 +500,8 @@ def match(
                         "policy.adopt is 'ignore'",
                     )
                 )
-                out.claimed.add(account_id)
-                out.ids[key] = account_id
+                claim_account(account_id)
+                out_ids[key] = account_id
                 continue
             if adopted and policy.adopt == "fail":
                 refuse(
@@ -460,12 +512,12 @@ def match(
                     "set policy.adopt to 'adopt' to take it over or 'ignore' to leave it",
                 )
                 continue
-            out.newly_owned.add(account_id)
-        out.claimed.add(account_id)
-        out.ids[key] = account_id
-        out.matched.append((key, record, account, how, adopted))
+            newly_owned.add(account_id)
+        claim_account(account_id)
+        out_ids[key] = account_id
+        add_match((key, record, account, how, adopted))
         if links.get(key) != account_id:
-            out.links.append(
+            add_link(
                 Link(
                     resource_type=resource_type,
                     source_key=key,
@@ -487,6 +539,42 @@ def match(
         )
     out.claimed.update(out.protected)
     return out
+
+
+_DISAGREE = object()
+
+
+def _agreeing(
+    columns: Sequence[list[str | None]],
+    indexes: Sequence[_Index],
+    linked_ids: list[str | None],
+    consistent: list[bool],
+) -> tuple[list[Any], list[list[str | None]]]:
+    """For each record: the one account its keys find, when it is linked to none, some
+    key finds an account, and every key that finds one finds that one, alone (no two
+    accounts hold the value); None otherwise (look closer). And what each key found.
+
+    What a first cycle (no state) matches, column by column with C-level ``map``.
+    """
+    count = len(linked_ids)
+    if not columns or all(consistent) or any(index.duplicates for index in indexes):
+        return [None] * count, []
+    hits: list[list[str | None]] = [
+        list(map(index.first.get, column))  # type: ignore[arg-type]
+        for column, index in zip(columns, indexes, strict=True)
+    ]
+    agreed: list[Any] = list(hits[0])
+    positions = range(count)
+    for more in hits[1:]:
+        for position in compress(positions, map(ne, agreed, more)):
+            other = more[position]
+            if other is not None:
+                agreed[position] = other if agreed[position] is None else _DISAGREE
+    for position in compress(positions, map(is_, agreed, repeat(_DISAGREE))):
+        agreed[position] = None
+    for position in compress(positions, map(is_not, linked_ids, repeat(None))):
+        agreed[position] = None
+    return agreed, hits
 
 
 def _linked_and_consistent(
