@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from itertools import compress, repeat
-from operator import attrgetter, is_, is_not, ne, not_
+from operator import attrgetter, is_not, itemgetter, ne, not_
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -78,6 +78,7 @@ class Matching:
     _linked_key: dict[str, str] | None = None
     _created_key: dict[str, str] | None = None
     _resolved: dict[str, str] | None = None
+    _unlinked: frozenset[str] | None = None  # owned ids not in linked_claimed
 
     def id_of(self, key: str) -> str | None:
         """The account id (or placeholder) source key ``key`` resolves to, if any."""
@@ -118,12 +119,25 @@ class Matching:
 
     def owned_count(self) -> int:
         """How many listed accounts scimsync owns (for the percentage guard)."""
-        from_state = self.ledger.owned & self.listed.keys()
-        return len(from_state) + len(self.newly_owned - from_state)
+        # Every linked id is owned, and linked_claimed ids are listed: only the other
+        # owned ids (usually few) are looked up, not every one.
+        owned = self.ledger.owned
+        listed = self.listed
+        others = self._owned_unlinked()
+        return (
+            len(self.linked_claimed)
+            + sum(1 for i in others if i in listed)
+            + sum(1 for i in self.newly_owned if i not in owned or i not in listed)
+        )
+
+    def _owned_unlinked(self) -> frozenset[str]:
+        if self._unlinked is None:
+            self._unlinked = self.ledger.owned - self.linked_claimed
+        return self._unlinked
 
     def unclaimed_owned(self) -> list[str]:
         """Owned, listed accounts no source record stands for: deprovisioning candidates."""
-        candidates = self.ledger.owned - self.linked_claimed
+        candidates = set(self._owned_unlinked())
         candidates |= self.newly_owned - self.linked_claimed
         claimed, listed = self.claimed, self.listed
         return sorted(i for i in candidates if i in listed and i not in claimed)
@@ -350,7 +364,7 @@ def match(
     tentative_hows: list[str] = []
     claimed_by: dict[str, str] = {}  # account id -> the source key claiming it
     claims: dict[str, list[str]] = {}  # account id -> its claimants, when more than one
-    agreed, hits = _agreeing(columns, indexes, linked_ids, consistent)
+    agreed, first_hit = _agreeing(columns, indexes, linked_ids, consistent)
 
     def claim(record: Any, key: str, account_id: str, how: str) -> None:
         first = claimed_by.setdefault(account_id, key)
@@ -361,22 +375,18 @@ def match(
         tentative_hows.append(how)
 
     linked_key = out.linked_key
-    first_path = paths[0] if paths else ""
     add_record, add_id = tentative_records.append, tentative_ids.append
     add_how = tentative_hows.append
     for position in compress(range(len(records)), map(not_, consistent)):
         if position in refused:
             continue
         record, key, linked = records[position], keys[position], linked_ids[position]
-        found_id = agreed[position]
+        found_id = agreed.get(position)
         if found_id is not None:
             # Unlinked, and every key that finds an account finds this one, alone.
             owner = linked_key(found_id)
             if (owner is None or owner == key) and found_id not in fast_set:
-                if hits[0][position] is not None:
-                    how = first_path
-                else:
-                    how = next(p for p, h in zip(paths, hits, strict=True) if h[position])
+                how = paths[first_hit[position]]
                 first = claimed_by.setdefault(found_id, key)
                 if first != key or found_id in claims:
                     claims.setdefault(found_id, [first]).append(key)
@@ -549,32 +559,47 @@ def _agreeing(
     indexes: Sequence[_Index],
     linked_ids: list[str | None],
     consistent: list[bool],
-) -> tuple[list[Any], list[list[str | None]]]:
-    """For each record: the one account its keys find, when it is linked to none, some
-    key finds an account, and every key that finds one finds that one, alone (no two
-    accounts hold the value); None otherwise (look closer). And what each key found.
+) -> tuple[dict[int, str], dict[int, int]]:
+    """For the records not linked to a consistent account: the one account the keys of
+    each find, when it is linked to none, some key finds an account, and every key
+    that finds one finds that one, alone (no two accounts hold the value); and the
+    first key that found it. Records left out are looked at one by one.
 
     What a first cycle (no state) matches, column by column with C-level ``map``.
     """
-    count = len(linked_ids)
-    if not columns or all(consistent) or any(index.duplicates for index in indexes):
-        return [None] * count, []
-    hits: list[list[str | None]] = [
-        list(map(index.first.get, column))  # type: ignore[arg-type]
+    if not columns or any(index.duplicates for index in indexes):
+        return {}, {}
+    positions = [
+        position
+        for position in compress(range(len(linked_ids)), map(not_, consistent))
+        if linked_ids[position] is None
+    ]
+    if not positions:
+        return {}, {}
+    at = itemgetter(*positions) if len(positions) > 1 else lambda column: (column[positions[0]],)
+    hits: list[tuple[str | None, ...]] = [
+        tuple(map(index.first.get, at(column)))
         for column, index in zip(columns, indexes, strict=True)
     ]
     agreed: list[Any] = list(hits[0])
-    positions = range(count)
-    for more in hits[1:]:
-        for position in compress(positions, map(ne, agreed, more)):
-            other = more[position]
-            if other is not None:
-                agreed[position] = other if agreed[position] is None else _DISAGREE
-    for position in compress(positions, map(is_, agreed, repeat(_DISAGREE))):
-        agreed[position] = None
-    for position in compress(positions, map(is_not, linked_ids, repeat(None))):
-        agreed[position] = None
-    return agreed, hits
+    how = [0 if hit is not None else -1 for hit in agreed]
+    spots = range(len(positions))
+    for number, more in enumerate(hits[1:], start=1):
+        for spot in compress(spots, map(ne, agreed, more)):
+            other = more[spot]
+            if other is None:
+                continue
+            if agreed[spot] is None:
+                agreed[spot], how[spot] = other, number
+            else:
+                agreed[spot] = _DISAGREE
+    found: dict[int, str] = {}
+    first: dict[int, int] = {}
+    for spot, account_id in enumerate(agreed):
+        if account_id is not None and account_id is not _DISAGREE:
+            found[positions[spot]] = account_id
+            first[positions[spot]] = how[spot]
+    return found, first
 
 
 def _linked_and_consistent(
