@@ -235,6 +235,7 @@ def _listed(resources: Sequence[Any]) -> dict[str, Any]:
 
 _ID = attrgetter("id")
 _VALUE = attrgetter("value")
+_SOURCE_KEY = attrgetter("source_key")
 
 
 def _canonical_text(resource: Resource) -> str:
@@ -503,10 +504,9 @@ class _Cycle:
                     s.reason,
                 ),
             ),
-            links=sorted(
-                [*users.links, *groups.links],
-                key=lambda link: (link.resource_type != "User", link.source_key),
-            ),
+            # Users' links, then groups', each by source key (one per user on a first
+            # cycle: a C-level key).
+            links=[*sorted(users.links, key=_SOURCE_KEY), *sorted(groups.links, key=_SOURCE_KEY)],
             source_counts={kind: size for kind, size in sizes if kind not in untrusted},
             now=self.now,
             protected=sorted(
