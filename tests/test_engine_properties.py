@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scimsync import User
+from scimsync import Email, EnterpriseUser, Manager, Meta, User
 from scimsync.engine import (
     GUARDS,
     Placeholder,
@@ -23,12 +23,19 @@ from scimsync.engine import (
     simulate,
     simulated_id,
 )
+from scimsync.engine._changes import attribute_patch
+from scimsync.engine._planner import _clearing, _plan, _scopes
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
 from strategies import (
     MANAGED,
     NOW,
     SCOPED,
+    UNMANAGED_EMAILS,
     Scenario,
+    any_users,
+    as_mapped,
+    managed_sets,
+    recase,
     scenarios,
     shuffled,
     target_states,
@@ -383,3 +390,57 @@ def test_a_protected_key_tied_to_no_account_takes_nothing_from_unlinked_accounts
             assert op.target_id in linked[op.resource_type]
         if op.kind == "remove_members" and "User" in untied:
             assert set(op.members) <= linked["User"]
+
+
+@EXAMPLES
+@given(scenarios(complete=None, protect=True), policies, st.booleans())
+def test_the_shortcuts_for_unchanged_resources_change_no_plan(
+    scenario: Scenario, policy: Policy, first_cycle: bool
+) -> None:
+    """The fast path (unchanged users told at a glance, linked or matched by key on a
+    first cycle) gives byte for byte the plan of comparing every resource in full."""
+    state = None if first_cycle else scenario.state
+    args = (scenario.desired, scenario.actual, policy, state, NOW)
+    assert _plan(*args, fast=False).to_json() == _plan(*args, fast=True).to_json()
+
+
+def _held_as(user: User, how: int, mask: int) -> User:
+    """``user`` as a target might hold it: as sent, with its own email, in another order,
+    recased, with ``primary`` left out, with a manager, or with other values."""
+    held = attrs.evolve(user, id="u1", meta=Meta(version='W/"1"'))
+    emails = held.emails or ()
+    if how == 1:
+        return attrs.evolve(held, emails=(*emails, UNMANAGED_EMAILS[mask % 3]))
+    if how == 2:
+        return attrs.evolve(held, emails=(UNMANAGED_EMAILS[mask % 3], *reversed(emails)))
+    if how == 3 and held.user_name is not None:
+        return attrs.evolve(held, user_name=recase(held.user_name, mask))
+    if how == 4:
+        mails = tuple(
+            attrs.evolve(e, primary=None if e.primary is False else e.primary) for e in emails
+        )
+        return attrs.evolve(held, emails=mails)
+    if how == 5:
+        enterprise = held.enterprise or EnterpriseUser()
+        return attrs.evolve(held, enterprise=attrs.evolve(enterprise, manager=Manager(value="m")))
+    if how == 6:
+        mails = tuple(attrs.evolve(e, value=recase(e.value or "", mask)) for e in emails)
+        return attrs.evolve(held, emails=(*mails, Email(value="x@example.com", type="work")))
+    return held
+
+
+@EXAMPLES
+@given(any_users, any_users, managed_sets, st.integers(0, 7), st.integers(0, 2**16))
+def test_the_fast_comparison_agrees_with_the_full_one(
+    user: User, other: User, managed: tuple[str, ...] | None, how: int, mask: int
+) -> None:
+    """For one user and an account (as sent, drifted, or another user altogether), the
+    shortcuts of the comparison give the same PATCH, changes and clearings as the full
+    attribute-by-attribute walk."""
+    policy = Policy()
+    wanted = as_mapped(user, managed)
+    account = _held_as(other if how == 7 else wanted, how, mask)
+    clear = _clearing(User, tuple(sorted(managed)) if managed else None, policy.schema)
+    scopes = _scopes(User, tuple(sorted(managed)) if managed else None, (), policy.schema)
+    full = attribute_patch(account, wanted, "User", policy, clear, scopes=scopes, fast=False)
+    assert full == attribute_patch(account, wanted, "User", policy, clear, scopes=scopes)

@@ -51,6 +51,7 @@ def attribute_patch(
     clearing: Clearing | None = None,
     *,
     scopes: tuple[ElementScope, ...] = (),
+    fast: bool = True,
 ) -> tuple[list[PatchOperation], tuple[PlannedChange, ...], tuple[str, ...]]:
     """The PATCH operations turning ``actual`` into ``desired``, the changes to review,
     and the paths cleared (managed attributes ``desired`` leaves unset).
@@ -61,12 +62,13 @@ def attribute_patch(
     and ``desired`` leaves unset is removed, after the other operations. One rule is
     the engine's own: a value of a case-insensitive attribute (``caseExact: false``,
     ``userName`` say) that differs only in case is no change. Targets that store such
-    values folded would otherwise be updated on every cycle, forever.
+    values folded would otherwise be updated on every cycle, forever. ``fast=False``
+    compares attribute by attribute without the shortcuts (the answer is the same).
     """
     schema = policy.schema
-    walked = walk(actual, desired, schema, scopes)
+    walked = walk(actual, desired, schema, scopes, fast=fast)
     ops = operations(walked)
-    removals = cleared_values(clearing, actual, desired)
+    removals = cleared_values(clearing, actual, desired, fast=fast)
     if not ops and not removals:
         return ops, (), ()
     changed = attribute_changes(walked)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from itertools import compress, repeat
-from operator import attrgetter, is_not, ne, not_
+from operator import attrgetter, is_not, itemgetter, ne, not_
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -77,6 +77,8 @@ class Matching:
     newly_owned: set[str] = attrs.Factory(set)  # owned by policy or this plan, not the state
     _linked_key: dict[str, str] | None = None
     _created_key: dict[str, str] | None = None
+    _resolved: dict[str, str] | None = None
+    _unlinked: frozenset[str] | None = None  # owned ids not in linked_claimed
 
     def id_of(self, key: str) -> str | None:
         """The account id (or placeholder) source key ``key`` resolves to, if any."""
@@ -88,6 +90,20 @@ class Matching:
             if linked in self.linked_claimed:
                 return linked
         return found
+
+    def resolved(self) -> dict[str, str]:
+        """:meth:`id_of` of every source key that resolves, as one dict (built on first
+        use: call it once matching and its refusals are done)."""
+        if self._resolved is None:
+            unresolved, claimed = self.unresolved, self.linked_claimed
+            found = {
+                key: i
+                for key, i in self.ledger.links.items()
+                if i in claimed and key not in unresolved
+            }
+            found.update(self.ids)
+            self._resolved = found
+        return self._resolved
 
     def all_matched(self) -> list[Matched]:
         """Every matched record as a :data:`Matched` tuple, linked ones first."""
@@ -103,12 +119,25 @@ class Matching:
 
     def owned_count(self) -> int:
         """How many listed accounts scimsync owns (for the percentage guard)."""
-        from_state = self.ledger.owned & self.listed.keys()
-        return len(from_state) + len(self.newly_owned - from_state)
+        # Every linked id is owned, and linked_claimed ids are listed: only the other
+        # owned ids (usually few) are looked up, not every one.
+        owned = self.ledger.owned
+        listed = self.listed
+        others = self._owned_unlinked()
+        return (
+            len(self.linked_claimed)
+            + sum(1 for i in others if i in listed)
+            + sum(1 for i in self.newly_owned if i not in owned or i not in listed)
+        )
+
+    def _owned_unlinked(self) -> frozenset[str]:
+        if self._unlinked is None:
+            self._unlinked = self.ledger.owned - self.linked_claimed
+        return self._unlinked
 
     def unclaimed_owned(self) -> list[str]:
         """Owned, listed accounts no source record stands for: deprovisioning candidates."""
-        candidates = self.ledger.owned - self.linked_claimed
+        candidates = set(self._owned_unlinked())
         candidates |= self.newly_owned - self.linked_claimed
         claimed, listed = self.claimed, self.listed
         return sorted(i for i in candidates if i in listed and i not in claimed)
@@ -328,13 +357,43 @@ def match(
         consistent = [False] * len(records)
         fast_set = set()
 
-    # Then the rest, record by record.
-    tentative: list[tuple[Any, str, str]] = []
-    claims: defaultdict[str, list[str]] = defaultdict(list)
+    # Then the rest, record by record. Few objects per record: on a first cycle (no
+    # state) that is every record, and what survives them costs garbage collections.
+    tentative_records: list[Any] = []
+    tentative_ids: list[str] = []
+    tentative_hows: list[str] = []
+    claimed_by: dict[str, str] = {}  # account id -> the source key claiming it
+    claims: dict[str, list[str]] = {}  # account id -> its claimants, when more than one
+    agreed, first_hit = _agreeing(columns, indexes, linked_ids, consistent)
+
+    def claim(record: Any, key: str, account_id: str, how: str) -> None:
+        first = claimed_by.setdefault(account_id, key)
+        if first != key or account_id in claims:
+            claims.setdefault(account_id, [first]).append(key)
+        tentative_records.append(record)
+        tentative_ids.append(account_id)
+        tentative_hows.append(how)
+
+    linked_key = out.linked_key
+    add_record, add_id = tentative_records.append, tentative_ids.append
+    add_how = tentative_hows.append
     for position in compress(range(len(records)), map(not_, consistent)):
         if position in refused:
             continue
         record, key, linked = records[position], keys[position], linked_ids[position]
+        found_id = agreed.get(position)
+        if found_id is not None:
+            # Unlinked, and every key that finds an account finds this one, alone.
+            owner = linked_key(found_id)
+            if (owner is None or owner == key) and found_id not in fast_set:
+                how = paths[first_hit[position]]
+                first = claimed_by.setdefault(found_id, key)
+                if first != key or found_id in claims:
+                    claims.setdefault(found_id, [first]).append(key)
+                add_record(record)
+                add_id(found_id)
+                add_how(how)
+                continue
         account_id: str | None = None
         how = ""
         if linked is not None:
@@ -385,7 +444,7 @@ def match(
                 f"matched by {how}, but {' and '.join(disagreeing)} point at another account",
             )
             continue
-        owner = out.linked_key(account_id)
+        owner = linked_key(account_id)
         if how != "link" and owner is not None and owner != key:
             # The account's identity is certain (the owner's): it is not protected, and
             # is deprovisioned if its owner left the source.
@@ -401,12 +460,10 @@ def match(
             fast_set.discard(account_id)
             other = linked_ids.index(account_id)
             consistent[other] = False
-            claims[account_id].append(keys[other])
-            tentative.append((records[other], account_id, "link"))
-        claims[account_id].append(key)
-        tentative.append((record, account_id, how))
+            claim(records[other], keys[other], account_id, "link")
+        claim(record, key, account_id, how)
 
-    shared = {account_id for account_id, keys in claims.items() if len(keys) > 1}
+    shared = claims.keys()
     for account_id in sorted(shared):
         refuse(
             "shared_account",
@@ -426,13 +483,18 @@ def match(
             for account_id, account in by_id.items()
             if account.external_id is not None and account.external_id.startswith(prefix)
         )
-    for record, account_id, how in tentative:
+    # Bound once: on a first cycle this loop runs for every record.
+    owned, newly_owned, out_ids = ledger.owned, out.newly_owned, out.ids
+    claim_account, add_match, add_link = out.claimed.add, out.matched.append, out.links.append
+    for record, account_id, how in zip(
+        tentative_records, tentative_ids, tentative_hows, strict=True
+    ):
         if account_id in shared:
             continue
         key = record.key
         account = by_id[account_id]
         adopted = False
-        if how != "link" and not out.owns(account_id):
+        if how != "link" and account_id not in owned and account_id not in newly_owned:
             resource = getattr(record, attr)
             managed = resource.external_id is not None and (
                 resource.external_id == account.external_id
@@ -448,8 +510,8 @@ def match(
                         "policy.adopt is 'ignore'",
                     )
                 )
-                out.claimed.add(account_id)
-                out.ids[key] = account_id
+                claim_account(account_id)
+                out_ids[key] = account_id
                 continue
             if adopted and policy.adopt == "fail":
                 refuse(
@@ -460,12 +522,12 @@ def match(
                     "set policy.adopt to 'adopt' to take it over or 'ignore' to leave it",
                 )
                 continue
-            out.newly_owned.add(account_id)
-        out.claimed.add(account_id)
-        out.ids[key] = account_id
-        out.matched.append((key, record, account, how, adopted))
+            newly_owned.add(account_id)
+        claim_account(account_id)
+        out_ids[key] = account_id
+        add_match((key, record, account, how, adopted))
         if links.get(key) != account_id:
-            out.links.append(
+            add_link(
                 Link(
                     resource_type=resource_type,
                     source_key=key,
@@ -487,6 +549,57 @@ def match(
         )
     out.claimed.update(out.protected)
     return out
+
+
+_DISAGREE = object()
+
+
+def _agreeing(
+    columns: Sequence[list[str | None]],
+    indexes: Sequence[_Index],
+    linked_ids: list[str | None],
+    consistent: list[bool],
+) -> tuple[dict[int, str], dict[int, int]]:
+    """For the records not linked to a consistent account: the one account the keys of
+    each find, when it is linked to none, some key finds an account, and every key
+    that finds one finds that one, alone (no two accounts hold the value); and the
+    first key that found it. Records left out are looked at one by one.
+
+    What a first cycle (no state) matches, column by column with C-level ``map``.
+    """
+    if not columns or any(index.duplicates for index in indexes):
+        return {}, {}
+    positions = [
+        position
+        for position in compress(range(len(linked_ids)), map(not_, consistent))
+        if linked_ids[position] is None
+    ]
+    if not positions:
+        return {}, {}
+    at = itemgetter(*positions) if len(positions) > 1 else lambda column: (column[positions[0]],)
+    hits: list[tuple[str | None, ...]] = [
+        tuple(map(index.first.get, at(column)))
+        for column, index in zip(columns, indexes, strict=True)
+    ]
+    agreed: list[Any] = list(hits[0])
+    how = [0 if hit is not None else -1 for hit in agreed]
+    spots = range(len(positions))
+    for number, more in enumerate(hits[1:], start=1):
+        for spot in compress(spots, map(ne, agreed, more)):
+            other = more[spot]
+            if other is None:
+                continue
+            if agreed[spot] is None:
+                agreed[spot], how[spot] = other, number
+            else:
+                agreed[spot] = _DISAGREE
+    found: dict[int, str] = {}
+    first: dict[int, int] = {}
+    for spot, account_id in enumerate(agreed):
+        if account_id is not None and account_id is not _DISAGREE:
+            found[positions[spot]] = account_id
+            first[positions[spot]] = how[spot]
+    return found, first
 
 
 def _linked_and_consistent(

@@ -134,6 +134,20 @@ def plan(
 
     Raises :class:`~scimsync.errors.ConfigurationError` for arguments of the wrong kind.
     """
+    return _plan(desired, actual, policy, state, now)
+
+
+def _plan(
+    desired: DesiredState,
+    actual: TargetState,
+    policy: Policy,
+    state: SyncState | None = None,
+    now: datetime | None = None,
+    *,
+    fast: bool = True,
+) -> Plan:
+    """:func:`plan`; ``fast=False`` compares every matched resource in full, without the
+    shortcuts for unchanged ones. The plans must be the same (the properties check it)."""
     _check_arguments(desired, actual, policy, state, now)
     state = state or SyncState()
     user_ignored = (*policy.ignore_paths, *state.users.ignored_paths())
@@ -151,6 +165,7 @@ def plan(
     except InvalidPathError as exc:
         raise ConfigurationError(f"cannot plan: {exc}") from exc
     cycle = _Cycle(desired, actual, policy, state, now)
+    cycle.fast = fast
     cycle.active_ignored = any(
         canonical_path(path, "User", policy.schema) == "active" for path in user_ignored
     )
@@ -219,6 +234,8 @@ def _listed(resources: Sequence[Any]) -> dict[str, Any]:
 
 
 _ID = attrgetter("id")
+_VALUE = attrgetter("value")
+_SOURCE_KEY = attrgetter("source_key")
 
 
 def _canonical_text(resource: Resource) -> str:
@@ -364,6 +381,8 @@ class _Cycle:
         self._readers: dict[str, Callable[[Any], Any]] = {}
         # The target does not keep ``active``: deactivating would be planned forever.
         self.active_ignored = False
+        # False: every matched resource compared in full (see _plan).
+        self.fast = True
 
     def refuse_incomplete_creates(self, matching: Matching, resource_type: str) -> None:
         """Leave out creates the target would refuse: a required attribute is missing."""
@@ -485,10 +504,9 @@ class _Cycle:
                     s.reason,
                 ),
             ),
-            links=sorted(
-                [*users.links, *groups.links],
-                key=lambda link: (link.resource_type != "User", link.source_key),
-            ),
+            # Users' links, then groups', each by source key (one per user on a first
+            # cycle: a C-level key).
+            links=[*sorted(users.links, key=_SOURCE_KEY), *sorted(groups.links, key=_SOURCE_KEY)],
             source_counts={kind: size for kind, size in sizes if kind not in untrusted},
             now=self.now,
             protected=sorted(
@@ -656,44 +674,62 @@ class _Cycle:
 
     def user_updates(self) -> Iterable[Operation]:
         users = self.users
-        unchanged = _unchanged_check(User, self.policy.schema, "User", None, self.user_scopes)
-        clear_users = self.clear_users
-        id_of = users.id_of
-        readers = self._readers
+        settled = self.settled_check()
         for record, account in zip(users.linked_records, users.linked_accounts, strict=True):
-            # The hot path of a sync: most linked users are active and unchanged, which
-            # diff's own first check tells without building anything.
-            wanted = record.user
-            if (
-                account.active is not False
-                and type(wanted) is User
-                and type(account) is User
-                and unchanged(account, wanted)
-            ):
-                if not record.references:
-                    if clear_users is None or not clear_users.needed(account, wanted):
-                        continue
-                    op = self.user_update(record, account, "link", adopted=False)
-                else:
-                    # References (a manager) the account holds already, every one?
-                    for path, key in record.references:
-                        target = id_of(key)
-                        read = readers.get(path) or self.read_reference(path)
-                        if target is None or read(account) != target:
-                            break
-                    else:
-                        clear = self.clearing_for(record)
-                        if clear is None or not clear.needed(account, wanted):
-                            continue
-                    op = self.user_update(record, account, "link", adopted=False)
-            else:
-                op = self.user_update(record, account, "link", adopted=False)
+            # The hot path of a sync: most linked users are unchanged.
+            if settled is not None and settled(record, account):
+                continue
+            op = self.user_update(record, account, "link", adopted=False)
             if op is not None:
                 yield op
+        # Matched by key (a first cycle, a lost state store): the same shortcut. An
+        # account that needs nothing needs no adoption either; its link is in the plan.
         for _, record, account, matched_by, adopted in users.matched:
+            if settled is not None and settled(record, account):
+                continue
             op = self.user_update(record, account, matched_by, adopted=adopted)
             if op is not None:
                 yield op
+
+    def settled_check(self) -> Callable[[DesiredUser, Any], bool] | None:
+        """A function telling, fast, that an account needs no update for a record
+        (False: ask :meth:`user_update`); None when every user is to be compared in full.
+
+        True only when diff's own first check finds nothing to write, every reference
+        (a manager) already holds its id, and no managed attribute is to be cleared:
+        then :meth:`user_update` would plan nothing either.
+        """
+        if not self.fast:
+            return None
+        unchanged = _unchanged_check(User, self.policy.schema, "User", None, self.user_scopes)
+        clear_users = self.clear_users
+        id_of = self.users.id_of
+        readers = self._readers
+        read_reference = self.read_reference
+        clearing_for = self.clearing_for
+
+        def settled(record: DesiredUser, account: Any) -> bool:
+            wanted = record.user
+            if (
+                account.active is False
+                or type(wanted) is not User
+                or type(account) is not User
+                or not unchanged(account, wanted)
+            ):
+                return False
+            references = record.references
+            if not references:
+                return clear_users is None or not clear_users.needed(account, wanted)
+            # References (a manager) the account holds already, every one?
+            for path, key in references:
+                target = id_of(key)
+                read = readers.get(path) or read_reference(path)
+                if target is None or read(account) != target:
+                    return False
+            clear = clearing_for(record)
+            return clear is None or not clear.needed(account, wanted)
+
+        return settled
 
     def user_update(
         self,
@@ -723,7 +759,7 @@ class _Cycle:
         if clear is not None and record.create_only is not None:
             clear = _without_create_only(clear, record.create_only, schema)
         patch, changes, cleared = attribute_patch(
-            account, wanted, "User", self.policy, clear, scopes=self.user_scopes
+            account, wanted, "User", self.policy, clear, scopes=self.user_scopes, fast=self.fast
         )
         if not patch:
             return None
@@ -819,14 +855,18 @@ class _Cycle:
     def wanted_members(self, record: DesiredGroup) -> dict[str, str]:
         """Member id (or placeholder) -> source key, for the members that resolve."""
         users = self.users
-        out: dict[str, str] = {}
+        keys = record.member_keys
+        found = list(map(users.resolved().get, keys))
+        # The first key of each id: dict() keeps the last of repeated keys, so reversed.
+        out: dict[str, str] = dict(zip(reversed(found), reversed(keys), strict=True))  # type: ignore[arg-type]
         unknown: set[str] = set()
-        for key in record.member_keys:
-            member_id = users.id_of(key)
-            if member_id is not None:
-                out.setdefault(member_id, key)
-            elif key not in users.unresolved:
-                unknown.add(key)
+        if out.pop(None, None) is not None:  # type: ignore[call-overload]
+            unresolved = users.unresolved
+            unknown = {
+                key
+                for key, i in zip(keys, found, strict=True)
+                if i is None and key not in unresolved
+            }
         if unknown:
             shown = ", ".join(_quoted(k) for k in sorted(unknown)[:5])
             more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
@@ -848,9 +888,17 @@ class _Cycle:
             current = without_members(account)
             wanted = without_members(record.group)
             patch, changes, cleared = attribute_patch(
-                current, wanted, "Group", self.policy, self.clear_groups, scopes=self.group_scopes
+                current,
+                wanted,
+                "Group",
+                self.policy,
+                self.clear_groups,
+                scopes=self.group_scopes,
+                fast=self.fast,
             )
-            after = overlay(current, wanted, self.group_scopes, self.policy.schema)
+            after = current  # what the group will hold: needed only to write it
+            if patch or self.put:
+                after = overlay(current, wanted, self.group_scopes, self.policy.schema)
             if cleared and self.put:
                 removals = [PatchOperation(op="remove", path=path) for path in cleared]
                 after = apply_patch(after, removals, schema=self.policy.schema)
@@ -871,7 +919,8 @@ class _Cycle:
                 if self.put:
                     continue
             else:
-                present = {m.value for m in account.members if m.value is not None}
+                present = set(map(_VALUE, account.members))
+                present.discard(None)
                 to_add = sorted(members.keys() - present)
                 # Nested groups and accounts in a conflict or of a record with an issue
                 # stay where they are; so do all members of a group whose record has one.

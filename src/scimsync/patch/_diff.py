@@ -17,6 +17,7 @@ attribute at a time, as a person reviewing a plan wants to read it.
 from __future__ import annotations
 
 import functools
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -108,6 +109,10 @@ class _Field:
     identity_parts: dict[type, tuple[tuple[str, AttributeSpec], ...]] = attrs.field(
         factory=dict, eq=False
     )
+    # Per class: a function reading the identity of one value (see _identity_reader).
+    identity_readers: dict[type, Callable[[Any], tuple[Any, ...] | None]] = attrs.field(
+        factory=dict, eq=False
+    )
 
     def sub_fields(self, cls: type) -> tuple[tuple[str, AttributeSpec | None], ...]:
         """The sub-attributes of values of class ``cls`` that a diff compares."""
@@ -163,18 +168,12 @@ class _Field:
 
     def identity(self, value: Any) -> tuple[Any, ...] | None:
         """The identity of a model value, as :func:`identity` computes it on JSON."""
-        parts = self.identity_parts.get(type(value)) or self.identity_of(type(value))
-        if not parts:
-            return None
-        key = []
-        for name, sub in parts:
-            found = getattr(value, name)
-            if found == "":
-                found = None
-            elif type(found) is str and not sub.case_exact:
-                found = found.casefold()
-            key.append(found)
-        return tuple(key)
+        read = self.identity_readers.get(type(value))
+        if read is None:
+            read = self.identity_readers[type(value)] = _identity_reader(
+                self.identity_of(type(value))
+            )
+        return read(value)
 
     def value_covers(self, old: Any, new: Any) -> bool:
         cls = type(new)
@@ -196,6 +195,29 @@ class _Field:
                 if value is not None and lookup(held, key, key.lower()) != value:
                     return False
         return True
+
+
+def _identity_reader(
+    parts: tuple[tuple[str, AttributeSpec], ...],
+) -> Callable[[Any], tuple[Any, ...] | None]:
+    """A function computing :meth:`_Field.identity` for values with these identity parts,
+    generated so that it reads each part once: it runs for every value compared."""
+    if not parts:
+        return lambda value: None
+    lines = ["def identity(value):"]
+    for index, (name, sub) in enumerate(parts):
+        lines += [
+            f"    p{index} = value.{name}",
+            f'    if p{index} == "":',
+            f"        p{index} = None",
+        ]
+        if not sub.case_exact:
+            lines += [f"    elif type(p{index}) is str:", f"        p{index} = p{index}.casefold()"]
+    lines.append(f"    return ({''.join(f'p{index}, ' for index in range(len(parts)))})")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # noqa: S102 - generated from attrs field names only
+    reader: Callable[[Any], tuple[Any, ...] | None] = namespace["identity"]
+    return reader
 
 
 _ABSENT = object()
@@ -252,10 +274,12 @@ class _ScopedCovers:
         field = self.field
         covers = field.value_covers
         identity = field.identity
-        # Usually the target lists the source's values first, in order, then its own.
-        for index in range(count):
-            if not covers(old[index], new[index]):
-                return self.unordered(old, new)
+        # Usually the target lists the source's values first, in order, then its own:
+        # held exactly as sent (one C-level comparison), or covering them.
+        if old[:count] != new:
+            for index in range(count):
+                if not covers(old[index], new[index]):
+                    return self.unordered(old, new)
         wanted = set()
         for value in new:
             key = identity(value)
@@ -347,6 +371,18 @@ def _unchanged_check(
                 "_extension_unchanged(b, v, _schema, _resource_type, "
                 f"{field.extension!r}, scopes=_s{index})"
             )
+            model = _extension_model(cls, field.name)
+            if model is not None:
+                # The extension's model is known: its check is bound here, not looked up
+                # (and its arguments hashed) per call.
+                namespace[f"_c{index}"] = model
+                namespace[f"_e{index}"] = _unchanged_check(
+                    model, schema, resource_type, field.extension, namespace[f"_s{index}"]
+                )
+                check = (
+                    f"(_e{index}(b, v) if type(v) is _c{index} and type(b) is _c{index} "
+                    f"else {check})"
+                )
         elif scope is not None and field.spec is not None and field.spec.multi_valued:
             namespace[f"_f{index}"] = _ScopedCovers(field, scope)
             check = f"_f{index}(b, v)"
@@ -365,6 +401,18 @@ def _unchanged_check(
     exec("\n".join(lines), namespace)  # noqa: S102 - generated from attrs fields only
     check_function: Callable[[Any, Any], bool] = namespace["unchanged"]
     return check_function
+
+
+def _extension_model(cls: type, name: str) -> type | None:
+    """The attrs class field ``name`` of ``cls`` holds (``User.enterprise``), if one."""
+    try:
+        hint = typing.get_type_hints(cls)[name]
+    except (NameError, KeyError, TypeError):  # an annotation that does not resolve
+        return None
+    for candidate in typing.get_args(hint) or (hint,):
+        if isinstance(candidate, type) and attrs.has(candidate):
+            return candidate
+    return None
 
 
 def _extension_unchanged(
@@ -407,11 +455,14 @@ class _Walk:
         schema: SchemaTable,
         resource_type: str | None,
         scopes: tuple[ElementScope, ...] = (),
+        *,
+        fast: bool = True,
     ) -> None:
         self.schema = schema
         self.resource_type = resource_type
         self.scopes = {scope.key: scope for scope in scopes}
         self.changes: list[_Change] = []
+        self.fast = fast
 
     def model(self, old: Any, new: Any, prefix: str | None) -> None:
         """Compare two models of one class, attribute by attribute."""
@@ -422,7 +473,7 @@ class _Walk:
                 continue
             before = getattr(old, field.name) if old is not None else None
             # The cheap checks: most attributes are unchanged.
-            if value == before or field.covers(before, value):
+            if value == before or (self.fast and field.covers(before, value)):
                 continue
             if field.extension is not None:
                 self.extension(field.extension, before, value)
@@ -609,13 +660,20 @@ def _default_primary(name: str, before: Any, value: Any) -> bool:
 
 
 def walk(
-    old: Any, new: Any, schema: SchemaTable, scopes: tuple[ElementScope, ...] = ()
+    old: Any,
+    new: Any,
+    schema: SchemaTable,
+    scopes: tuple[ElementScope, ...] = (),
+    *,
+    fast: bool = True,
 ) -> list[_Change]:
     """What changed between two resources of one type, before rendering.
 
     Rendered as PATCH operations by :func:`operations` and for review by
     :func:`attribute_changes`; ``scopes`` limit multi-valued attributes to the values
-    they select (see :mod:`scimsync.patch._scope`).
+    they select (see :mod:`scimsync.patch._scope`). ``fast=False`` skips the shortcuts
+    telling an unchanged pair at a glance and compares attribute by attribute: the
+    answer must be the same (the properties check it).
     """
     if type(old) is not type(new):
         raise TypeError(
@@ -626,9 +684,9 @@ def walk(
         raise TypeError(f"diff compares SCIM models (User, Group), got {type(new).__name__}")
     cls: Any = type(new)
     resource_type = cls.resource_type_name or None
-    if _unchanged_check(cls, schema, resource_type, None, scopes)(old, new):
+    if fast and _unchanged_check(cls, schema, resource_type, None, scopes)(old, new):
         return []
-    walker = _Walk(schema, resource_type, scopes)
+    walker = _Walk(schema, resource_type, scopes, fast=fast)
     walker.model(old, new, None)
     return walker.changes
 
@@ -656,9 +714,14 @@ def _managed(
     return clearing(type(new), paths, schema), element_scopes(type(new), paths, schema)
 
 
-def cleared_values(compiled: Clearing | None, old: Resource, new: Resource) -> list[Removal]:
-    """The managed values ``old`` holds and ``new`` leaves unset (none without ``compiled``)."""
-    if compiled is None or not compiled.needed(old, new):
+def cleared_values(
+    compiled: Clearing | None, old: Resource, new: Resource, *, fast: bool = True
+) -> list[Removal]:
+    """The managed values ``old`` holds and ``new`` leaves unset (none without ``compiled``).
+
+    ``fast=False`` skips the quick "nothing to clear" check (the answer is the same).
+    """
+    if compiled is None or (fast and not compiled.needed(old, new)):
         return []
     return compiled.removals(old, new)
 
