@@ -347,7 +347,7 @@ class MetricsServer:
         self._thread = thread
         self.port: int = server.server_port
         self.address: str = address
-        host = "127.0.0.1" if address in ("", "0.0.0.0", "::") else address  # noqa: S104
+        host = "127.0.0.1" if self.every_interface else address
         host = f"[{host}]" if ":" in host else host
         self.url = f"http://{host}:{self.port}/metrics"
 

@@ -194,10 +194,7 @@ def _source(table: Table, env: dict[str, str]) -> SourceSettings:
                 options["header"] = table.strings("header")
             if "max_row_size" in table:
                 options["max_row_size"] = table.integer("max_row_size", 0, minimum=1)
-            multi = table.table("multi_valued")
-            if multi is not None:
-                options["multi_valued"] = {name: multi.string(name) for name in list(multi.keys())}
-                multi.finish()
+            _multi_valued(table, options)
         if "members" in options and options["kind"] != "group":
             table.fail("members", 'is for a file of groups: add kind = "group"')
     else:
@@ -302,10 +299,7 @@ def _sql_source(table: Table, env: dict[str, str]) -> SourceSettings:
             options[name] = table.string(name)
     if "batch_size" in table:
         options["batch_size"] = table.integer("batch_size", minimum=1)
-    multi = table.table("multi_valued")
-    if multi is not None:
-        options["multi_valued"] = {name: multi.string(name) for name in list(multi.keys())}
-        multi.finish()
+    _multi_valued(table, options)
     if "members" in options and options["kind"] != "group":
         table.fail("members", 'is for a query of groups: add kind = "group"')
     table.finish()
@@ -338,6 +332,15 @@ def _postgres_connect(table: Table, dsn: Secret) -> Callable[[], Any]:
         return psycopg.connect(dsn.reveal())
 
     return connect
+
+
+def _multi_valued(table: Table, options: dict[str, Any]) -> None:
+    """``multi_valued = { groups = ";" }``: the columns read as lists, with their
+    separators (a CSV file's, a query's)."""
+    multi = table.table("multi_valued")
+    if multi is not None:
+        options["multi_valued"] = {name: multi.string(name) for name in list(multi.keys())}
+        multi.finish()
 
 
 def _one_character(table: Table, key: str) -> str:
