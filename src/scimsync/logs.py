@@ -110,7 +110,10 @@ class OmitValues(logging.Filter):
     Other records pass unchanged.
 
     Put it on the handler (``handler.addFilter(OmitValues())``, or ``"filters"`` in
-    ``logging.config``), so that every formatter sees the records without values.
+    ``logging.config``), so that every formatter sees the records without values. It
+    changes the record itself, as logging filters do: handlers that see the record
+    after this one see it without values too (put it on the ``scimsync.audit``
+    logger to strip the values for every handler).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
