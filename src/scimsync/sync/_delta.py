@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from ..sources import AsyncSource, Source, SourceItem
 
-__all__ = ["source_for_cycle"]
+__all__ = ["how_read", "source_for_cycle"]
 
 logger = logging.getLogger("scimsync.sync")
 
@@ -46,6 +46,12 @@ def source_for_cycle(
     if not isinstance(source, DeltaSource) or not isinstance(store, SnapshotStore):
         return source
     return _SnapshotRead(source, store, full=full, clock=clock)
+
+
+def how_read(source: object) -> str:
+    """How a cycle's source (from :func:`source_for_cycle`) was read: ``"delta"``
+    when only the changes were, else ``"full"``."""
+    return "delta" if isinstance(source, _SnapshotRead) and source.mode == "delta" else "full"
 
 
 class _SnapshotRead:
@@ -63,7 +69,8 @@ class _SnapshotRead:
         self.store = store
         self.full = full
         self.clock = clock
-        #: After a read: "full", "delta" (with the number of changed records) — for tests.
+        #: After a read: "full" or "delta" (with the number of changed records): the
+        #: cycle's report says which (SyncReport.source_read).
         self.mode: str | None = None
         self.changed = 0
 

@@ -49,7 +49,7 @@ from ..targets._protocol import MAPPING_MAKES_GROUPS, methods_problem
 from ._audit import AuditEvent, AuditSink, emit
 from ._audit import logger as audit_logger
 from ._decisions import describe_error, recover
-from ._delta import source_for_cycle
+from ._delta import how_read, source_for_cycle
 from ._executor import ApplyPolicy, Execution, Executor, Journal
 from ._explain import (
     Explanation,
@@ -425,7 +425,7 @@ class Provisioner:
             stored=stored,
             state=stored.state,
             policy=policy,
-            source_read="delta" if getattr(source, "mode", None) == "delta" else "full",
+            source_read=how_read(source),
         )
         if actual is not None:
             self._take_target(reading, actual)
