@@ -3,6 +3,7 @@ deprovisioning, guards, ordering, and the painful cases real deployments hit."""
 
 from __future__ import annotations
 
+import gc
 import re
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from scimsync.engine import (
     Plan,
     Policy,
     SyncState,
+    _planner,
     plan,
     simulate,
 )
@@ -109,6 +111,32 @@ def test_username_matches_regardless_of_case_because_the_schema_says_so() -> Non
     )
     assert kinds(result) == [("update", "User", "a1")]
     assert result.operations[0].reason == "matched by userName, adopted; externalId changed"
+
+
+@pytest.mark.parametrize(
+    ("wanted", "held_as"),
+    [
+        ("Alice@Example.com", "alice@example.com"),
+        ("strasse@example.com", "STRASSE@example.com"),
+        ("straße@example.com", "STRASSE@example.com"),  # one character folds to two
+        ("a\x00B@example.com", "A\x00b@example.com"),  # the separator of the fast fold
+    ],
+)
+def test_usernames_fold_case_whatever_they_hold(wanted: str, held_as: str) -> None:
+    """Matching folds case per value, whatever the values hold: the one account found."""
+    others = [want(f"e{i}", f"other{i}@example.com") for i in range(3)]
+    accounts = [held(f"o{i}", f"Other{i}@example.com") for i in range(3)]
+    result = run(
+        [*others, want("e1x", wanted)],
+        [*accounts, held("a1", held_as)],
+        policy=attrs.evolve(PERMISSIVE, adopt="adopt"),
+    )
+    assert {link.source_key: link.target_id for link in result.links} == {
+        "e0": "o0",
+        "e1": "o1",
+        "e2": "o2",
+        "e1x": "a1",
+    }
 
 
 def test_the_same_source_key_twice_is_a_conflict_and_its_account_is_left_alone() -> None:
@@ -873,6 +901,36 @@ def test_a_user_removed_while_the_source_is_empty_is_held() -> None:
     accounts, state = _owned_accounts(1)
     result = run([], accounts, Policy(), state)
     assert (kinds(result), len(result.held), result.blocked) == ([], 1, True)
+
+
+# -- the garbage collector ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("fails", [False, True])
+def test_planning_pauses_the_cyclic_collector_and_restores_it(
+    monkeypatch: pytest.MonkeyPatch, enabled: bool, fails: bool
+) -> None:
+    """The collector is off while plan() runs and as it was afterwards, even on an error."""
+    seen: list[bool] = []
+
+    def planning(*args: object) -> Plan:
+        seen.append(gc.isenabled())
+        if fails:
+            raise ConfigurationError("bad")
+        return Plan()
+
+    monkeypatch.setattr(_planner, "_plan", planning)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        if fails:
+            with pytest.raises(ConfigurationError):
+                plan(DesiredState(), TargetState(), Policy())
+        else:
+            plan(DesiredState(), TargetState(), Policy())
+        assert (seen, gc.isenabled()) == ([False], enabled)
+    finally:
+        gc.enable()
 
 
 # -- bad input ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from scimsync.engine import (
     plan,
 )
 from scimsync.engine._state import Unkept
+from scimsync.engine._values import new_link
 from scimsync.errors import PlanError
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
 from strategies import NOW
@@ -318,6 +319,17 @@ def test_skip_and_link_values_compare_by_value() -> None:
     assert attrs.evolve(
         Link(resource_type="User", source_key="k", target_id="t", matched_by="create"), adopted=True
     ).adopted
+
+
+@pytest.mark.parametrize("adopted", [False, True])
+def test_links_made_in_bulk_are_the_links_the_constructor_makes(adopted: bool) -> None:
+    """A first cycle makes its links without ``Link.__init__``: same value, hash, repr."""
+    fields = {"resource_type": "User", "source_key": "k", "target_id": "t", "matched_by": "id"}
+    made, built = new_link(**fields, adopted=adopted), Link(**fields, adopted=adopted)
+    assert (made, hash(made), repr(made)) == (built, hash(built), repr(built))
+    assert attrs.asdict(made) == attrs.asdict(built)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.target_id = "other"  # type: ignore[misc]
 
 
 # -- what the plan leaves out on this target ---------------------------------------------------

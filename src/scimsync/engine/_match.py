@@ -26,8 +26,8 @@ C-level callables, and skip the record-by-record rules above (which they would p
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from itertools import compress, repeat
+from collections.abc import Callable, Collection, Mapping, Sequence
+from itertools import chain, compress, repeat
 from operator import attrgetter, is_not, itemgetter, ne, not_
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +37,14 @@ from ..models import ENTERPRISE_USER_SCHEMA, Resource, scim_name
 from ..schema import split_urn
 from ._state import Ledger
 from ._values import Conflict, Link, Placeholder, Skip
+from ._values import new_link as _link
 
 if TYPE_CHECKING:
     from ._policy import Policy
 
 
 _KEY = attrgetter("key")
+_EXTERNAL_ID = attrgetter("external_id")
 _ID = attrgetter("id")
 _EXTRA = attrgetter("extra")
 
@@ -357,14 +359,34 @@ def match(
         consistent = [False] * len(records)
         fast_set = set()
 
-    # Then the rest, record by record. Few objects per record: on a first cycle (no
-    # state) that is every record, and what survives them costs garbage collections.
-    tentative_records: list[Any] = []
-    tentative_ids: list[str] = []
-    tentative_hows: list[str] = []
+    # Then the rest. Unlinked records every key of which finds one account, alone (what
+    # a first cycle matches), are claimed in bulk when no other rule could apply to
+    # them: nothing refused them, and the state links their account to no source key.
+    # The others go record by record.
     claimed_by: dict[str, str] = {}  # account id -> the source key claiming it
     claims: dict[str, list[str]] = {}  # account id -> its claimants, when more than one
-    agreed, first_hit = _agreeing(columns, indexes, linked_ids, consistent)
+    agreed_at, agreed_ids, agreed_hits = _agreeing(columns, indexes, linked_ids, consistent)
+    linked_key = out.linked_key
+    if agreed_at and (refused or links or not fast_set.isdisjoint(agreed_ids)):
+        plain = [
+            position not in refused
+            and account_id not in fast_set
+            and linked_key(account_id) is None
+            for position, account_id in zip(agreed_at, agreed_ids, strict=True)
+        ]
+        agreed_at = list(compress(agreed_at, plain))
+        agreed_ids = list(compress(agreed_ids, plain))
+        agreed_hits = list(compress(agreed_hits, plain))
+    tentative_records: list[Any] = list(map(records.__getitem__, agreed_at))
+    tentative_ids: list[str] = agreed_ids
+    tentative_hows: list[str] = list(map(paths.__getitem__, agreed_hits))
+    if len(set(agreed_ids)) == len(agreed_ids):
+        claimed_by.update(zip(agreed_ids, map(keys.__getitem__, agreed_at), strict=True))
+    else:  # two records whose keys find one account: a shared account, refused below
+        for position, found_id in zip(agreed_at, agreed_ids, strict=True):
+            first = claimed_by.setdefault(found_id, keys[position])
+            if first != keys[position]:
+                claims.setdefault(found_id, [first]).append(keys[position])
 
     def claim(record: Any, key: str, account_id: str, how: str) -> None:
         first = claimed_by.setdefault(account_id, key)
@@ -374,26 +396,11 @@ def match(
         tentative_ids.append(account_id)
         tentative_hows.append(how)
 
-    linked_key = out.linked_key
-    add_record, add_id = tentative_records.append, tentative_ids.append
-    add_how = tentative_hows.append
-    for position in compress(range(len(records)), map(not_, consistent)):
-        if position in refused:
-            continue
+    pending = list(map(not_, consistent))
+    for position in chain(refused, agreed_at):
+        pending[position] = False
+    for position in compress(range(len(records)), pending):
         record, key, linked = records[position], keys[position], linked_ids[position]
-        found_id = agreed.get(position)
-        if found_id is not None:
-            # Unlinked, and every key that finds an account finds this one, alone.
-            owner = linked_key(found_id)
-            if (owner is None or owner == key) and found_id not in fast_set:
-                how = paths[first_hit[position]]
-                first = claimed_by.setdefault(found_id, key)
-                if first != key or found_id in claims:
-                    claims.setdefault(found_id, [first]).append(key)
-                add_record(record)
-                add_id(found_id)
-                add_how(how)
-                continue
         account_id: str | None = None
         how = ""
         if linked is not None:
@@ -483,24 +490,76 @@ def match(
             for account_id, account in by_id.items()
             if account.external_id is not None and account.external_id.startswith(prefix)
         )
-    # Bound once: on a first cycle this loop runs for every record.
-    owned, newly_owned, out_ids = ledger.owned, out.newly_owned, out.ids
-    claim_account, add_match, add_link = out.claimed.add, out.matched.append, out.links.append
-    for record, account_id, how in zip(
-        tentative_records, tentative_ids, tentative_hows, strict=True
-    ):
-        if account_id in shared:
-            continue
-        key = record.key
-        account = by_id[account_id]
-        adopted = False
-        if how != "link" and account_id not in owned and account_id not in newly_owned:
-            resource = getattr(record, attr)
-            managed = resource.external_id is not None and (
-                resource.external_id == account.external_id
+    _own(
+        out,
+        policy,
+        attr,
+        resource_type=resource_type,
+        records=tentative_records,
+        ids=tentative_ids,
+        hows=tentative_hows,
+        shared=shared,
+        refuse=refuse,
+    )
+    creates = out.creates
+    if creates:
+        create_keys = list(map(_KEY, creates))
+        placeholders = [str(Placeholder(resource_type=resource_type, key=k)) for k in create_keys]
+        out.ids.update(zip(create_keys, placeholders, strict=True))
+        out.links.extend(
+            map(
+                _link,
+                repeat(resource_type),
+                create_keys,
+                placeholders,
+                repeat("create"),
+                repeat(False),  # adopted
             )
-            adopted = not managed
-            if adopted and policy.adopt == "ignore":
+        )
+    out.claimed.update(out.protected)
+    return out
+
+
+def _own(
+    out: Matching,
+    policy: Policy,
+    attr: str,
+    *,
+    resource_type: str,
+    records: list[Any],
+    ids: list[str],
+    hows: list[str],
+    shared: Collection[str],
+    refuse: Callable[..., None],
+) -> None:
+    """Record the matches of ``records`` (to the accounts ``ids``, found by ``hows``) in
+    ``out``, adopting per the policy the accounts scimsync does not own yet.
+
+    Column by column: on a first cycle there is one match per record. An account is
+    adopted when scimsync does not own it and the record's ``externalId`` is not the
+    account's (one it manages); adoptions refused by the policy are looked at one by one.
+    """
+    if shared:  # accounts two records match: refused, so matched by neither
+        keep = list(map(not_, map(shared.__contains__, ids)))
+        records, ids, hows = (list(compress(column, keep)) for column in (records, ids, hows))
+    keys = list(map(_KEY, records))
+    accounts = list(map(out.listed.__getitem__, ids))
+    owned, newly_owned = out.ledger.owned, out.newly_owned
+    # Not owned yet, and matched by a key (a linked account is owned already).
+    fresh = [
+        how != "link" and account_id not in owned and account_id not in newly_owned
+        for how, account_id in zip(hows, ids, strict=True)
+    ]
+    adopted = fresh
+    if any(fresh):
+        wanted = map(_EXTERNAL_ID, map(attrgetter(attr), records))
+        adopted = [
+            is_fresh and (new is None or new != old)
+            for is_fresh, new, old in zip(fresh, wanted, map(_EXTERNAL_ID, accounts), strict=True)
+        ]
+    if policy.adopt != "adopt" and any(adopted):
+        for key, account_id, how in compress(zip(keys, ids, hows, strict=True), adopted):
+            if policy.adopt == "ignore":
                 out.skipped.append(
                     Skip(
                         resource_type=resource_type,
@@ -510,10 +569,9 @@ def match(
                         "policy.adopt is 'ignore'",
                     )
                 )
-                claim_account(account_id)
-                out_ids[key] = account_id
-                continue
-            if adopted and policy.adopt == "fail":
+                out.claimed.add(account_id)
+                out.ids[key] = account_id
+            else:
                 refuse(
                     "unowned_match",
                     [key],
@@ -521,34 +579,27 @@ def match(
                     f"matched by {how} an account scimsync does not own; "
                     "set policy.adopt to 'adopt' to take it over or 'ignore' to leave it",
                 )
-                continue
-            newly_owned.add(account_id)
-        claim_account(account_id)
-        out_ids[key] = account_id
-        add_match((key, record, account, how, adopted))
-        if links.get(key) != account_id:
-            add_link(
-                Link(
-                    resource_type=resource_type,
-                    source_key=key,
-                    target_id=account_id,
-                    matched_by=how,
-                    adopted=adopted,
-                )
-            )
-    for record in out.creates:
-        placeholder = str(Placeholder(resource_type=resource_type, key=record.key))
-        out.ids[record.key] = placeholder
-        out.links.append(
-            Link(
-                resource_type=resource_type,
-                source_key=record.key,
-                target_id=placeholder,
-                matched_by="create",
-            )
+        keep = list(map(not_, adopted))
+        columns = (records, keys, ids, hows, accounts, fresh, adopted)
+        records, keys, ids, hows, accounts, fresh, adopted = (
+            list(compress(column, keep)) for column in columns
         )
-    out.claimed.update(out.protected)
-    return out
+    newly_owned.update(compress(ids, fresh))
+    out.claimed.update(ids)
+    out.ids.update(zip(keys, ids, strict=True))
+    out.matched.extend(zip(keys, records, accounts, hows, adopted, strict=True))
+    # A link the state does not hold yet.
+    new = list(map(ne, map(out.ledger.links.get, keys), ids))
+    out.links.extend(
+        map(
+            _link,
+            repeat(resource_type),
+            compress(keys, new),
+            compress(ids, new),
+            compress(hows, new),
+            compress(adopted, new),
+        )
+    )
 
 
 _DISAGREE = object()
@@ -559,30 +610,31 @@ def _agreeing(
     indexes: Sequence[_Index],
     linked_ids: list[str | None],
     consistent: list[bool],
-) -> tuple[dict[int, str], dict[int, int]]:
-    """For the records not linked to a consistent account: the one account the keys of
-    each find, when it is linked to none, some key finds an account, and every key
-    that finds one finds that one, alone (no two accounts hold the value); and the
-    first key that found it. Records left out are looked at one by one.
+) -> tuple[list[int], list[str], list[int]]:
+    """The records not linked to a consistent account that the keys of which find one
+    account, when it is linked to none, some key finds an account, and every key
+    that finds one finds that one, alone (no two accounts hold the value): their
+    positions, those accounts, and the number of the first key that found each.
+    Records left out are looked at one by one.
 
     What a first cycle (no state) matches, column by column with C-level ``map``.
     """
     if not columns or any(index.duplicates for index in indexes):
-        return {}, {}
+        return [], [], []
     positions = [
         position
         for position in compress(range(len(linked_ids)), map(not_, consistent))
         if linked_ids[position] is None
     ]
     if not positions:
-        return {}, {}
+        return [], [], []
     at = itemgetter(*positions) if len(positions) > 1 else lambda column: (column[positions[0]],)
     hits: list[tuple[str | None, ...]] = [
         tuple(map(index.first.get, at(column)))
         for column, index in zip(columns, indexes, strict=True)
     ]
     agreed: list[Any] = list(hits[0])
-    how = [0 if hit is not None else -1 for hit in agreed]
+    how = [0] * len(agreed)
     spots = range(len(positions))
     for number, more in enumerate(hits[1:], start=1):
         for spot in compress(spots, map(ne, agreed, more)):
@@ -593,13 +645,12 @@ def _agreeing(
                 agreed[spot], how[spot] = other, number
             else:
                 agreed[spot] = _DISAGREE
-    found: dict[int, str] = {}
-    first: dict[int, int] = {}
-    for spot, account_id in enumerate(agreed):
-        if account_id is not None and account_id is not _DISAGREE:
-            found[positions[spot]] = account_id
-            first[positions[spot]] = how[spot]
-    return found, first
+    found = list(map(isinstance, agreed, repeat(str)))  # neither None nor _DISAGREE
+    return (
+        list(compress(positions, found)),
+        list(compress(agreed, found)),
+        list(compress(how, found)),
+    )
 
 
 def _linked_and_consistent(

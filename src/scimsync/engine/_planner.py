@@ -35,7 +35,9 @@ Rules this module keeps, and every change to it must keep:
 
 from __future__ import annotations
 
+import gc
 import json
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -77,7 +79,7 @@ from ._values import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from ..models import DesiredGroup, DesiredUser
     from ..patch._scope import ElementScope
@@ -132,9 +134,31 @@ def plan(
     store), any account the state links to no key may be its own: a plan taking
     something from one trips the ``incomplete_listing`` guard, naming the keys.
 
+    Python's cyclic garbage collector is paused while it plans and left as it was
+    after: a plan frees what it allocates by reference counting, and the collector
+    would only walk every live object again and again.
+
     Raises :class:`~scimsync.errors.ConfigurationError` for arguments of the wrong kind.
     """
-    return _plan(desired, actual, policy, state, now)
+    with _collector_paused():
+        return _plan(desired, actual, policy, state, now)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold back Python's cyclic garbage collector while planning, and collect nothing
+    extra after: a plan allocates a few objects per resource and frees them all by
+    reference counting, but the collector would walk every live object again each
+    time allocations outrun it (about a sixth of a first cycle's time at 100k users).
+    Left as it was when it was already off."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _plan(

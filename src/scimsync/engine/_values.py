@@ -453,3 +453,25 @@ class Link:
     target_id: str
     matched_by: str
     adopted: bool = False
+
+
+_LINK_FIELDS = ("resource_type", "source_key", "target_id", "matched_by", "adopted")
+# Link declares no converter, validator or default factory: its slots may be set
+# directly. Checked here, so a field added to it fails at import, not silently.
+assert tuple(field.name for field in attrs.fields(Link)) == _LINK_FIELDS
+_LINK_SETTERS = tuple(getattr(Link, name).__set__ for name in _LINK_FIELDS)
+
+
+def new_link(
+    resource_type: str, source_key: str, target_id: str, matched_by: str, adopted: bool
+) -> Link:
+    """``Link(resource_type=..., ...)`` at half the cost of its keyword ``__init__``
+    (the slots are set directly): a first cycle makes one per account."""
+    link: Link = object.__new__(Link)
+    set_type, set_key, set_id, set_how, set_adopted = _LINK_SETTERS
+    set_type(link, resource_type)
+    set_key(link, source_key)
+    set_id(link, target_id)
+    set_how(link, matched_by)
+    set_adopted(link, adopted)
+    return link
