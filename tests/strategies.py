@@ -356,7 +356,9 @@ def scenarios(
     Each identity ``k<n>`` may be in the source, on the target (as ``u<n>``, linked in
     the state or not, with the externalId set or not, drifted), both, or neither.
     The target also holds foreign accounts (``x<n>``) whose userName may clash with a
-    source record's. ``complete=None`` draws the completeness flags too; ``protect``
+    source record's, and whose externalId may be another record's key (two records
+    then find one account by different keys). ``complete=None`` draws the
+    completeness flags too; ``protect``
     turns some identities into records with an issue (see the module docstring).
     """
     count = draw(st.integers(0, max_users))
@@ -402,13 +404,14 @@ def scenarios(
     )
     for index in range(foreigners):
         foreign = read.user()
-        clash, pick, mask, has_ext = read.byte() % 2, read.byte(), read.mask(), read.byte() % 2
+        clash, pick, mask, ext = read.byte() % 2, read.byte(), read.mask(), read.byte() % 4
         if clash and records:
             taken = records[pick % len(records)].user.user_name or ""
             foreign = attrs.evolve(foreign, user_name=recase(taken, mask))
-        accounts.append(
-            attrs.evolve(foreign, id=f"x{index}", external_id=f"ext{index}" if has_ext else None)
-        )
+        external_id = f"ext{index}" if ext in (1, 2) else None
+        if ext == 3 and records:  # a key of the source: maybe the one the userName is
+            external_id = records[(pick + mask) % len(records)].key
+        accounts.append(attrs.evolve(foreign, id=f"x{index}", external_id=external_id))
 
     keys = [r.key for r in records]
     account_ids = [a.id or "" for a in accounts]

@@ -167,6 +167,24 @@ def test_two_source_records_whose_usernames_differ_only_by_case_are_a_conflict()
     ]
 
 
+@pytest.mark.parametrize("state", [None, linked(other="o1")], ids=["first cycle", "state"])
+def test_two_records_finding_one_account_by_different_keys_is_a_conflict(
+    state: SyncState | None,
+) -> None:
+    """One record's externalId and the other's userName find the same account (each
+    record's keys agree on it): a shared account, matched by neither, left alone."""
+    result = run(
+        [want("e1", "new@example.com"), want("e2", "ann@example.com")],
+        [held("a1", "ann@example.com", external_id="e1")],
+        state=state,
+    )
+    assert kinds(result) == []
+    assert [(c.kind, c.source_keys, c.target_ids) for c in result.conflicts] == [
+        ("shared_account", ("e1", "e2"), ("a1",))
+    ]
+    assert not result.links
+
+
 def test_one_record_matching_two_accounts_is_a_conflict_never_a_guess() -> None:
     """Two accounts share a userName (case-insensitively): the record matches both."""
     result = run(

@@ -398,7 +398,8 @@ def test_the_shortcuts_for_unchanged_resources_change_no_plan(
     scenario: Scenario, policy: Policy, first_cycle: bool
 ) -> None:
     """The fast path (unchanged users told at a glance, linked or matched by key on a
-    first cycle) gives byte for byte the plan of comparing every resource in full."""
+    first cycle; records whose keys agree matched column by column) gives byte for byte
+    the plan of matching record by record and comparing every resource in full."""
     state = None if first_cycle else scenario.state
     args = (scenario.desired, scenario.actual, policy, state, NOW)
     assert _plan(*args, fast=False).to_json() == _plan(*args, fast=True).to_json()

@@ -289,8 +289,12 @@ def match(
     policy: Policy,
     *,
     listing_complete: bool,
+    bulk: bool = True,
 ) -> Matching:
-    """Match source records (``DesiredUser``/``DesiredGroup``) to ``accounts`` (by id)."""
+    """Match source records (``DesiredUser``/``DesiredGroup``) to ``accounts`` (by id).
+
+    ``bulk=False`` matches every record not linked in the state one by one, as if no
+    key agreed (for the property that checks the bulk path changes no plan)."""
     out = Matching(ledger=ledger, listed=accounts)
     by_id = out.listed
     paths = policy.match_keys if resource_type == "User" else policy.group_match_keys
@@ -365,7 +369,9 @@ def match(
     # The others go record by record.
     claimed_by: dict[str, str] = {}  # account id -> the source key claiming it
     claims: dict[str, list[str]] = {}  # account id -> its claimants, when more than one
-    agreed_at, agreed_ids, agreed_hits = _agreeing(columns, indexes, linked_ids, consistent)
+    agreed_at, agreed_ids, agreed_hits = (
+        _agreeing(columns, indexes, linked_ids, consistent) if bulk else ([], [], [])
+    )
     linked_key = out.linked_key
     if agreed_at and (refused or links or not fast_set.isdisjoint(agreed_ids)):
         plain = [

@@ -170,8 +170,10 @@ def _plan(
     *,
     fast: bool = True,
 ) -> Plan:
-    """:func:`plan`; ``fast=False`` compares every matched resource in full, without the
-    shortcuts for unchanged ones. The plans must be the same (the properties check it)."""
+    """:func:`plan`; ``fast=False`` matches record by record and compares every matched
+    resource in full, without the shortcuts: column-wise matching of agreeing records on
+    a first cycle, and the quick check for unchanged ones. The plans must be the same
+    (the properties check it)."""
     _check_arguments(desired, actual, policy, state, now)
     state = state or SyncState()
     user_ignored = (*policy.ignore_paths, *state.users.ignored_paths())
@@ -188,8 +190,7 @@ def _plan(
         )
     except InvalidPathError as exc:
         raise ConfigurationError(f"cannot plan: {exc}") from exc
-    cycle = _Cycle(desired, actual, policy, state, now)
-    cycle.fast = fast
+    cycle = _Cycle(desired, actual, policy, state, now, fast=fast)
     cycle.active_ignored = any(
         canonical_path(path, "User", policy.schema) == "active" for path in user_ignored
     )
@@ -360,6 +361,8 @@ class _Cycle:
         policy: Policy,
         state: SyncState,
         now: datetime | None,
+        *,
+        fast: bool = True,
     ) -> None:
         self.desired = desired
         self.actual = actual
@@ -371,7 +374,13 @@ class _Cycle:
         self.actual_groups: dict[str, Group] = _listed(actual.groups)
         complete = actual.complete
         self.users = match(
-            "User", desired.users, self.actual_users, state.users, policy, listing_complete=complete
+            "User",
+            desired.users,
+            self.actual_users,
+            state.users,
+            policy,
+            listing_complete=complete,
+            bulk=fast,
         )
         self.groups = match(
             "Group",
@@ -380,6 +389,7 @@ class _Cycle:
             state.groups,
             policy,
             listing_complete=complete,
+            bulk=fast,
         )
         self.skipped: list[Skip] = [*self.users.skipped, *self.groups.skipped]
         self.refuse_incomplete_creates(self.users, "User")
@@ -406,7 +416,7 @@ class _Cycle:
         # The target does not keep ``active``: deactivating would be planned forever.
         self.active_ignored = False
         # False: every matched resource compared in full (see _plan).
-        self.fast = True
+        self.fast = fast
 
     def refuse_incomplete_creates(self, matching: Matching, resource_type: str) -> None:
         """Leave out creates the target would refuse: a required attribute is missing."""
