@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import re
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -183,6 +184,22 @@ def test_two_records_finding_one_account_by_different_keys_is_a_conflict(
         ("shared_account", ("e1", "e2"), ("a1",))
     ]
     assert not result.links
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_state_linking_two_keys_to_one_account_plans_the_same_in_any_order(
+    reverse: bool,
+) -> None:
+    """The key still in the source is the account's: its conflict protects the account,
+    whichever order the state lists the links in (the other key left the source)."""
+    links = dict(sorted({"e1": "a1", "gone": "a1"}.items(), reverse=reverse))
+    result = run(
+        [want("e1", "bob@example.com")],
+        [held("a1", "bob@example.com"), held("a2", "Bob@Example.com")],
+        state=SyncState(users=Ledger(links=links)),
+    )
+    assert kinds(result) == []
+    assert [(c.kind, c.target_ids) for c in result.conflicts] == [("ambiguous_match", ("a1", "a2"))]
 
 
 def test_one_record_matching_two_accounts_is_a_conflict_never_a_guess() -> None:
@@ -951,6 +968,38 @@ def test_planning_pauses_the_cyclic_collector_and_restores_it(
         gc.enable()
 
 
+def test_plans_in_two_threads_share_the_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first plan ending while a second runs leaves the collector off for it; the
+    last to end turns it back on."""
+    first_in, first_may_end = threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def planning(desired: DesiredState, *args: object) -> Plan:
+        if desired.users:  # the first plan: ends when the second says so
+            first_in.set()
+            assert first_may_end.wait(timeout=30)
+        else:  # the second plan: lets the first end, then looks
+            first_may_end.set()
+            first.join(timeout=30)
+            seen["second plan, after the first ended"] = gc.isenabled()
+        return Plan()
+
+    monkeypatch.setattr(_planner, "_plan", planning)
+    gc.enable()
+    first = threading.Thread(
+        target=plan, args=(DesiredState(users=[want("e1")]), TargetState(), Policy())
+    )
+    first.start()
+    try:
+        assert first_in.wait(timeout=30)
+        plan(DesiredState(), TargetState(), Policy())
+    finally:
+        first_may_end.set()
+        first.join(timeout=30)
+    seen["after both"] = gc.isenabled()
+    assert seen == {"second plan, after the first ended": False, "after both": True}
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 
@@ -971,6 +1020,7 @@ def test_wrong_arguments_are_a_configuration_error() -> None:
         ({"max_members_per_operation": 0}, "max_members_per_operation: expected at least 1"),
         ({"match_keys": ["emails"]}, "'emails' is not a singular string attribute"),
         ({"match_keys": ["id"]}, "'id' is readOnly"),
+        ({"match_keys": ["emails.value"]}, "'emails.value' is in the multi-valued 'emails'"),
         ({"match_keys": ["nope"]}, "User has no attribute 'nope'"),
         ({"force": ["everything"]}, "force: unknown guards"),
         ({"delete_after_days": 3}, "only meaningful with deprovision='delete'"),

@@ -23,7 +23,7 @@ from scimsync.engine import (
     plan,
 )
 from scimsync.engine._state import Unkept
-from scimsync.engine._values import new_link
+from scimsync.engine._values import _plain_slots, new_link
 from scimsync.errors import PlanError
 from scimsync.models import DesiredGroup, DesiredState, DesiredUser, TargetState
 from strategies import NOW
@@ -330,6 +330,34 @@ def test_links_made_in_bulk_are_the_links_the_constructor_makes(adopted: bool) -
     assert attrs.asdict(made) == attrs.asdict(built)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         made.target_id = "other"  # type: ignore[misc]
+
+
+def test_the_bulk_link_maker_refuses_classes_it_would_build_wrong() -> None:
+    """A validator, converter, init hook or cached hash would be bypassed: refused."""
+
+    @attrs.frozen
+    class Plain:
+        a: str
+
+    @attrs.frozen
+    class Validated:
+        a: str = attrs.field(validator=attrs.validators.instance_of(str))
+
+    @attrs.frozen
+    class Hooked:
+        a: str
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    @attrs.frozen(cache_hash=True)
+    class Cached:
+        a: str
+
+    assert _plain_slots(Plain, ("a",))
+    assert not _plain_slots(Plain, ("a", "b"))
+    for cls in (Validated, Hooked, Cached):
+        assert not _plain_slots(cls, ("a",)), cls
 
 
 # -- what the plan leaves out on this target ---------------------------------------------------

@@ -21,6 +21,11 @@ is not uncertain: it is that key's.)
 Speed: a sync of 100,000 users spends most of its matching time on records linked in
 the state whose keys all agree. Those are found column by column, with ``map`` over
 C-level callables, and skip the record-by-record rules above (which they would pass).
+So, on a first cycle, do records the state does not link whose keys all find one
+account that no other rule could concern (no duplicate, no value two accounts hold,
+no state link to the account); their ownership and links are recorded column by
+column too. ``plan(..., fast=False)`` (private) matches them one by one instead: the
+properties check that the plans are the same.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ class Matching:
     listed: Mapping[str, Resource] = attrs.Factory(dict)  # account id -> account
     newly_owned: set[str] = attrs.Factory(set)  # owned by policy or this plan, not the state
     _linked_key: dict[str, str] | None = None
+    _source_keys: Collection[str] = ()  # of the records matched, for linked_key
     _created_key: dict[str, str] | None = None
     _resolved: dict[str, str] | None = None
     _unlinked: frozenset[str] | None = None  # owned ids not in linked_claimed
@@ -145,10 +151,21 @@ class Matching:
         return sorted(i for i in candidates if i in listed and i not in claimed)
 
     def linked_key(self, account_id: str) -> str | None:
-        """The source key the state links ``account_id`` to, if any."""
+        """The source key the state links ``account_id`` to, if any.
+
+        A state linking several keys to one account (never written by scimsync, but a
+        state may be edited or merged) names a key still in the source, the greatest
+        of them, else the greatest key: the same one whatever the order of the links.
+        """
         if self._linked_key is None:
             links = self.ledger.links
-            self._linked_key = dict(zip(links.values(), links.keys(), strict=True))
+            inverse = dict(zip(links.values(), links.keys(), strict=True))
+            if len(inverse) != len(links):
+                present = set(self._source_keys)
+                inverse = {}
+                for key in sorted(links, key=lambda k: (k in present, k)):
+                    inverse[links[key]] = key  # the last one wins
+            self._linked_key = inverse
         return self._linked_key.get(account_id)
 
     def label(self, account_id: str) -> str:
@@ -310,6 +327,7 @@ def match(
     # here depends on the order of the source.
     records = list(desired)
     keys: list[str] = list(map(_KEY, records))
+    out._source_keys = keys
     resources = list(map(attrgetter(attr), records))
     columns = [key_values(resource_type, path, policy, resources) for path in paths]
 
@@ -617,15 +635,14 @@ def _agreeing(
     linked_ids: list[str | None],
     consistent: list[bool],
 ) -> tuple[list[int], list[str], list[int]]:
-    """The records not linked to a consistent account that the keys of which find one
-    account, when it is linked to none, some key finds an account, and every key
-    that finds one finds that one, alone (no two accounts hold the value): their
-    positions, those accounts, and the number of the first key that found each.
-    Records left out are looked at one by one.
+    """The records not linked in the state whose keys find one account: some key finds
+    an account, every key that finds one finds that one, and none has a value two
+    accounts hold. Their positions, those accounts, and the number of the first key
+    that found each. Records left out are looked at one by one.
 
     What a first cycle (no state) matches, column by column with C-level ``map``.
     """
-    if not columns or any(index.duplicates for index in indexes):
+    if not columns:
         return [], [], []
     positions = [
         position
@@ -650,6 +667,10 @@ def _agreeing(
             if agreed[spot] is None:
                 agreed[spot], how[spot] = other, number
             else:
+                agreed[spot] = _DISAGREE
+    for column, index in zip(columns, indexes, strict=True):
+        if index.duplicates:  # a value two accounts hold: that record is looked at alone
+            for spot in compress(spots, map(index.duplicates.__contains__, at(column))):
                 agreed[spot] = _DISAGREE
     found = list(map(isinstance, agreed, repeat(str)))  # neither None nor _DISAGREE
     return (

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -144,21 +145,43 @@ def plan(
         return _plan(desired, actual, policy, state, now)
 
 
+class _CollectorPause:
+    """Plans running with the cyclic collector paused, across threads: the first turns
+    it off (when it was on), the last one to end turns it back on."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.plans = 0
+
+
+_PAUSE = _CollectorPause()
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Hold back Python's cyclic garbage collector while planning, and collect nothing
     extra after: a plan allocates a few objects per resource and frees them all by
     reference counting, but the collector would walk every live object again each
     time allocations outrun it (about a sixth of a first cycle's time at 100k users).
-    Left as it was when it was already off."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
+
+    Left alone when it was already off. Plans in several threads share one pause: the
+    collector is back on when the last of them ends (so a thread turning it off while
+    plans run sees it on again then: the one case this cannot tell apart).
+    """
+    with _PAUSE.lock:
+        joined = _PAUSE.plans > 0 or gc.isenabled()
+        if joined:
+            if _PAUSE.plans == 0:
+                gc.disable()
+            _PAUSE.plans += 1
     try:
         yield
     finally:
-        gc.enable()
+        if joined:
+            with _PAUSE.lock:
+                _PAUSE.plans -= 1
+                if _PAUSE.plans == 0:
+                    gc.enable()
 
 
 def _plan(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import attrs
 
 from ..errors import ConfigurationError
-from ..schema import CORE_SCHEMAS, SchemaTable
+from ..schema import CORE_SCHEMAS, SchemaTable, split_urn
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -206,4 +206,18 @@ class Policy:
                     problems.append(f"{name}: {key!r} is not a singular string attribute")
                 elif spec.read_only:
                     problems.append(f"{name}: {key!r} is readOnly, the source cannot set it")
+                elif (within := self._multi_valued_parent(resource_type, key)) is not None:
+                    problems.append(
+                        f"{name}: {key!r} is in the multi-valued {within!r}: a resource "
+                        "holds several of it, not one value to match by"
+                    )
         return problems
+
+    def _multi_valued_parent(self, resource_type: str, key: str) -> str | None:
+        """The multi-valued attribute a sub-attribute path such as ``emails.value`` is in."""
+        urn, rest = split_urn(key, self.schema.extension_urns(resource_type))
+        head, dot, _ = rest.partition(".")
+        if not dot:
+            return None
+        parent = self.schema.resolve(resource_type, f"{urn}:{head}" if urn else head)
+        return head if parent is not None and parent.multi_valued else None

@@ -456,9 +456,25 @@ class Link:
 
 
 _LINK_FIELDS = ("resource_type", "source_key", "target_id", "matched_by", "adopted")
-# Link declares no converter, validator or default factory: its slots may be set
-# directly. Checked here, so a field added to it fails at import, not silently.
-assert tuple(field.name for field in attrs.fields(Link)) == _LINK_FIELDS
+
+
+def _plain_slots(cls: type, names: tuple[str, ...]) -> bool:
+    """True when ``cls``'s ``__init__`` only stores ``names``: no validator, converter,
+    init hook or cached hash, nothing else in its slots. Then setting the slots is
+    building it."""
+    fields = attrs.fields(cls)
+    return (
+        tuple(field.name for field in fields) == names
+        and all(field.validator is None and field.converter is None for field in fields)
+        and not hasattr(cls, "__attrs_pre_init__")
+        and not hasattr(cls, "__attrs_post_init__")
+        and set(getattr(cls, "__slots__", ("__dict__",))) <= {*names, "__weakref__"}
+    )
+
+
+# Checked at import, so a change to Link fails loudly instead of being bypassed.
+if not _plain_slots(Link, _LINK_FIELDS):  # pragma: no cover - a guard for developers
+    raise TypeError("Link is no longer plain slots: review new_link() before changing it")
 _LINK_SETTERS = tuple(getattr(Link, name).__set__ for name in _LINK_FIELDS)
 
 
