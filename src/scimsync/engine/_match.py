@@ -404,18 +404,20 @@ def match(
     tentative_records: list[Any] = list(map(records.__getitem__, agreed_at))
     tentative_ids: list[str] = agreed_ids
     tentative_hows: list[str] = list(map(paths.__getitem__, agreed_hits))
+
+    def register(key: str, account_id: str) -> None:
+        first = claimed_by.setdefault(account_id, key)
+        if first != key or account_id in claims:
+            claims.setdefault(account_id, [first]).append(key)
+
     if len(set(agreed_ids)) == len(agreed_ids):
         claimed_by.update(zip(agreed_ids, map(keys.__getitem__, agreed_at), strict=True))
     else:  # two records whose keys find one account: a shared account, refused below
         for position, found_id in zip(agreed_at, agreed_ids, strict=True):
-            first = claimed_by.setdefault(found_id, keys[position])
-            if first != keys[position]:
-                claims.setdefault(found_id, [first]).append(keys[position])
+            register(keys[position], found_id)
 
     def claim(record: Any, key: str, account_id: str, how: str) -> None:
-        first = claimed_by.setdefault(account_id, key)
-        if first != key or account_id in claims:
-            claims.setdefault(account_id, [first]).append(key)
+        register(key, account_id)
         tentative_records.append(record)
         tentative_ids.append(account_id)
         tentative_hows.append(how)
