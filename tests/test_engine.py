@@ -202,6 +202,27 @@ def test_a_state_linking_two_keys_to_one_account_plans_the_same_in_any_order(
     assert [(c.kind, c.target_ids) for c in result.conflicts] == [("ambiguous_match", ("a1", "a2"))]
 
 
+def test_a_stale_link_to_a_held_account_resolves_to_nothing() -> None:
+    """A key that left the source, linked (in an edited state) to the account another
+    record holds: a group naming it does not get that account as a member."""
+    links = {"e1": "a1", "gone": "a1"}
+    e1 = want("e1", "bob@example.com")
+    team = DesiredGroup(key="team", group=Group(display_name="Team"), member_keys=["e1", "gone"])
+    result = run(
+        [e1],
+        [held("a1", "bob@example.com", external_id="e1")],
+        state=SyncState(users=Ledger(links=links)),
+        groups=[team],
+    )
+    assert [(op.kind, op.members) for op in result.operations] == [
+        ("create", ()),
+        ("add_members", ("a1",)),
+    ]
+    assert [s.reason for s in result.skipped] == [
+        'members that are not source users, left out: "gone"'
+    ]
+
+
 def test_one_record_matching_two_accounts_is_a_conflict_never_a_guess() -> None:
     """Two accounts share a userName (case-insensitively): the record matches both."""
     result = run(

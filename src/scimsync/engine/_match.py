@@ -68,6 +68,8 @@ class Matching:
     # accounts: most records, kept as two plain lists (see the module docstring).
     linked_records: list[Any] = attrs.Factory(list)
     linked_accounts: list[Any] = attrs.Factory(list)
+    linked_keys: list[str] = attrs.Factory(list)  # their keys and account ids
+    linked_ids: list[str] = attrs.Factory(list)
     matched: list[Matched] = attrs.Factory(list)  # every other matched record
     creates: list[Any] = attrs.Factory(list)  # DesiredUser / DesiredGroup records
     gone_links: dict[str, str] = attrs.Factory(dict)  # key -> linked id no longer listed
@@ -86,29 +88,30 @@ class Matching:
     _source_keys: Collection[str] = ()  # of the records matched, for linked_key
     _created_key: dict[str, str] | None = None
     _resolved: dict[str, str] | None = None
+    _linked: dict[str, str] | None = None  # linked_keys -> linked_ids
     _unlinked: frozenset[str] | None = None  # owned ids not in linked_claimed
 
     def id_of(self, key: str) -> str | None:
         """The account id (or placeholder) source key ``key`` resolves to, if any."""
         found = self.ids.get(key)
         if found is None and key not in self.unresolved:
-            linked = self.ledger.links.get(key)
             # Only a linked record's own account: a stale link (a key that left the
-            # source) resolves to nothing.
-            if linked in self.linked_claimed:
-                return linked
+            # source) resolves to nothing, even to an account a record still holds.
+            return self._linked_by_key().get(key)
         return found
+
+    def _linked_by_key(self) -> dict[str, str]:
+        if self._linked is None:
+            self._linked = dict(zip(self.linked_keys, self.linked_ids, strict=True))
+        return self._linked
 
     def resolved(self) -> dict[str, str]:
         """:meth:`id_of` of every source key that resolves, as one dict (built on first
         use: call it once matching and its refusals are done)."""
         if self._resolved is None:
-            unresolved, claimed = self.unresolved, self.linked_claimed
-            found = {
-                key: i
-                for key, i in self.ledger.links.items()
-                if i in claimed and key not in unresolved
-            }
+            found = self._linked_by_key().copy()
+            for key in self.unresolved:
+                found.pop(key, None)
             found.update(self.ids)
             self._resolved = found
         return self._resolved
@@ -508,6 +511,8 @@ def match(
     # Ownership and adoption. Linked accounts are owned; the rest may be adopted.
     out.linked_records = list(compress(records, consistent))
     out.linked_accounts = list(compress(linked_accounts, consistent))
+    out.linked_keys = list(compress(keys, consistent))
+    out.linked_ids = list(compress(linked_ids, consistent))  # type: ignore[arg-type]
     out.linked_claimed = fast_set
     prefix = policy.external_id_prefix
     if prefix is not None:
