@@ -122,13 +122,15 @@ def test_capped_pages_of_a_search_give_a_whole_listing(quirks: Quirks) -> None:
 
 
 def test_a_restarting_server_is_listed_once_when_nothing_changes() -> None:
-    """The listing stops at totalResults: the client never asks past the end."""
+    """The listing stops at totalResults: once past the end, to see that nothing
+    follows a full last page, which the restarting server answers with the first page
+    again (nothing new: the end)."""
     server = ScimTestServer(
         token=TOKEN, quirks=Quirks(start_index_past_end_restarts=True), users=users(30)
     )
     with connect(server) as client:
         listing = client.list_all(User, page_size=10)
-    assert (True, 30, [1, 11, 21]) == (listing.complete, len(listing), start_indexes(server))
+    assert (True, 30, [1, 11, 21, 31]) == (listing.complete, len(listing), start_indexes(server))
 
 
 def delete_after_page(server: ScimTestServer, page: int, ids: list[str]) -> Callable[..., None]:

@@ -41,6 +41,9 @@ class PagedServer:
     delete_after_first_page: int = 0
     omit_total: bool = False
     """Leave ``totalResults`` out, as some targets do."""
+    total_is: str = "count"
+    """What ``totalResults`` says: the count (``"count"``), the size of the page
+    (``"page"``) or 0 (``"zero"``), as some targets do."""
     requests: list[tuple[int, int]] = attrs.field(factory=list)
 
     def page(self, start_index: int, count: int) -> dict[str, Any]:
@@ -55,7 +58,11 @@ class PagedServer:
         chunk = self.ids[start - 1 : start - 1 + min(count, self.max_page)]
         page = {
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-            "totalResults": len(self.ids) + self.extra_total,
+            "totalResults": {
+                "count": len(self.ids) + self.extra_total,
+                "page": len(chunk),
+                "zero": 0,
+            }[self.total_is],
             "itemsPerPage": count if self.echo_count else len(chunk),
             "startIndex": start_index,
             "Resources": [{"id": i, "userName": f"user-{i}"} for i in chunk],
@@ -114,6 +121,48 @@ def test_a_server_announcing_more_than_it_has_gives_an_incomplete_listing() -> N
     listing = _client(server).list_all(User, page_size=5)
     assert (False, 12, 15) == (listing.complete, len(listing), listing.total_results)
     assert "empty" in (listing.problem or "")
+
+
+@pytest.mark.parametrize("total_is", ["page", "zero"])
+@pytest.mark.parametrize(("size", "max_page"), [(45, 20), (45, 10), (10, 10), (7, 10)])
+def test_a_total_that_counts_the_page_or_nothing_is_read_past(
+    total_is: str, size: int, max_page: int
+) -> None:
+    """totalResults of the page (or 0) while pages hold more: the listing reads on to
+    the end of the pages and says the count was wrong, never stops at the first page.
+    (A page cap below the count asked for is not mistaken for the end either.)"""
+    server = PagedServer(_ids(size), max_page=max_page, total_is=total_is)
+    listing = _client(server).list_all(User, page_size=25)
+    assert (True, _ids(size)) == (listing.complete, [u.id for u in listing])
+    wrong = size > {"page": max_page, "zero": 0}[total_is]
+    assert wrong == any("counts the whole result" in d for d in listing.deviations)
+
+
+def test_a_full_page_reaching_the_total_asks_for_one_more() -> None:
+    """An exact count, a last page as full as asked: one more request sees it is the
+    end. A count that stopped at a cap while the target holds more is read past."""
+    server = PagedServer(_ids(20))
+    listing = _client(server).list_all(User, page_size=10)
+    assert (True, 20, [1, 11, 21]) == (
+        listing.complete,
+        len(listing),
+        [start for start, _ in server.requests],
+    )
+    assert () == listing.deviations
+    capped = PagedServer(_ids(30), extra_total=-10)  # a count capped at 20
+    listing = _client(capped).list_all(User, page_size=10)
+    assert (True, _ids(30)) == (listing.complete, [u.id for u in listing])
+
+
+def test_a_lookup_by_filter_is_not_checked_past_its_first_page() -> None:
+    """A filtered lookup reaching totalResults on a first page that is not full is the
+    whole answer: no request more (lookups are many; a whole listing is checked)."""
+    server = PagedServer(_ids(3))
+    listing = _client(server).find(User, 'userName eq "user-id-0000"')
+    assert (True, 1) == (listing.complete, len(server.requests))
+    whole = PagedServer(_ids(3))
+    listing = _client(whole).list_all(User)
+    assert (True, 2) == (listing.complete, len(whole.requests))
 
 
 def test_past_the_end_restarting_never_loops() -> None:
@@ -350,6 +399,7 @@ def test_feeding_a_finished_paginator_is_a_bug() -> None:
     extra_total=st.integers(0, 5),
     deleted=st.integers(0, 5),
     omit_total=st.booleans(),
+    total_is=st.sampled_from(["count", "page", "zero"]),
 )
 def test_any_quirky_server_ends_without_duplicates_and_flags_what_it_misses(
     size: int,
@@ -362,6 +412,7 @@ def test_any_quirky_server_ends_without_duplicates_and_flags_what_it_misses(
     extra_total: int,
     deleted: int,
     omit_total: bool,
+    total_is: str,
 ) -> None:
     """Whatever the quirks: the listing ends, lists each id once, and complete means whole.
 
@@ -379,17 +430,19 @@ def test_any_quirky_server_ends_without_duplicates_and_flags_what_it_misses(
         extra_total=extra_total,
         delete_after_first_page=deleted,
         omit_total=omit_total,
+        total_is=total_is,
     )
-    pager: Paginator[dict[str, Any]] = Paginator(page_size)
+    pager: Paginator[dict[str, Any]] = Paginator(page_size, check_first_page=True)
     listed = [r["id"] for r in _feed(pager, server)]
     assert len(set(listed)) == len(listed)
     assert set(listed) <= set(ids)
     assert True is (len(server.requests) <= size + 2)
-    if pager.complete and not omit_total:
+    if pager.complete and not omit_total and total_is == "count":
         # Whole: every resource that still exists was listed.
         assert set() == set(server.ids) - set(listed)
     honest = not (ignore_start_index or overlap or extra_total or deleted)
     if honest:
         assert True is pager.complete
         assert set() == set(server.ids) - set(listed)
-    assert (1 if omit_total else 0) == len(pager.deviations)
+    if total_is == "count" or omit_total:
+        assert (1 if omit_total else 0) == len(pager.deviations)

@@ -362,7 +362,7 @@ class AsyncScimClient(BaseScimClient):
             sort_order=sort_order,
             use_search=use_search,
         )
-        pager = self._paginator(page_size)
+        pager = self._paginator(page_size, query)
         while not pager.done:
             call = self._prepare_page(resource_type, query, pager.start_index, pager.count)
             page = await self._send(call)
@@ -424,7 +424,7 @@ class AsyncScimClient(BaseScimClient):
             sort_order=sort_order,
             use_search=use_search,
         )
-        pager = self._paginator(page_size)
+        pager = self._paginator(page_size, query)
         resources: list[Any] = []
         while not pager.done:
             call = self._prepare_page(resource_type, query, pager.start_index, pager.count)

@@ -849,11 +849,14 @@ class BaseScimClient:
             ignore_body=True,
         )
 
-    def _paginator(self, page_size: int) -> Paginator[Any]:
+    def _paginator(self, page_size: int, query: ListQuery) -> Paginator[Any]:
         return Paginator(
             page_size,
             max_pages=self._max_listing_pages,
             max_resources=self._max_listing_resources,
+            # A whole listing (what deprovisioning reads) is worth a request to check a
+            # first page that reaches totalResults; a lookup by filter is not.
+            check_first_page=query.filter is None,
         )
 
     def _prepare_page(

@@ -14,6 +14,10 @@ The rules, pure and in one place (the clients only send the requests it asks for
   :data:`MAX_LISTED_PAGES` and :data:`MAX_LISTED_RESOURCES` unless given; a listing
   stopped there is incomplete, and says which limit to raise;
 - resources are de-duplicated by ``id`` (pages shift when the target changes);
+- ``totalResults`` is checked, not trusted: a full page that reaches it (and, in a
+  whole listing, a first page) asks for one more page, and pages holding more
+  resources than it counts (targets that put the size of the page there, or 0) are
+  read as if it were left out, below;
 - a page without ``totalResults`` (RFC 7644 §3.4.2 requires it; some targets leave it
   out) is read all the same: the listing then ends at an empty page, a page with
   nothing new, or a page shorter than both the count asked for and the largest page
@@ -56,6 +60,11 @@ MAX_LISTED_PAGES = 1_000_000
 _WITHOUT_TOTAL = (
     "ListResponse without totalResults (RFC 7644 §3.4.2): the end of the listing was "
     "read from its pages, not checked against a count"
+)
+_MISCOUNTED = (
+    "ListResponse totalResults below the resources its pages hold (RFC 7644 §3.4.2: it "
+    "counts the whole result, not a page): the end of the listing was read from its "
+    "pages, not checked against a count"
 )
 
 
@@ -112,10 +121,18 @@ class Paginator(Generic[T]):
     ``max_pages`` and ``max_resources`` bound the listing (see the module docstring):
     by default twice what the first ``totalResults`` needs, plus some, at most
     :data:`MAX_LISTED_PAGES` pages and :data:`MAX_LISTED_RESOURCES` resources.
+    ``check_first_page``: a first page that reaches ``totalResults`` asks for the next
+    one too, in case the count is of the page (the clients do it for whole listings,
+    not for lookups by filter); a full page that reaches it always does.
     """
 
     def __init__(
-        self, page_size: int, *, max_pages: int | None = None, max_resources: int | None = None
+        self,
+        page_size: int,
+        *,
+        max_pages: int | None = None,
+        max_resources: int | None = None,
+        check_first_page: bool = False,
     ) -> None:
         if not (isinstance(page_size, int) and page_size >= 1):
             raise ConfigurationError("page_size must be an integer, 1 or more")
@@ -134,6 +151,9 @@ class Paginator(Generic[T]):
         self._changed_from: int | None = None
         self._largest_page = 0
         self._derived = False
+        self._confirming = False  # one more page asked for, to check totalResults
+        self._check_first_page = check_first_page
+        self._miscounted = False  # totalResults proved wrong: read as if left out
         self._max_pages = max_pages
         self._max_resources = max_resources
         # The limits in force, with why: given, or derived once totalResults is known.
@@ -162,12 +182,18 @@ class Paginator(Generic[T]):
         if total_announced and page.total_results < 0:
             raise InvalidResponseError(f"negative totalResults ({page.total_results})")
         self.pages += 1
+        # A totalResults proved wrong is read no further: as if the pages left it out.
+        total_announced = total_announced and not self._miscounted
+        # An empty page past the end counting fewer than were listed (resources gone
+        # since, or a count of the page): nothing can have slipped past, nothing to read.
+        past_end = not page.resources and page.total_results <= self.listed
         if total_announced:
-            if self.total_results is not None and page.total_results != self.total_results:
-                # Resources came or went mid-listing: pages may have shifted past some.
-                self._changed_from = self._changed_from or self.total_results
-            self.total_results = page.total_results
-        elif _WITHOUT_TOTAL not in self.deviations:
+            if self.total_results is None or not past_end:
+                if self.total_results is not None and page.total_results != self.total_results:
+                    # Resources came or went mid-listing: pages may have shifted past some.
+                    self._changed_from = self._changed_from or self.total_results
+                self.total_results = page.total_results
+        elif not self._miscounted and _WITHOUT_TOTAL not in self.deviations:
             self.deviations.append(_WITHOUT_TOTAL)
         fresh: list[T] = []
         for resource in page.resources:
@@ -189,7 +215,11 @@ class Paginator(Generic[T]):
             self._stop(
                 f"the page at startIndex {self.start_index} held only resources already listed"
             )
-        elif total_announced and self.listed >= page.total_results:
+        elif (
+            total_announced
+            and self.listed >= page.total_results
+            and not self._check_count(page.total_results, returned)
+        ):
             self._stop("")
         elif not total_announced and returned < min(self.count, self._largest_page):
             # Shorter than asked and than the target's evident page size: the last page.
@@ -200,6 +230,35 @@ class Paginator(Generic[T]):
             self.start_index += returned
         self._largest_page = max(self._largest_page, returned)
         return fresh
+
+    def _check_count(self, total: int, returned: int) -> bool:
+        """True when the listing must go on although ``total`` resources are listed:
+        it holds more than that while the count stayed the same (the count is wrong),
+        or the page was full or the first (it may be the target's own page cap, and
+        some targets count the page, not the result): the next one is asked for once,
+        to see that nothing follows."""
+        if self.listed > total and self._changed_from is None:
+            # (A count that changed may be resources deleted meanwhile: incomplete.)
+            self._miscounted = True
+            self.deviations.append(_MISCOUNTED)
+            # Limits derived from a wrong count would stop the listing short.
+            self._page_limit = (
+                (self._max_pages, "as given")
+                if self._max_pages
+                else (MAX_LISTED_PAGES, "MAX_LISTED_PAGES")
+            )
+            self._resource_limit = (
+                (self._max_resources, "as given")
+                if self._max_resources
+                else (MAX_LISTED_RESOURCES, "MAX_LISTED_RESOURCES")
+            )
+            return True
+        first = self.pages == 1 and self._check_first_page
+        if not self._confirming and (returned >= self.count or first):
+            # A full page, or a first page that may be the target's own page cap.
+            self._confirming = True
+            return True
+        return False
 
     def _derive_limits(self, total: int, first_page: int) -> None:
         # Twice what the first announcement needs, plus some: room for a target that

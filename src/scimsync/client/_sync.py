@@ -340,7 +340,7 @@ class ScimClient(BaseScimClient):
             sort_order=sort_order,
             use_search=use_search,
         )
-        pager = self._paginator(page_size)
+        pager = self._paginator(page_size, query)
         while not pager.done:
             call = self._prepare_page(resource_type, query, pager.start_index, pager.count)
             page = self._send(call)
@@ -401,7 +401,7 @@ class ScimClient(BaseScimClient):
             sort_order=sort_order,
             use_search=use_search,
         )
-        pager = self._paginator(page_size)
+        pager = self._paginator(page_size, query)
         resources: list[Any] = []
         while not pager.done:
             call = self._prepare_page(resource_type, query, pager.start_index, pager.count)
