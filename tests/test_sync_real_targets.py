@@ -249,6 +249,39 @@ async def test_a_quirky_target_settles_and_still_takes_changes(name: str) -> Non
             )
 
 
+@pytest.mark.parametrize("learned_before", [False, True])
+async def test_a_deactivation_the_target_does_not_keep_fails_on_every_cycle(
+    learned_before: bool,
+) -> None:
+    """A target that answers 2xx and ignores ``active``: a leaver's deactivation fails,
+    saying why, on every cycle (a non-zero exit), and is never learned away: not even
+    from a state an earlier version taught that the target does not keep it."""
+    state = MemoryStateStore()
+    rig = Rig(Quirks(dropped_attributes=("active",)), state=state)
+    async with rig.client:
+        with no_waits():
+            await converge(rig, cycles=2)
+            del rig.records[-2:]
+            if learned_before:
+                stored = state.load()
+                users = stored.state.users
+                for _ in range(2):
+                    users = users.learn([("active", "dropped")], None)
+                assert "active" in users.ignored_paths()
+                state.save(attrs.evolve(stored, state=attrs.evolve(stored.state, users=users)))
+            for _ in range(3):
+                report, _ = await rig.cycle()
+                assert 2 == report.planned.get("deactivate"), str(report)
+                assert (2, 1) == (len(report.failures), report.exit_code), str(report)
+                assert all("the account is still active" in r.reason for r in report.failures), str(
+                    report
+                )
+        leavers = [u for u in await rig.users() if u.external_id in {"e58", "e59"}]
+    assert [True, True] == [u.active is not False for u in leavers]
+    if not learned_before:
+        assert "active" not in state.load().state.users.unkept
+
+
 async def test_scim2_server_settles_and_still_takes_changes(scim2_asgi_url: str) -> None:
     """The same story on scim2-server, an independent implementation that answers PATCH
     with 204 and no body: each update is read back to check it was kept."""

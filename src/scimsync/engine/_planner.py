@@ -199,7 +199,10 @@ def _plan(
     (the properties check it)."""
     _check_arguments(desired, actual, policy, state, now)
     state = state or SyncState()
-    user_ignored = (*policy.ignore_paths, *state.users.ignored_paths())
+    # Whether a user is active is never learned away (a leaver would stay active): a
+    # state holding it as not kept (earlier versions learned it) is not followed there.
+    learned = [p for p in state.users.ignored_paths() if p.lower() != "active"]
+    user_ignored = (*policy.ignore_paths, *learned)
     try:
         desired, actual = ignoring(
             desired,
@@ -209,7 +212,7 @@ def _plan(
             group_ignored=(*policy.group_ignore_paths, *state.groups.ignored_paths()),
             user_uncleared=state.users.uncleared_paths(),
             group_uncleared=state.groups.uncleared_paths(),
-            user_sent_on_create=state.users.changed_paths(),
+            user_sent_on_create=[p for p in state.users.changed_paths() if p in learned],
         )
     except InvalidPathError as exc:
         raise ConfigurationError(f"cannot plan: {exc}") from exc

@@ -222,6 +222,8 @@ class _Run:
     replanned: bool = False
     adopted: bool = False
     notes: list[str] = attrs.Factory(list)
+    # The user's active flag the write set, where the target did not keep it.
+    active_not_kept: bool = False
 
     def result(
         self,
@@ -664,6 +666,10 @@ class Executor:
                 run.notes.append(f"{decision.reason}: read again and re-sent")
                 op = rebased.op
                 continue
+            if run.active_not_kept:
+                # A leaver still active (or a returner still locked out) is never
+                # "applied", nor learned away: it fails, loudly, on every cycle.
+                return "failed", _active_not_kept(op), None
             self._done(op)
             return "applied", "", None
 
@@ -788,8 +794,13 @@ class Executor:
         """Note what the target did not keep, for the result and for the state."""
         if not found:
             return
-        # What identifies a resource cannot be left out of comparisons: said, not learned.
-        self._unkept.extend(o for o in found if not _required(self.policy.schema, o))
+        # What identifies a resource cannot be left out of comparisons, nor whether a
+        # user is active (deprovisioning is that): said, not learned.
+        active = [o for o in found if o.resource_type == "User" and o.path == "active"]
+        run.active_not_kept = run.active_not_kept or bool(active)
+        self._unkept.extend(
+            o for o in found if not _required(self.policy.schema, o) and o not in active
+        )
         described = ", ".join(
             f"{o.path} ({'not cleared' if o.how == 'not_cleared' else o.how})" for o in found
         )
@@ -841,6 +852,15 @@ class Executor:
             ):
                 break
         return list(found.values())
+
+
+def _active_not_kept(op: Operation) -> str:
+    if op.kind == "deactivate":
+        return (
+            "the account is still active: a target that does not keep 'active' cannot "
+            "deactivate (policy.deprovision='delete' removes leavers instead)"
+        )
+    return "the account's 'active' is not as sent"
 
 
 def _required(schema: SchemaTable, observation: Observation) -> bool:
