@@ -2,7 +2,8 @@
 ``scimsync.targets._facts``, and ScimTarget's fallbacks against ``httpx.MockTransport``.
 
 A PATCH style refused is tried once in the other style and remembered; PATCH refused
-for a resource type falls back to a read-modify-write PUT, remembered; a filter the
+for a resource type falls back to a read-modify-write PUT, remembered; a PATCH whose
+value-filter path is refused in either style is sent as that PUT, remembered; a filter the
 target cannot evaluate lists and compares, remembered; an answer that ignores its
 filter is checked against it; unreadable discovery falls back to the core schemas.
 """
@@ -10,6 +11,7 @@ filter is checked against it; unreadable discovery falls back to the core schema
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -17,6 +19,7 @@ import pytest
 
 from _mock_target import BASE, MockTarget, json_response, scim_error
 from scimsync.client import AsyncScimClient
+from scimsync.codec import from_scim
 from scimsync.errors import (
     BadRequestError,
     NotFoundError,
@@ -24,11 +27,11 @@ from scimsync.errors import (
     ServerError,
     UnauthorizedError,
 )
-from scimsync.models import PatchOperation
+from scimsync.models import PatchOperation, User
 from scimsync.retry import RetryPolicy
 from scimsync.schema import CORE_SCHEMAS, core_schema_documents
 from scimsync.targets import ScimTarget, TargetFacts
-from scimsync.targets._facts import in_style, refuses_patch, refuses_style
+from scimsync.targets._facts import filtered, in_style, refuses_patch, refuses_style
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,6 +62,7 @@ BOB = {"schemas": [USER_URN], "id": "u2", "userName": "bob", "externalId": "E2"}
 def _facts() -> TargetFacts:
     return TargetFacts(
         no_patch={"Group"},
+        no_filtered_patch={"User"},
         singular={"User": "add", "Group": "replace"},
         unfilterable={("User", "externalId"), ("Group", "externalId")},
         deviations=["a listing without totalResults"],
@@ -72,6 +76,7 @@ def test_facts_round_trip_through_plain_strings() -> None:
     data = facts.to_dict()
     assert {
         "Group.patch": "put",
+        "User.patch.filtered": "put",
         "Group.singular": "replace",
         "User.singular": "add",
         "Group.filter.externalId": "no",
@@ -79,6 +84,19 @@ def test_facts_round_trip_through_plain_strings() -> None:
         "note.a listing without totalResults": "",
     } == data
     assert facts == TargetFacts.from_dict(json.loads(json.dumps(data)))
+
+
+def test_refused_value_filters_are_a_key_of_their_own() -> None:
+    """``User.patch.filtered`` is read as value filters refused, not as PATCH refused nor
+    as an attribute lookups cannot filter on; what earlier versions wrote (without it)
+    reads as before, and those versions skip the new key (no ``patch`` nor ``filter.``)."""
+    assert (
+        TargetFacts(no_filtered_patch={"User", "Group"}),
+        TargetFacts(no_patch={"Group"}),
+    ) == (
+        TargetFacts.from_dict({"User.patch.filtered": "put", "Group.patch.filtered": "put"}),
+        TargetFacts.from_dict({"Group.patch": "put", "User.patch.filtered": "patch"}),
+    )
 
 
 def test_unknown_entries_are_left_out() -> None:
@@ -97,6 +115,8 @@ def test_facts_describe_themselves_in_words() -> None:
     """One line per fact; the default ``replace`` style is not worth a line."""
     assert [
         "the target refuses PATCH on Groups: they are written with PUT",
+        "the target refuses PATCH paths with a value filter on Users: changes that need "
+        "one are written with PUT",
         "the target refuses 'replace' for User attributes: 'add' is sent instead",
         "the target cannot filter Groups on externalId: lookups list them and compare",
         "the target cannot filter Users on externalId: lookups list them and compare",
@@ -107,13 +127,18 @@ def test_facts_describe_themselves_in_words() -> None:
 def test_merging_adds_what_earlier_runs_knew_without_overriding() -> None:
     """``merge`` adds another's facts; a style already known here stays; deviations are
     noted once."""
-    here = TargetFacts(singular={"User": "replace"}, deviations=["a listing without totalResults"])
+    here = TargetFacts(
+        no_filtered_patch={"Group"},
+        singular={"User": "replace"},
+        deviations=["a listing without totalResults"],
+    )
     here.merge(_facts())
     assert (
         {"Group"},
+        {"Group", "User"},
         {"User": "replace", "Group": "replace"},
         ["a listing without totalResults"],
-    ) == (here.no_patch, here.singular, here.deviations)
+    ) == (here.no_patch, here.no_filtered_patch, here.singular, here.deviations)
 
 
 def test_forgetting_knows_nothing_and_noting_says_what_is_new() -> None:
@@ -193,6 +218,23 @@ def test_values_added_to_an_attribute_the_schema_does_not_know_stay_added() -> N
     )
     restyled = in_style(operations, "replace", "User", CORE_SCHEMAS)
     assert ["add", "add", "replace"] == [op.op for op in restyled or ()]
+
+
+def test_which_operations_use_a_value_filter() -> None:
+    """Filtered paths, bare or with a sub-attribute, URN-qualified or not, are value
+    filters; attributes, sub-attributes, additions without a path and paths that do
+    not parse are not."""
+    assert [True, True, True, False, False, False] == [
+        filtered(_ops(one))
+        for one in (
+            ("remove", 'members[value eq "u1"]', None),
+            ("replace", 'emails[type eq "work" and value eq "a@x"].value', "b@x"),
+            ("replace", f'{USER_URN}:emails[type eq "work"].value', "b@x"),
+            ("replace", "name.givenName", "Ann"),
+            ("add", None, {"title": "Lead"}),
+            ("remove", "emails[type eq", None),
+        )
+    ]
 
 
 def test_nothing_to_restyle_is_none() -> None:
@@ -304,7 +346,9 @@ async def test_both_styles_refused_by_a_400_raise_the_first_refusal() -> None:
     assert ([["replace"], ["add"]], TargetFacts()) == (_styles(mock), target.facts)
 
 
-def _group_target(mock: MockTarget, patch_answer: httpx.Response) -> ScimTarget:
+def _group_target(
+    mock: MockTarget, patch_answer: httpx.Response | Callable[[httpx.Request], httpx.Response]
+) -> ScimTarget:
     members = [{"value": "u1"}, {"value": "u9"}]
     group = {"schemas": [GROUP_URN], "id": "g1", "displayName": "Eng", "members": members}
     mock.on("GET", "/v2/Groups/g1", json_response(200, group))
@@ -353,6 +397,160 @@ async def test_patch_refused_for_groups_leaves_users_on_patch() -> None:
         [body["members"] for body in _bodies(mock, "PUT")],
         [r.url.path for r in mock.sent("PATCH")],
     )
+
+
+CAT = {
+    "schemas": [USER_URN],
+    "id": "u3",
+    "userName": "cat",
+    "title": "Dev",
+    "nickName": "kit",
+    "emails": [
+        {"type": "work", "value": "cat@x.org", "primary": True},
+        {"type": "home", "value": "cat@home.org"},
+    ],
+}
+WORK = 'emails[type eq "work" and value eq "cat@x.org"].value'
+
+
+def _refusing_filters(
+    refusal: httpx.Response, answer: dict[str, Any]
+) -> Callable[[httpx.Request], httpx.Response]:
+    """A PATCH handler answering ``refusal`` to any operation whose path has a value
+    filter, whatever its style, as several real targets do."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if any("[" in (op.get("path") or "") for op in json.loads(request.content)["Operations"]):
+            return refusal
+        return json_response(200, answer)
+
+    return handle
+
+
+def _user_target(mock: MockTarget, patch: Callable[[httpx.Request], httpx.Response]) -> ScimTarget:
+    mock.on("GET", "/v2/Users/u3", json_response(200, CAT))
+    mock.on("PATCH", "/v2/Users/u3", patch)
+    mock.on("PUT", "/v2/Users/u3", lambda request: json_response(200, json.loads(request.content)))
+    return _target(mock)
+
+
+@pytest.mark.parametrize("scim_type", ["invalidPath", "noTarget", None])
+async def test_a_refused_value_filter_is_written_with_put_once_and_from_then_on(
+    scim_type: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A PATCH with a filtered path answered 400 (``invalidPath``, ``noTarget``, no
+    ``scimType``) in both styles is sent as one PUT carrying every change, the other
+    attributes and emails kept; it is learned and said once. The next change with a
+    filtered path goes straight to PUT; a change without one is still a PATCH."""
+    mock = MockTarget()
+    target = _user_target(mock, _refusing_filters(scim_error(400, scim_type), CAT))
+    with caplog.at_level(logging.WARNING, logger="scimsync.targets"):
+        async with target.client:
+            first = await target.update_user(
+                "u3", _ops(("replace", "title", "Lead"), ("replace", WORK, "cat@y.org"))
+            )
+            await target.update_user("u3", _ops(("replace", WORK, "cat@z.org")))
+            await target.update_user("u3", _ops(("replace", "title", "Boss")))
+    puts = _bodies(mock, "PUT")
+    assert first is not None
+    assert (
+        [["replace", "replace"], ["add", "add"], ["replace"]],
+        [("Lead", "kit"), ("Dev", "kit")],
+        [["cat@y.org", "cat@home.org"], ["cat@z.org", "cat@home.org"]],
+        "Lead",
+        {"User"},
+        set(),
+        {},
+    ) == (
+        _styles(mock),
+        [(body["title"], body["nickName"]) for body in puts],
+        [[e["value"] for e in body["emails"]] for body in puts],
+        first.title,
+        target.facts.no_filtered_patch,
+        target.facts.no_patch,
+        target.facts.singular,
+    )
+    warnings = [r.getMessage() for r in caplog.records if "value filter" in r.getMessage()]
+    assert 1 == len(warnings), warnings
+    assert (f"400 {scim_type}" if scim_type else "(400)") in warnings[0]
+
+
+async def test_a_refused_value_filter_in_a_users_diff_is_written_with_put() -> None:
+    """A user given whole: the diff's filtered removal of the old work email is refused,
+    so the user is overlaid on what the target holds and PUT, unmanaged values kept."""
+    mock = MockTarget()
+    target = _user_target(mock, _refusing_filters(scim_error(400, "invalidPath"), CAT))
+    wanted = from_scim(
+        {
+            "schemas": [USER_URN],
+            "userName": "cat",
+            "title": "Lead",
+            "emails": [{"type": "work", "value": "cat@y.org", "primary": True}],
+        },
+        User,
+    )
+    async with target.client:
+        await target.update_user("u3", wanted)
+    (put,) = _bodies(mock, "PUT")
+    assert (True, ("Lead", "kit", ["cat@y.org"]), {"User"}) == (
+        any("[" in (op.get("path") or "") for op in _bodies(mock, "PATCH")[0]["Operations"]),
+        (put["title"], put["nickName"], [e["value"] for e in put["emails"]]),
+        target.facts.no_filtered_patch,
+    )
+
+
+async def test_a_refused_member_removal_is_written_with_put_keeping_the_others() -> None:
+    """``remove members[value eq "u1"]`` answered 400 ``invalidPath`` (no other style
+    to try) is sent as GET + PUT without that member, the others and the name kept;
+    the next removal goes straight to PUT, while additions stay PATCHes."""
+    mock = MockTarget()
+    refusing = _refusing_filters(
+        scim_error(400, "invalidPath"), {"schemas": [GROUP_URN], "id": "g1"}
+    )
+    target = _group_target(mock, refusing)
+    async with target.client:
+        await target.remove_members("g1", ["u1"])
+        await target.remove_members("g1", ["u9"])
+        await target.add_members("g1", ["u2"])
+    puts = _bodies(mock, "PUT")
+    assert (
+        [["remove"], ["add"]],
+        [("Eng", [{"value": "u9"}]), ("Eng", [{"value": "u1"}])],
+        ({"Group"}, set()),
+    ) == (
+        _styles(mock),
+        [(body["displayName"], body["members"]) for body in puts],
+        (target.facts.no_filtered_patch, target.facts.no_patch),
+    )
+
+
+async def test_a_refused_value_in_a_filtered_patch_is_raised_and_nothing_learned() -> None:
+    """A 400 ``invalidValue`` (or ``uniqueness``) to a PATCH with a filtered path is
+    about the value: raised after one PATCH, no PUT, nothing learned."""
+    for scim_type in ("invalidValue", "uniqueness", "mutability"):
+        mock = MockTarget()
+        target = _user_target(mock, _refusing_filters(scim_error(400, scim_type), CAT))
+        async with target.client:
+            with pytest.raises(BadRequestError) as caught:
+                await target.update_user("u3", _ops(("replace", WORK, "taken@x.org")))
+        assert (scim_type, 1, 0, TargetFacts()) == (
+            caught.value.scim_type,
+            len(mock.sent("PATCH")),
+            len(mock.sent("PUT")),
+            target.facts,
+        )
+
+
+async def test_refused_value_filters_learned_earlier_send_no_patch_with_one() -> None:
+    """Facts read back from a state store (``to_dict`` / ``from_dict``) send a filtered
+    change straight to PUT: the refused PATCH is not sent again by a later process."""
+    learned = TargetFacts.from_dict(TargetFacts(no_filtered_patch={"User"}).to_dict())
+    mock = MockTarget()
+    target = _user_target(mock, _refusing_filters(scim_error(400, "invalidPath"), CAT))
+    target.facts.merge(learned)
+    async with target.client:
+        await target.update_user("u3", _ops(("replace", WORK, "cat@y.org")))
+    assert (0, 1) == (len(mock.sent("PATCH")), len(mock.sent("PUT")))
 
 
 def _listing(*resources: dict[str, Any]) -> httpx.Response:

@@ -6,12 +6,15 @@ whole resource type. :class:`ScimTarget <scimsync.targets.ScimTarget>` sends wha
 targets accept most widely (``replace`` for singular and complex attributes,
 ``add`` for new values of multi-valued ones and for group members); when an
 operation style is refused it tries the other style once, and when PATCH itself
-is refused it falls back to a read-modify-write PUT. What worked is remembered per
-resource type (:class:`TargetFacts`), so the refused request is sent once, not on
-every write.
+is refused it falls back to a read-modify-write PUT. Some targets take PATCH and
+refuse any path with a value filter (``emails[type eq "work"].value``,
+``members[value eq "…"]``: 400 ``invalidPath``, ``noTarget`` or no ``scimType``),
+which no other style gets past: changes that need such a path are then written with
+the same PUT, and the rest still with PATCH. What worked is remembered per resource
+type (:class:`TargetFacts`), so the refused request is sent once, not on every write.
 
-The pieces here are pure: which errors are refusals of a style, and how operations
-are written in the other style.
+The pieces here are pure: which errors are refusals of a style, how operations are
+written in the other style, and which operations use a value filter.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from ..models import PatchOperation
     from ..schema import SchemaTable
 
-__all__ = ["TargetFacts", "in_style", "refuses_patch", "refuses_style"]
+__all__ = ["TargetFacts", "filtered", "in_style", "refuses_patch", "refuses_style"]
 
 #: scimType values of a 400 that refuses how an operation is written, not its value.
 _STYLE_REFUSALS = frozenset({"invalidsyntax", "invalidpath", "notarget"})
@@ -49,6 +52,21 @@ def refuses_style(exc: BaseException) -> bool:
 def refuses_patch(exc: BaseException) -> bool:
     """True when ``exc`` says the target does not implement PATCH here (501)."""
     return isinstance(exc, ScimHTTPError) and exc.status in (405, 501)
+
+
+def filtered(operations: Sequence[PatchOperation]) -> bool:
+    """True when one of ``operations`` has a path with a value filter
+    (``emails[type eq "work"].value``, ``members[value eq "u1"]``)."""
+    for op in operations:
+        if op.path is None or "[" not in op.path:
+            continue
+        try:
+            path = parse_path(op.path)
+        except InvalidPathError:
+            continue
+        if path.value_filter is not None:
+            return True
+    return False
 
 
 def in_style(
@@ -101,6 +119,8 @@ class TargetFacts:
     kept between runs (the :class:`~scimsync.Provisioner` stores it with its state).
 
     - ``no_patch``: resource types whose PATCH the target refuses (a PUT is sent);
+    - ``no_filtered_patch``: resource types whose PATCH the target refuses when a
+      path has a value filter (such changes are sent with PUT, the others with PATCH);
     - ``singular``: resource type → the operation style it accepts for singular
       attributes (``"replace"``, the default, or ``"add"``);
     - ``unfilterable``: ``(resource type, attribute)`` pairs the target cannot filter
@@ -113,6 +133,7 @@ class TargetFacts:
     """
 
     no_patch: set[str] = attrs.field(factory=set)
+    no_filtered_patch: set[str] = attrs.field(factory=set)
     singular: dict[str, str] = attrs.field(factory=dict)
     unfilterable: set[tuple[str, str]] = attrs.field(factory=set)
     deviations: list[str] = attrs.field(factory=list)
@@ -127,6 +148,7 @@ class TargetFacts:
     def forget(self) -> None:
         """Know nothing: the next writes find out again."""
         self.no_patch.clear()
+        self.no_filtered_patch.clear()
         self.singular.clear()
         self.unfilterable.clear()
         self.deviations.clear()
@@ -134,6 +156,7 @@ class TargetFacts:
     def merge(self, other: TargetFacts) -> None:
         """Add what ``other`` knows (earlier runs) to this."""
         self.no_patch |= other.no_patch
+        self.no_filtered_patch |= other.no_filtered_patch
         for resource_type, style in other.singular.items():
             self.singular.setdefault(resource_type, style)
         self.unfilterable |= other.unfilterable
@@ -141,8 +164,10 @@ class TargetFacts:
             self.note(deviation)
 
     def to_dict(self) -> dict[str, str]:
-        """Plain strings: ``{"User.patch": "put", "User.singular": "add", …}``."""
+        """Plain strings: ``{"User.patch": "put", "User.patch.filtered": "put",
+        "User.singular": "add", …}``."""
         out = {f"{rt}.patch": "put" for rt in sorted(self.no_patch)}
+        out.update((f"{rt}.patch.filtered", "put") for rt in sorted(self.no_filtered_patch))
         out.update((f"{rt}.singular", style) for rt, style in sorted(self.singular.items()))
         out.update((f"{rt}.filter.{name}", "no") for rt, name in sorted(self.unfilterable))
         out.update((f"note.{text}", "") for text in self.deviations)
@@ -161,6 +186,8 @@ class TargetFacts:
                 continue
             if what == "patch" and value == "put":
                 facts.no_patch.add(resource_type)
+            elif what == "patch.filtered" and value == "put":
+                facts.no_filtered_patch.add(resource_type)
             elif what == "singular" and value in ("add", "replace"):
                 facts.singular[resource_type] = value
             elif what.startswith("filter."):
@@ -173,6 +200,11 @@ class TargetFacts:
             f"the target refuses PATCH on {rt}s: they are written with PUT"
             for rt in sorted(self.no_patch)
         ]
+        lines.extend(
+            f"the target refuses PATCH paths with a value filter on {rt}s: changes that "
+            "need one are written with PUT"
+            for rt in sorted(self.no_filtered_patch)
+        )
         lines.extend(
             f"the target refuses '{'replace' if style == 'add' else 'add'}' for {rt} "
             f"attributes: '{style}' is sent instead"

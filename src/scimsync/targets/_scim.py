@@ -21,7 +21,7 @@ from ..filter import attr
 from ..models import Group, PatchOperation, User
 from ..patch import apply_patch, diff
 from ..schema import CORE_SCHEMAS, SchemaTable
-from ._facts import TargetFacts, in_style, refuses_patch, refuses_style
+from ._facts import TargetFacts, filtered, in_style, refuses_patch, refuses_style
 from ._overlay import overlay
 from ._protocol import GroupUpdate, TargetCapabilities, TargetListing, UserUpdate
 
@@ -53,12 +53,16 @@ class ScimTarget:
     (:mod:`scimsync.targets._facts`): singular attributes go as ``replace``, new
     values and members as ``add``; an operation style answered 501 (or a 400 about
     its form) is tried once in the other style, and PATCH answered 501 for a
-    resource type falls back to PUT. A lookup on an attribute the target cannot
-    filter on (400 ``invalidFilter``) lists and compares instead, and every lookup's
-    answer is checked against its filter (some targets ignore filters they do not
-    support). Discovery that cannot be read falls back to the RFC 7643 core schemas.
-    What was found is kept in :attr:`facts` (the :class:`~scimsync.Provisioner`
-    stores it with its state), used from then on, and said once.
+    resource type falls back to PUT. A PATCH with a value-filter path
+    (``emails[type eq "work"].value``, a member removal) answered with a 400 about
+    its form, the other style too if it has one, is sent as that PUT, and so are that
+    resource type's later changes that need such a path; the others stay PATCHes. A
+    lookup on an attribute the target cannot filter on (400 ``invalidFilter``) lists
+    and compares instead, and every lookup's answer is checked against its filter
+    (some targets ignore filters they do not support). Discovery that cannot be read
+    falls back to the RFC 7643 core schemas. What was found is kept in :attr:`facts`
+    (the :class:`~scimsync.Provisioner` stores it with its state), used from then on,
+    and said once.
 
     Group members are added and removed by id, with at most
     ``max_members_per_operation`` members per request (default: the client's, else
@@ -333,13 +337,14 @@ class ScimTarget:
                 operations = diff(current, change)
                 if not operations:
                     return current
-                with contextlib.suppress(_PatchRefusedError):
-                    return await self._patch(kind, resource_id, operations, _version(current))
+                if self._patchable(kind, operations):
+                    with contextlib.suppress(_PatchRefusedError):
+                        return await self._patch(kind, resource_id, operations, _version(current))
             return await self.client.replace(overlay(current, change))
         operations = list(change)
         if not operations:
             return None
-        if await self._patches(kind):
+        if await self._patches(kind) and self._patchable(kind, operations):
             with contextlib.suppress(_PatchRefusedError):
                 return await self._patch(kind, resource_id, operations, None)
         # Read-modify-write: members added or removed keep the others, as PATCH would.
@@ -351,6 +356,15 @@ class ScimTarget:
         capabilities = await self.capabilities()
         return capabilities.patch and kind.resource_type_name not in self.facts.no_patch
 
+    def _patchable(
+        self, kind: type[User] | type[Group], operations: Sequence[PatchOperation]
+    ) -> bool:
+        """False when ``operations`` need a value-filter path, which the target refuses
+        in a PATCH of ``kind``."""
+        return kind.resource_type_name not in self.facts.no_filtered_patch or not filtered(
+            operations
+        )
+
     async def _patch(
         self,
         kind: type[R],
@@ -359,7 +373,8 @@ class ScimTarget:
         version: str | None,
     ) -> R | None:
         """PATCH in the style the target accepts; :class:`_PatchRefusedError` when the
-        target refuses PATCH on this resource type (and from now on, without asking)."""
+        target refuses PATCH on this resource type, or refuses a value-filter path in
+        ``operations`` in either style (and from now on, without asking)."""
         resource_type = kind.resource_type_name
         schema = CORE_SCHEMAS if self._schema is None else self._schema
         style = self.facts.singular.get(resource_type, "replace")
@@ -394,7 +409,20 @@ class ScimTarget:
                 )
                 return result
         if not refuses_patch(refusal):
-            raise refusal
+            # A 400 about the form that the other style did not get past: a path with a
+            # value filter is what targets refuse that way; PUT needs none.
+            if not filtered(operations):
+                raise refusal
+            if resource_type not in self.facts.no_filtered_patch:
+                self.facts.no_filtered_patch.add(resource_type)
+                logger.warning(
+                    "%s refuses PATCH paths with a value filter on %ss (%s): changes that "
+                    "need one are written with PUT from now on",
+                    self.client.base_url,
+                    resource_type,
+                    _refusal(refusal),
+                )
+            raise _PatchRefusedError
         self.facts.no_patch.add(resource_type)
         logger.warning(
             "%s refuses PATCH on %ss (%s) although it announces it: PUT is sent from now on",
@@ -437,6 +465,13 @@ def _short(exc: BaseException) -> str:
     noted (and stored) once, so it must not carry a detail such as a request id."""
     status = getattr(exc, "status", None)
     return f"HTTP {status}" if isinstance(status, int) else type(exc).__name__
+
+
+def _refusal(exc: BaseException) -> str:
+    """An HTTP refusal's status and ``scimType``: ``400 invalidPath``."""
+    status = getattr(exc, "status", "?")
+    scim_type = getattr(exc, "scim_type", None)
+    return f"{status} {scim_type}" if scim_type else str(status)
 
 
 def _chunks(items: Sequence[str], size: int | None) -> list[Sequence[str]]:
