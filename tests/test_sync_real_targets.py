@@ -9,11 +9,13 @@ are 20 writes; 10 leavers are deactivated; an empty source deprovisions no one.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import httpx
 import pytest
 
 from scimsync import Provisioner
@@ -29,6 +31,7 @@ from scimsync.targets import ScimTarget
 from scimsync.testing import Faults, Quirks, ScimTestServer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -114,14 +117,25 @@ class Rig:
         *,
         url: str | None = None,
         prefix: str = "",
+        wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self.sent: list[RequestDetails] = []
         if url is None:
             self.server: ScimTestServer | None = server or ScimTestServer(
                 token=TOKEN, quirks=quirks
             )
+            server = self.server
+            http = (
+                server.async_client()
+                if wrap is None
+                else httpx.AsyncClient(
+                    transport=wrap(server.async_transport()),
+                    base_url=server.in_process_url,
+                    headers=server.headers,
+                )
+            )
             self.client = AsyncScimClient(
-                http=self.server.async_client(),
+                http=http,
                 auth=BearerToken(TOKEN),
                 on_request=[self.sent.append],
             )
@@ -307,6 +321,78 @@ async def test_what_was_learned_survives_a_restart(tmp_path: Path) -> None:
     assert ([], ()) == (refused, report.target_warnings), str(report)
     assert {"create": 1, "add_members": 1} == report.planned
     assert Counter({"POST": 1, "PUT": 1}) == writes
+
+
+class RefusingFilteredPaths(httpx.AsyncBaseTransport):
+    """In front of the server: a PATCH with a value-filter path in any operation answers
+    400 ``invalidPath`` and applies nothing, as several real targets do."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            operations = json.loads(await request.aread()).get("Operations", [])
+            if any("[" in (op.get("path") or "") for op in operations):
+                return httpx.Response(
+                    400,
+                    json={
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                        "status": "400",
+                        "scimType": "invalidPath",
+                        "detail": "filters are not supported in PATCH paths",
+                    },
+                )
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_target_refusing_filtered_patch_paths_converges() -> None:
+    """Against a target refusing value-filter PATCH paths: a changed work email (with a
+    new title) and a user moved to another group are written with PUT, the title and
+    the removal from the old group included; the next cycle plans nothing; a later
+    email change sends no refused PATCH, and a title change alone is still a PATCH."""
+    rig = Rig(wrap=RefusingFilteredPaths)
+    async with rig.client:
+        with no_waits():
+            await converge(rig, cycles=1)
+            rig.records[0].update(email="Moved0@Example.com", title="Lead")
+            rig.records[1]["group"] = "g2"
+            changed, _ = await rig.cycle()
+            refused = Counter(d.url.rsplit("/", 2)[-2] for d in rig.sent if d.status == 400)
+            settled, settled_writes = await rig.cycle()
+            rig.records[2]["email"] = "Moved2@Example.com"
+            rig.records[3]["title"] = "Boss"
+            later, later_writes = await rig.cycle()
+            later_refused = [d for d in rig.sent if d.status == 400]
+            users = {u.external_id: u for u in await rig.users()}
+            groups = {
+                g.display_name: {m.value for m in g.members or ()} for g in await rig.groups()
+            }
+    assert ({"update": 1, "remove_members": 1, "add_members": 1}, ()) == (
+        changed.planned,
+        changed.failures,
+    ), str(changed)
+    assert Counter({"Users": 2, "Groups": 1}) == refused  # a style tried again for the user
+    assert 2 == len(changed.target_warnings), changed.target_warnings
+    assert ({}, Counter()) == (settled.planned, settled_writes), str(settled)
+    assert ([], Counter({"PUT": 1, "PATCH": 1})) == (later_refused, later_writes), str(later)
+    assert {"update": 2} == later.planned
+    e0, e1, e2, e3 = (users[f"e{i}"] for i in range(4))
+    assert (
+        ["moved0@example.com"],
+        "Lead",
+        ["moved2@example.com"],
+        "Boss",
+    ) == (
+        [e.value for e in e0.emails or ()],
+        e0.title,
+        [e.value for e in e2.emails or ()],
+        e3.title,
+    )
+    assert (e1.id not in groups["g1"], e1.id in groups["g2"]) == (True, True)
 
 
 def test_locked_writes_are_not_retried_blindly() -> None:
