@@ -11,9 +11,15 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
+from _filter_refusing import RefusingFilteredPaths
 from scimsync.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from scimsync.cli._probe import ProbeNames, run_probe
+from scimsync.client import AsyncScimClient
+from scimsync.mapping import Mapping, lower
+from scimsync.schema import CORE_SCHEMAS
 from scimsync.testing import Faults, Quirks, ScimTestServer
 
 if TYPE_CHECKING:
@@ -59,6 +65,7 @@ path = "state.db"
 ACCEPTED_STYLES = [
     ("User", "replace", "displayName", "accepted", None),
     ("User", "add", "displayName", "accepted", None),
+    ("User", "replace", 'emails[type eq "work"].value', "accepted", None),
     ("Group", "remove", "members", "accepted", None),
     ("Group", "add", "members", "accepted", None),
 ]
@@ -153,6 +160,7 @@ def test_the_probe_on_a_target_that_follows_the_rfcs(
         ("POST", "/Groups"),
         ("PATCH", "/Users/{id}"),
         ("PATCH", "/Users/{id}"),
+        ("PATCH", "/Users/{id}"),
         ("PATCH", "/Groups/{id}"),
         ("PATCH", "/Groups/{id}"),
         ("DELETE", "/Groups/{id}"),
@@ -177,7 +185,8 @@ def test_the_probe_reports_what_a_lossy_target_drops_and_refuses(
     capsys: pytest.CaptureFixture[str], config: Path, server: ScimTestServer
 ) -> None:
     """Exactly title and emails.type are dropped, PATCH 'add' is refused (501) while
-    'replace' works, members change; the text says so in warnings and notes, exit 0."""
+    'replace' works, the work email's filter is not tried (it selects nothing without
+    emails.type), members change; the text says so in warnings and notes, exit 0."""
     server.quirks = LOSSY
     code, report, _ = probe(capsys)
     assert EXIT_OK == code
@@ -185,6 +194,7 @@ def test_the_probe_reports_what_a_lossy_target_drops_and_refuses(
     assert [
         ("User", "replace", "displayName", "accepted", None),
         ("User", "add", "displayName", "refused", 501),
+        ("User", "replace", 'emails[type eq "work"].value', "not probed", None),
         ("Group", "remove", "members", "accepted", None),
         ("Group", "add", "members", "accepted", None),
     ] == styles(report)
@@ -208,11 +218,56 @@ def test_the_probe_reports_what_a_lossy_target_drops_and_refuses(
             "PATCH 'add' of User displayName: refused (501): scimsync sends 'replace' to this "
             "target",
         ),
+        (
+            "note",
+            """PATCH 'replace' of User emails[type eq "work"].value: not probed: the target """
+            "does not keep emails.type",
+        ),
         ("ok", "PATCH 'remove' of Group members: accepted"),
         ("ok", "PATCH 'add' of Group members: accepted"),
     ] == probe_lines[:-1]
     assert probe_lines[-1][1].startswith("cleanup: deleted Group ")
-    assert "Ready: no blocking problem (2 warnings, 2 notes)." == out.splitlines()[-1]
+    assert "Ready: no blocking problem (2 warnings, 3 notes)." == out.splitlines()[-1]
+
+
+async def test_the_probe_on_a_target_refusing_value_filters_in_patch_paths(
+    server: ScimTestServer,
+) -> None:
+    """A target answering 400 invalidPath to any PATCH path with a value filter: the
+    probe says the work email and the member removal are refused, and that syncs write
+    such changes with PUT; the singular attribute and the member addition are accepted."""
+    client = AsyncScimClient(
+        http=httpx.AsyncClient(
+            transport=RefusingFilteredPaths(server.async_transport()),
+            base_url=server.in_process_url,
+            headers=server.headers,
+        )
+    )
+    mapping = Mapping(
+        users={"userName": lower("email"), 'emails[type eq "work"].value': lower("email")},
+        member_of="group",
+    )
+    async with client:
+        report = await run_probe(
+            client, CORE_SCHEMAS, mapping, ProbeNames.new("0a1b2c3d"), patch=True
+        )
+    refused = "PATCH 'replace' of User emails[type eq \"work\"].value: refused (400): invalidPath"
+    assert [
+        ("ok", "PATCH 'replace' of User displayName: accepted"),
+        ("ok", "PATCH 'add' of User displayName: accepted"),
+        (
+            "note",
+            f"{refused}: scimsync writes changes that need a value filter on Users with PUT"
+            " to this target",
+        ),
+        (
+            "note",
+            "PATCH 'remove' of Group members: refused (400): invalidPath: scimsync writes "
+            "changes that need a value filter on Groups with PUT to this target",
+        ),
+        ("ok", "PATCH 'add' of Group members: accepted"),
+    ] == [(f.status, f.detail) for f in report.findings() if "PATCH" in f.detail]
+    assert ([], []) == (server.users(), server.groups())
 
 
 def test_a_failed_cleanup_is_reported_with_the_ids(

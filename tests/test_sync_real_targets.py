@@ -9,7 +9,6 @@ are 20 writes; 10 leavers are deactivated; an empty source deprovisions no one.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ import attrs
 import httpx
 import pytest
 
+from _filter_refusing import RefusingFilteredPaths
 from scimsync import Provisioner
 from scimsync.auth import BearerToken
 from scimsync.client import AsyncScimClient, RequestDetails
@@ -321,32 +321,6 @@ async def test_what_was_learned_survives_a_restart(tmp_path: Path) -> None:
     assert ([], ()) == (refused, report.target_warnings), str(report)
     assert {"create": 1, "add_members": 1} == report.planned
     assert Counter({"POST": 1, "PUT": 1}) == writes
-
-
-class RefusingFilteredPaths(httpx.AsyncBaseTransport):
-    """In front of the server: a PATCH with a value-filter path in any operation answers
-    400 ``invalidPath`` and applies nothing, as several real targets do."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "PATCH":
-            operations = json.loads(await request.aread()).get("Operations", [])
-            if any("[" in (op.get("path") or "") for op in operations):
-                return httpx.Response(
-                    400,
-                    json={
-                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                        "status": "400",
-                        "scimType": "invalidPath",
-                        "detail": "filters are not supported in PATCH paths",
-                    },
-                )
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 async def test_a_target_refusing_filtered_patch_paths_converges() -> None:

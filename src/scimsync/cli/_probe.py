@@ -11,9 +11,11 @@ Only with ``--probe``, because it writes. In order:
    dropped or changed — the comparison a sync makes of each of its writes
    (:func:`~scimsync.sync._verify.unkept_by_resource`);
 4. unless the target announces no PATCH, it PATCHes one singular attribute of the
-   user in ``replace`` style and in ``add`` style, and removes and adds back the
-   group's member, reporting which styles the target accepts (a 501, or a 400 about
-   the operation's form, is a refusal);
+   user in ``replace`` style and in ``add`` style, sets the first value-filter path
+   the mapping writes (``emails[type eq "work"].value``) again to the value it holds,
+   and removes and adds back the group's member (a value filter too), reporting which
+   the target accepts (a 501, or a 400 about the operation's form, is a refusal; a
+   value filter refused with a 400 is written with PUT by syncs);
 5. it deletes the group and the user, and reports what could not be deleted, with
    the ids.
 
@@ -93,6 +95,8 @@ class Step:
     outcome: str  # "accepted", "not kept", "refused", "failed" or "not probed"
     status: int | None = None
     detail: str = ""
+    #: The request's path has a value filter (a filtered attribute, a member removal).
+    filtered: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
@@ -170,6 +174,13 @@ class ProbeReport:
             return Finding("probe", "ok", text)
         if step.outcome == "not probed":
             return Finding("probe", "note", text)
+        if step.outcome == "refused" and step.filtered and step.status == 400:
+            return Finding(
+                "probe",
+                "note",
+                f"{text}: scimsync writes changes that need a value filter on "
+                f"{step.resource_type}s with PUT to this target",
+            )
         if step.outcome == "refused" and self._other_style_accepted(step):
             other = "add" if step.op == "replace" else "replace"
             return Finding("probe", "note", f"{text}: scimsync sends '{other}' to this target")
@@ -349,6 +360,26 @@ def _paths(name: str, value: Any) -> set[str]:
     return {name}
 
 
+def filtered_entry(mapping: Mapping, schema: SchemaTable) -> Entry | None:
+    """The first value-filter path of users the mapping writes that the schema knows
+    (``emails[type eq "work"].value``), if any."""
+    for entry in compared_entries(mapping, "User", schema):
+        path = entry.path
+        if path.conditions is not None and schema.resolve("User", path.schema_path):
+            return entry
+    return None
+
+
+def unkept_selector(entry: Entry, unkept: list[Observation]) -> str | None:
+    """What the target did not keep of the value ``entry``'s filter selects or sets
+    (``emails.type``): then the filter selects nothing there, whatever PATCH takes."""
+    top = attrs.evolve(entry.path, sub=None).schema_path
+    names = [name for name, _ in entry.path.conditions or ()]
+    wanted = {top.lower(), *(f"{top}.{name}".lower() for name in [*names, entry.path.sub or ""])}
+    lost = [o.path for o in unkept if o.resource_type == "User" and o.path.lower() in wanted]
+    return lost[0] if lost else None
+
+
 def patch_attribute(mapping: Mapping, schema: SchemaTable, unkept: list[Observation]) -> str:
     """The singular attribute the PATCH styles are tried on: the first simple string
     the mapping writes and the target kept (not userName nor externalId), else
@@ -486,6 +517,28 @@ async def _probe_patch(
             if stored is not None and unkept_by_patch("User", [operation], stored, schema):
                 step = attrs.evolve(step, outcome="not kept")
         report.steps.append(attrs.evolve(step, op=style, path=name))
+    # The value-filter path in the style syncs would send: the one accepted above.
+    outcomes = {s.op: s.outcome for s in report.steps if s.resource_type == "User"}
+    sent_as = (
+        "add"
+        if (outcomes.get("replace"), outcomes.get("add")) == ("refused", "accepted")
+        else "replace"
+    )
+    entry = filtered_entry(mapping, schema)
+    spec = schema.resolve("User", entry.path.schema_path) if entry is not None else None
+    if entry is not None and spec is not None:
+        lost = unkept_selector(entry, report.unkept)
+        if lost is not None:
+            step = Step("User", "", "", "not probed", detail=f"the target does not keep {lost}")
+        else:
+            value = _value(entry, spec, "User", report.names)
+            operation = PatchOperation(op=sent_as, path=entry.path.path, value=value)
+            step = await _patch(client, User, user_id, [operation])
+            if step.outcome == "accepted":
+                stored = await _read(client, User, user_id, None)
+                if stored is not None and unkept_by_patch("User", [operation], stored, schema):
+                    step = attrs.evolve(step, outcome="not kept")
+        report.steps.append(attrs.evolve(step, op=sent_as, path=entry.path.path, filtered=True))
     if group_id is None:
         return
     member = str(attr("members").where(attr("value").eq(user_id)))
@@ -502,7 +555,7 @@ async def _probe_patch(
                     outcome="not kept",
                     detail="the member is still there" if not wanted else "the member is missing",
                 )
-        report.steps.append(attrs.evolve(step, op=op, path="members"))
+        report.steps.append(attrs.evolve(step, op=op, path="members", filtered=op == "remove"))
 
 
 async def _patch(
