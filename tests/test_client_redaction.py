@@ -357,3 +357,139 @@ def test_a_redactor_never_shows_its_values() -> None:
     assert False is (TOKEN in repr(redact))
     with pytest.raises(TypeError):
         pickle.dumps(redact)
+
+
+# -- pieces and encodings of a secret -----------------------------------------------------------
+
+# As long as the reviewed target's token (38 characters), with a "/" that escaping changes.
+SHORT_TOKEN = "tok-4f3e2d1c0b/a9f8e7d6c5b4a3f2e1d0c9b"
+PASSWORD = "Init-Pa55word-2024-xy"  # 21 characters
+
+
+def _runs(text: str) -> set[str]:
+    """Every run of MIN_REDACTED_LENGTH characters of ``text``."""
+    size = MIN_REDACTED_LENGTH
+    return {text[start : start + size] for start in range(len(text) - size + 1)}
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_a_redactor_masks_a_piece_of_a_secret_whole() -> None:
+    """A run of 8 characters or more of a value, at its start, middle or end, becomes one
+    mask; the words around it stay."""
+    redact = Redactor([SHORT_TOKEN, PASSWORD])
+    assert 38 == len(SHORT_TOKEN)
+    cases = {
+        f"token ...{SHORT_TOKEN[10:]} (prefix {SHORT_TOKEN[:12]})": (
+            "token ...********** (prefix **********)"
+        ),
+        f"password {PASSWORD[:12]}...": "password **********...",
+        f"middle <{SHORT_TOKEN[9:17]}> here": "middle <**********> here",
+        f"end:{PASSWORD[-8:]}.": "end:**********.",
+    }
+    assert cases == {text: redact(text) for text in cases}
+
+
+def test_a_redactor_leaves_pieces_shorter_than_the_minimum() -> None:
+    """Seven characters of a value, or a value under eight, are not masked."""
+    redact = Redactor([SHORT_TOKEN, "admin12"])
+    text = f"the prefix {SHORT_TOKEN[:7]}, the end {SHORT_TOKEN[-7:]}, the user admin12"
+    assert text == redact(text)
+    assert False is bool(Redactor(["admin12"]))
+
+
+def test_a_redactor_masks_a_piece_in_another_encoding() -> None:
+    """A piece of the percent-encoded, JSON-escaped or HTML-escaped value is masked."""
+    value = "cs 9f8e/7d6c+5b4a&3c2d<1e0f>"
+    redact = Redactor([value])
+    pieces = [
+        quote(value, safe="")[6:30],
+        quote(value, safe="")[6:30].lower(),
+        quote_plus(value)[:14],
+        json.dumps(value)[1:-1].replace("/", "\\/")[4:16],
+        "9f8e/7d6c+5b4a&amp;3c2d&lt;",
+    ]
+    assert ["<**********>"] * len(pieces) == [redact(f"<{piece}>") for piece in pieces]
+
+
+def test_a_redactor_masks_base64_forms() -> None:
+    """base64 of the value alone (standard or URL-safe, padded or not), of a Bearer
+    header, and of an HTTP Basic pair with any user name."""
+    redact = Redactor([SHORT_TOKEN])
+    alone = base64.b64encode(SHORT_TOKEN.encode()).decode()
+    assert "[**********]" == redact(f"[{alone}]")
+    assert "[**********]" == redact(f"[{alone.rstrip('=')}]")
+    # Bytes whose standard encoding has "+" and "/", which URL-safe base64 changes.
+    odd = "~~~>>>???~~~>>>??~"
+    standard = base64.b64encode(odd.encode()).decode()
+    urlsafe = base64.urlsafe_b64encode(odd.encode()).decode()
+    assert ("+" in standard, "-" in urlsafe) == (True, True)
+    encodings = [standard, standard.rstrip("="), urlsafe, urlsafe.rstrip("="), quote(standard)]
+    assert ["[**********]"] * 5 == [Redactor([odd])(f"[{text}]") for text in encodings]
+    bearer = _b64(f"Bearer {SHORT_TOKEN}")
+    # "Bearer " is 7 bytes: its encoding, and the one character it shares with the token.
+    assert f"[{bearer[:10]}**********]" == redact(f"[{bearer}]")
+    for user in ["a", "ab", "client id/1"]:
+        basic = _b64(f"{user}:{SHORT_TOKEN}")
+        assert set() == _runs(redact(basic)) & _runs(basic[len(_b64(user)) + 2 :])
+    # A piece of the encoded value is masked too.
+    assert "…**********…" == redact(f"…{alone[5:20]}…")
+
+
+def test_a_redactor_masks_any_letter_case() -> None:
+    """Upper, lower, mixed case; a case change that changes the length (ß, SS) too."""
+    redact = Redactor([SHORT_TOKEN, "Straße-Passwort-1"])
+    texts = [
+        SHORT_TOKEN.upper(),
+        SHORT_TOKEN.swapcase(),
+        SHORT_TOKEN[:20].upper(),
+        quote(SHORT_TOKEN, safe="").lower(),
+        "STRASSE-PASSWORT-1",
+        "strasse-passwort-1",
+        "STRAẞE-PASSWORT",
+    ]
+    assert ["(**********)"] * len(texts) == [redact(f"({text})") for text in texts]
+
+
+def test_a_redactor_merges_overlapping_secrets() -> None:
+    """Two values sharing characters, and pieces of two values side by side: one mask."""
+    first, second = "shared-0123456789-first", "0123456789-second-value"
+    redact = Redactor([first, second])
+    assert "a ********** b" == redact(f"a {first[:-3]}{second[10:]} b")
+    assert "a ********** b" == redact(f"a {first[7:]}{second[:12]} b")
+    assert "a **********, ********** b" == redact(f"a {first}, {second} b")
+
+
+def test_an_error_echoing_pieces_and_base64_of_the_credentials_masks_them() -> None:
+    """A 400 whose detail repeats pieces of the token, its upper case and base64 of the
+    Authorization header: the error's text holds no 8 characters of any of them."""
+    target = MockTarget()
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        header = request.headers["Authorization"]
+        detail = (
+            f"bad token ...{SHORT_TOKEN[10:]} (prefix {SHORT_TOKEN[:12]}); "
+            f"header {_b64(header)} / {_b64(SHORT_TOKEN)} / {SHORT_TOKEN.upper()}"
+        )
+        return httpx.Response(400, json={"status": "400", "detail": detail})
+
+    target.on("GET", "/v2/Users/u-1", echo)
+    client = ScimClient(
+        BASE,
+        http=httpx.Client(transport=target.transport()),
+        auth=BearerToken(SHORT_TOKEN),
+        retry=RetryPolicy.never(),
+    )
+    with pytest.raises(ScimHTTPError) as caught:
+        client.get(User, "u-1")
+    text = "\n".join(_texts(caught.value))
+    header_b64 = _b64(f"Bearer {SHORT_TOKEN}")
+    secret_runs = _runs(SHORT_TOKEN) | _runs(SHORT_TOKEN.upper()) | _runs(_b64(SHORT_TOKEN))
+    secret_runs |= _runs(header_b64[10:])
+    assert set() == _runs(text) & secret_runs
+    # The words around stay (the client also masks the header's whole value,
+    # "Bearer <token>": pieces of it take the space before the token along).
+    assert True is ("bad token ...********** (prefix" in str(caught.value))
+    assert True is str(caught.value).endswith("**********")

@@ -7,16 +7,18 @@ and logging print ``**********`` instead. The value is read only on purpose, wit
 A secret cannot be pickled either (that would write it out in clear).
 
 :class:`Redactor` is the other half: text that came from elsewhere (a server's error
-page that echoes the request headers) is masked of the secrets we know, in every
-form a server may echo them in, before it goes into an error message.
+page that echoes the request headers) is masked of the secrets we know before it goes
+into an error message: in every form a server may echo them in (as is, percent-, HTML-
+or JSON-escaped, base64, any letter case), and in part too (any run of
+:data:`MIN_REDACTED_LENGTH` characters or more of one of those forms is masked whole).
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import html
 import json
-import re
 from typing import TYPE_CHECKING, Any, NoReturn, final
 from urllib.parse import quote, quote_plus
 
@@ -28,11 +30,9 @@ __all__ = ["MIN_REDACTED_LENGTH", "Redactor", "Secret"]
 _REDACTED = "**********"
 
 #: Values shorter than this are not masked in text: a short password such as
-#: ``admin`` would mask that word wherever it appears, and hides little anyway.
+#: ``admin`` would mask that word wherever it appears, and hides little anyway. It is
+#: also the shortest piece of a longer value that is masked.
 MIN_REDACTED_LENGTH = 8
-
-# How the project's excerpts mark a cut: a secret cut there shows only a prefix.
-_CUT = "…"
 
 
 @final
@@ -105,64 +105,125 @@ def _echoed_forms(value: str) -> set[str]:
     }
 
 
+def _cased(value: str) -> set[str]:
+    """``value`` and its upper, lower and folded case.
+
+    Text is compared case-folded character for character, which misses a case change
+    that changes the length (``ß`` upper-cased is ``SS``): those are forms of their own.
+    """
+    return {value, value.upper(), value.lower(), value.casefold()}
+
+
+def _base64_forms(value: str) -> set[str]:
+    """``value`` base64-encoded (standard and URL-safe), alone or inside a longer text.
+
+    Encoded alone, the whole form with its padding. Inside a longer text (``Bearer
+    <token>``, ``user:password`` in HTTP Basic), the characters that encode the value
+    depend on where it starts modulo 3 bytes: for each of the three offsets, the
+    characters that depend on the value's bytes only, plus the tail (with padding) it
+    gets when it ends the text.
+    """
+    data = value.encode()
+    forms: set[str] = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        for offset in range(3):
+            encoded = encode(bytes(offset) + data).decode("ascii")
+            first = -(-8 * offset // 6)  # the first character with no bit of the lead
+            forms.add(encoded[first:])
+            forms.add(encoded[first:].rstrip("="))
+    return forms
+
+
+def _fold_char(char: str) -> str:
+    """``char`` case-folded, or lower-cased if folding makes it longer (``ẞ`` -> ``ß``)."""
+    for fold in (char.casefold(), char.lower()):
+        if len(fold) == 1:
+            return fold
+    return char
+
+
+def _fold(text: str) -> str:
+    """``text`` case-folded character for character, so that positions still match."""
+    folded = text.casefold()
+    if len(folded) == len(text):
+        return folded
+    return "".join(map(_fold_char, text))
+
+
+def _windows(forms: Iterable[str]) -> frozenset[str]:
+    """Every run of MIN_REDACTED_LENGTH characters of ``forms``, case-folded."""
+    size = MIN_REDACTED_LENGTH
+    return frozenset(
+        _fold(form[start : start + size]) for form in forms for start in range(len(form) - size + 1)
+    )
+
+
 @final
 class Redactor:
     """Masks known secret values in text: ``Redactor([token])(page)``.
 
     Each value is looked for as it is, percent-encoded (``%2F`` or ``%2f``, ``+`` or
     ``%20`` for spaces), HTML-escaped and JSON-escaped (``\\/`` included), in any
-    letter case; every occurrence becomes ``**********``. A prefix of a value cut off
-    by ``…`` (how excerpts mark a cut) is masked too. Values shorter than
+    letter case, and base64-encoded (standard or URL-safe, with or without padding,
+    alone or inside a longer encoded text such as ``Bearer <token>``). Not only whole:
+    any run of :data:`MIN_REDACTED_LENGTH` or more consecutive characters of one of
+    these forms (a value's start cut off by ``…``, its end, a piece of its middle)
+    is masked, the whole run (overlapping and adjacent runs merged) becoming
+    ``**********``; the text around it is kept. Values shorter than
     :data:`MIN_REDACTED_LENGTH` are left alone. The values are never shown: not in
     ``repr``, and a redactor cannot be pickled.
+
+    ``mask`` is what a masked run becomes.
     """
 
-    __slots__ = ("_folded", "_forms", "_pattern")
+    __slots__ = ("_forms", "_mask", "_windows")
 
     _forms: tuple[str, ...]
-    _folded: tuple[str, ...]
-    _pattern: re.Pattern[str] | None
+    _mask: str
+    _windows: frozenset[str] | None
 
-    def __init__(self, values: Iterable[Secret | str] = ()) -> None:
+    def __init__(self, values: Iterable[Secret | str] = (), *, mask: str = _REDACTED) -> None:
         forms: set[str] = set()
         for value in values:
             text = value.reveal() if isinstance(value, Secret) else value
-            forms.update(_echoed_forms(text))
-        kept = sorted(
-            (form for form in forms if len(form) >= MIN_REDACTED_LENGTH),
-            key=lambda form: (-len(form), form),
-        )
-        self._forms = tuple(kept)
-        self._folded = tuple(form.casefold() for form in kept)
-        self._pattern = None
+            if len(text) < MIN_REDACTED_LENGTH:
+                continue
+            for cased in _cased(text):
+                forms.update(_echoed_forms(cased))
+            for encoded in _base64_forms(text):
+                forms.update(_echoed_forms(encoded))
+        self._forms = tuple(sorted(form for form in forms if len(form) >= MIN_REDACTED_LENGTH))
+        self._mask = mask
+        self._windows = None
 
     def __bool__(self) -> bool:
         return bool(self._forms)
 
     def __call__(self, text: str) -> str:
-        """``text`` with every known secret masked."""
-        if not self._forms or not text:
+        """``text`` with every known secret, and every piece of one, masked."""
+        if not self._forms or len(text) < MIN_REDACTED_LENGTH:
             return text
-        if self._pattern is None:
-            # Longest first, so a value is masked whole before a shorter one inside it.
-            alternatives = "|".join(re.escape(form) for form in self._forms)
-            self._pattern = re.compile(alternatives, re.IGNORECASE)
-        masked = self._pattern.sub(_REDACTED, text)
-        return self._mask_cut_prefixes(masked) if _CUT in masked else masked
-
-    def _mask_cut_prefixes(self, text: str) -> str:
-        pieces = text.split(_CUT)
-        for index, piece in enumerate(pieces[:-1]):
-            folded = piece.casefold()
-            longest = 0
-            for form in self._folded:
-                for size in range(min(len(form), len(piece)), MIN_REDACTED_LENGTH - 1, -1):
-                    if size > longest and folded.endswith(form[:size]):
-                        longest = size
-                        break
-            if longest:
-                pieces[index] = piece[:-longest] + _REDACTED
-        return _CUT.join(pieces)
+        if self._windows is None:
+            self._windows = _windows(self._forms)
+        windows = self._windows
+        size = MIN_REDACTED_LENGTH
+        folded = _fold(text)
+        runs: list[tuple[int, int]] = []  # masked [start, end), overlapping ones merged
+        for start in range(len(folded) - size + 1):
+            if folded[start : start + size] in windows:
+                if runs and start <= runs[-1][1]:
+                    runs[-1] = (runs[-1][0], start + size)
+                else:
+                    runs.append((start, start + size))
+        if not runs:
+            return text
+        pieces: list[str] = []
+        kept = 0
+        for start, end in runs:
+            pieces += [text[kept:start], self._mask]
+            kept = end
+        pieces.append(text[kept:])
+        return "".join(pieces)
 
     def __repr__(self) -> str:
         return f"Redactor({len(self._forms)} forms)"
