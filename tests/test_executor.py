@@ -477,6 +477,27 @@ async def test_errors_never_carry_the_password_of_the_operation() -> None:
     assert "password '********' too weak" in result.reason
 
 
+async def test_errors_never_carry_a_piece_of_the_password() -> None:
+    """A target echoing the start of the password, or its upper case: masked too."""
+    password = "Init-Pa55word-2024-xy"
+    target = ScriptedTarget()
+    detail = f"password {password[:12]}... too weak ({password.upper()})"
+    target.fail("create_user", BadRequestError(400, detail=detail))
+    wanted = DesiredState(
+        users=[
+            DesiredUser(
+                key="e0",
+                user=User(external_id="e0", user_name="ann"),
+                create_only=User(password=password),
+            )
+        ]
+    )
+    execution = await execute(target, plan(wanted, target.inner.state(), POLICY, now=WHEN))
+    (result,) = execution.results
+    assert False is (password[:12] in repr(result) or password.upper() in repr(result))
+    assert "password ********... too weak (********)" in result.reason
+
+
 def test_apply_policy_refuses_settings_that_cannot_work() -> None:
     """Concurrency below 1 or a failure rate above 1 is a configuration error."""
     with pytest.raises(ConfigurationError):

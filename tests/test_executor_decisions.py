@@ -390,6 +390,22 @@ def test_secrets_of_an_operation_and_their_redaction() -> None:
     assert () == secrets_of(update_op(), POLICY)
 
 
+def test_a_password_echoed_in_part_or_encoded_is_masked() -> None:
+    """Pieces of 8 characters or more, upper case, percent-encoded: all masked, whole;
+    a password under 8 characters only where it appears whole."""
+    password = "Init-Pa55/word+2024-xy"
+    secrets = secrets_of(create_op(password=password), POLICY)
+    texts = {
+        f"password {password[:12]}... too weak": f"password {MASK}... too weak",
+        f"ends in ...{password[-9:]}": f"ends in ...{MASK}",
+        f"PASSWORD {password.upper()}": f"PASSWORD {MASK}",
+        "value=Init-Pa55%2Fword%2B2024-xy": f"value={MASK}",
+        f"short {password[:7]}": f"short {password[:7]}",
+    }
+    assert texts == {text: redact(text, secrets) for text in texts}
+    assert f"pw {MASK} and {MASK}" == redact("pw abcd and abcd", ("abcd",))
+
+
 def test_sensitive_paths_of_the_policy_are_secrets_too() -> None:
     """Attributes the policy names sensitive are masked like passwords."""
     policy = Policy(sensitive_paths=["nickName"])

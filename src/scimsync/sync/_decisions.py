@@ -48,6 +48,7 @@ from ..errors import (
 )
 from ..models import Group, Member, Resource, User
 from ..patch import apply_patch, diff
+from ..secrets import MIN_REDACTED_LENGTH, Redactor
 
 if TYPE_CHECKING:
     from ..engine import Ledger, Policy, SyncState
@@ -609,9 +610,16 @@ def secrets_of(op: Operation, policy: Policy) -> tuple[str, ...]:
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by a mask."""
+    """``text`` with each secret replaced by a mask.
+
+    A secret of :data:`~scimsync.secrets.MIN_REDACTED_LENGTH` characters or more is
+    masked as a :class:`~scimsync.secrets.Redactor` masks it: in any form a server
+    echoes it in, and any run of that many characters of it (``password Init-Pa55wo…``).
+    A shorter one only where it appears whole, as it is.
+    """
+    text = Redactor(secrets, mask=MASK)(text)
     for secret in secrets:
-        if secret and secret in text:
+        if secret and len(secret) < MIN_REDACTED_LENGTH and secret in text:
             text = text.replace(secret, MASK)
     return text
 
