@@ -22,7 +22,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 import pytest
 
-from _mock_target import BASE, MockTarget
+from _mock_target import BASE, MockTarget, scim_error
 from _servers import Reply, Request, ScriptedServer
 from scimsync import User
 from scimsync.auth import BearerToken, OAuth2ClientCredentials, SecretHolder
@@ -286,7 +286,26 @@ def test_a_transport_error_repeating_a_header_is_masked() -> None:
     with pytest.raises(TransportError) as caught:
         client.get(User, "u-1")
     assert [] == _leaks("\n".join(_texts(caught.value)))
-    assert True is str(caught.value).endswith("illegal header line: **********")
+    assert True is str(caught.value).endswith("illegal header line: Bearer **********")
+
+
+def test_the_auth_scheme_is_not_a_secret() -> None:
+    """Pieces of a token are masked, the word ``Bearer`` before it is not: an error
+    saying "invalid Bearer token" keeps its words, whatever the token starts with."""
+    target = MockTarget()
+    token = "token-" + TOKEN
+    detail = f"invalid Bearer token; Bearer expired; got Bearer {token[:20]}"
+    target.on("GET", "/v2/Users/u-1", scim_error(401, None, detail))
+    client = ScimClient(
+        BASE,
+        http=httpx.Client(transport=target.transport()),
+        auth=BearerToken(token),
+        retry=RetryPolicy.never(),
+    )
+    with pytest.raises(ScimHTTPError) as caught:
+        client.get(User, "u-1")
+    text = str(caught.value)
+    assert "invalid Bearer token; Bearer expired; got Bearer **********" in text, text
 
 
 # -- the pieces ---------------------------------------------------------------------------------

@@ -145,13 +145,21 @@ _CREDENTIAL_HEADER = re.compile(r"authorization|cookie|token|secret|api-?key|pas
 _NO_SECRETS = Redactor()
 
 
+# An auth scheme (RFC 9110 §11.1 token, in practice letters, digits and dashes).
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9._~+-]*")
+
+
 def _header_secrets(value: str) -> list[str]:
-    """A credential header's value, its credentials, and a Basic pair's parts."""
-    found = [value]
+    """A credential header's credentials (the value, less an auth scheme such as
+    ``Bearer``), and a Basic pair's parts.
+
+    The scheme is left out: pieces of the secrets are masked too, and a piece spanning
+    ``Bearer`` and the token's first letters would mask that word in ordinary text
+    ("invalid Bearer token").
+    """
     scheme, _, credentials = value.strip().partition(" ")
     credentials = credentials.strip()
-    if credentials:
-        found.append(credentials)
+    found = [credentials] if credentials and _SCHEME.fullmatch(scheme) else [value]
     if scheme.lower() == "basic" and credentials:
         try:
             pair = base64.b64decode(credentials, validate=True).decode()
