@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from _sync_helpers import WHEN, ScriptedTarget, Timer, memory_target
-from scimsync import Group, User
+from scimsync import Email, Group, User
 from scimsync.engine import Plan, Policy, SyncState, plan
 from scimsync.errors import (
     BadRequestError,
@@ -244,6 +244,69 @@ async def test_a_conflict_on_another_attribute_is_a_failure() -> None:
     assert "the clash is on another attribute" in result.reason
 
 
+class AnsweringAnother(ScriptedTarget):
+    """A target with unique userNames that answers a clashing create with success and
+    the account it clashed with (an "idempotent create"), instead of a 409."""
+
+    async def create_user(self, user: User) -> User:
+        self.calls.append(("create_user", (user,)))
+        folded = (user.user_name or "").casefold()
+        for held in self.inner.state().users:
+            if (held.user_name or "").casefold() == folded or held.emails == user.emails:
+                return held
+        created: User = await self.inner.create_user(user)
+        return created
+
+
+@pytest.mark.parametrize("adopt", ["fail", "adopt"])
+async def test_a_create_answered_with_another_account_never_links_it(adopt: str) -> None:
+    """A create answered 2xx with an account holding another identity (someone else's,
+    clashing on an email): not linked, not adopted, not checked against what was sent;
+    the create fails, naming the account, and is not sent again."""
+    email = (Email(value="ann@example.com", type="work"),)
+    admin = User(user_name="admin-ann", emails=email, title="Admin")
+    inner = memory_target(users=[admin])
+    target = AnsweringAnother(inner)
+    wanted = DesiredState(
+        users=[DesiredUser(key="e0", user=User(external_id="e0", user_name="ann", emails=email))]
+    )
+    made = plan(wanted, attrs.evolve(inner.state(), users=()), POLICY, now=WHEN)
+    execution = await execute(target, made, policy=Policy(adopt=adopt))  # type: ignore[arg-type]
+    (result,) = execution.results
+    assert ("failed", 1) == (result.outcome, target.count("create_user"))
+    assert (
+        f"the target answered the create with account {inner.state().users[0].id}, which "
+        "holds another identity (userName 'admin-ann'); no account holds this identity: "
+        "not sent again"
+    ) == result.reason
+    assert ({}, ()) == (dict(execution.resolved), execution.unkept)
+    (held,) = inner.state().users
+    assert ("admin-ann", None, "Admin") == (held.user_name, held.external_id, held.title)
+
+
+class AnsweringWithoutId(ScriptedTarget):
+    """A target that creates, and answers with the resource but no id."""
+
+    async def create_user(self, user: User) -> User:
+        self.calls.append(("create_user", (user,)))
+        created: User = await self.inner.create_user(user)
+        return attrs.evolve(created, id=None)
+
+
+async def test_a_create_answered_without_an_id_is_looked_up_not_failed() -> None:
+    """The account the create made is found by its identity and linked; nothing is
+    sent twice."""
+    target = AnsweringWithoutId()
+    execution = await execute(target, plan_for(target.inner, desired(2)))
+    assert [("create", "applied", "e0"), ("create", "applied", "e1")] == outcomes(execution)
+    assert 2 == target.count("create_user")
+    assert Counter({"user0": 1, "user1": 1}) == user_names(target.inner)
+    ids = {u.external_id: u.id for u in target.inner.state().users}
+    assert {f"urn:scimsync:placeholder:User:{k}": ids[k] for k in ("e0", "e1")} == dict(
+        execution.resolved
+    )
+
+
 async def test_creates_are_verified_first_when_asked() -> None:
     """With ``verify_creates`` (an incomplete listing) a create looks its identity up
     first, and links what it finds instead of sending a POST."""
@@ -475,6 +538,26 @@ async def test_errors_never_carry_the_password_of_the_operation() -> None:
     (result,) = execution.results
     assert "Init-Pa55word" not in repr(result)
     assert "password '********' too weak" in result.reason
+
+
+async def test_a_stop_reason_never_carries_the_password(caplog: pytest.LogCaptureFixture) -> None:
+    """A 401 on a create whose detail echoes the password: every write stops, and
+    neither the stop reason nor its log record shows the password."""
+    target = ScriptedTarget()
+    target.fail("create_user", UnauthorizedError(401, detail="bad login for 'Init-Pa55word'"))
+    wanted = DesiredState(
+        users=[
+            DesiredUser(
+                key="e0",
+                user=User(external_id="e0", user_name="ann"),
+                create_only=User(password="Init-Pa55word"),
+            )
+        ]
+    )
+    with caplog.at_level("ERROR", logger="scimsync"):
+        execution = await execute(target, plan(wanted, target.inner.state(), POLICY, now=WHEN))
+    assert "writing stopped" in caplog.text
+    assert "Init-Pa55word" not in caplog.text + (execution.stopped or "")
 
 
 async def test_errors_never_carry_a_piece_of_the_password() -> None:

@@ -61,6 +61,7 @@ __all__ = [
     "ErrorAction",
     "ErrorDecision",
     "Rebased",
+    "another_identity",
     "create_identity",
     "decide_create",
     "decide_error",
@@ -202,6 +203,25 @@ def holds_identity(
     """True when the account holds any value of ``identity``: a create with it would
     clash with the account, as the engine would match them."""
     return any(_agreement(resource_type, identity, account, policy))
+
+
+def another_identity(
+    resource_type: str, identity: Mapping[str, str], account: Resource, policy: Policy
+) -> str | None:
+    """The identity ``account`` holds instead of ``identity``, in words, when it holds
+    none of its values and another value for at least one (``"userName 'ann'"``); None
+    when it may be the account a create with ``identity`` made.
+
+    A value missing from the account is no contradiction: targets drop ``externalId``.
+    """
+    if not identity or any(_agreement(resource_type, identity, account, policy)):
+        return None
+    held = []
+    for path in identity:
+        (found,) = key_values(resource_type, path, policy, [account])
+        if found is not None:
+            held.append(f"{path} {found!r}")
+    return ", ".join(held) or None
 
 
 class CreateAction(str, enum.Enum):

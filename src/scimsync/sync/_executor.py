@@ -47,6 +47,7 @@ from ._decisions import (
     CreateAction,
     CreateDecision,
     ErrorAction,
+    another_identity,
     create_identity,
     decide_create,
     decide_error,
@@ -527,7 +528,7 @@ class Executor:
             except Exception as exc:
                 decision = decide_error(op, exc, rereads=0, max_rereads=0)
                 if decision.action is ErrorAction.STOP_WRITING:
-                    self._stop_writing(decision.reason)
+                    self._stop_writing(op, decision.reason)
                     return "failed", decision.reason, exc
                 if decision.action is not ErrorAction.LOOKUP:
                     return "failed", decision.reason, exc
@@ -566,13 +567,44 @@ class Executor:
                 run.notes.append(decision.reason)
                 return await self._settle(run, op, settled)
             new_id = created.id
-            if not new_id:
-                return "failed", "the target created it but answered without an id", None
+            if not new_id or (
+                other := another_identity(op.resource_type, identity, created, self.policy)
+            ):
+                answer = (
+                    f"the target answered the create with account {new_id}, which holds "
+                    f"another identity ({other})"
+                    if new_id
+                    else "the target answered the create without an id"
+                )
+                return await self._look_up_answer(run, op, answer, maybe_ours=not new_id)
             self._link(op, new_id, adopted=False)
             run.target_id = new_id
             assert op.body is not None
             await self._verify_answer(run, op.resource_type, new_id, op.body, created)
             return "applied", "", None
+
+    async def _look_up_answer(
+        self, run: _Run, op: Operation, answer: str, *, maybe_ours: bool
+    ) -> tuple[Outcome, str, BaseException | None]:
+        """End a create answered with success but not with its account: without an id,
+        or with an account of another identity (a target answering a clash with the
+        account it clashed with). Never linked, nor checked, blindly: the identity sent
+        is looked up, and the create is not sent again.
+
+        ``maybe_ours``: the answer says the create was made (no id): an account holding
+        every value sent is its own.
+        """
+        identity = self._identities.get(op.target_id) or create_identity(op, self.policy)
+        try:
+            found = await self._find(run, op, identity)
+        except Exception as exc:
+            return "failed", f"{answer}; the lookup that follows failed: {describe_error(exc)}", exc
+        ledger = self.state.ledger(op.resource_type)
+        settled = decide_create(op, found, policy=self.policy, ledger=ledger, maybe_ours=maybe_ours)
+        if settled.action is CreateAction.RETRY:
+            return "failed", f"{answer}; no account holds this identity: not sent again", None
+        run.notes.append(answer)
+        return await self._settle(run, op, settled)
 
     async def _settle(
         self, run: _Run, op: Operation, decision: CreateDecision
@@ -639,7 +671,7 @@ class Executor:
                     op, exc, rereads=run.rereads, max_rereads=self.settings.max_rereads
                 )
                 if decision.action is ErrorAction.STOP_WRITING:
-                    self._stop_writing(decision.reason)
+                    self._stop_writing(op, decision.reason)
                     return "failed", decision.reason, exc
                 if decision.action is ErrorAction.ALREADY_DONE:
                     self._done(op)
@@ -686,7 +718,9 @@ class Executor:
             )
         )
 
-    def _stop_writing(self, reason: str) -> None:
+    def _stop_writing(self, op: Operation, reason: str) -> None:
+        # The reason quotes the target's answer, which may echo the op's password.
+        reason = redact(reason, secrets_of(op, self.policy))
         if self._stop_reason is None:
             self._stop_reason = reason
             logger.error("writing stopped: %s", reason)
