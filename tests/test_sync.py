@@ -35,7 +35,7 @@ from scimsync.sync import (
 from scimsync.targets import MemoryTarget, TargetListing
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
 MAPPING = Mapping(
@@ -692,3 +692,91 @@ def test_reports_have_the_verdicts_the_command_line_needs() -> None:
     failed = attrs.evolve(ok, results=[attrs.evolve(ok.results[0], outcome="failed")])
     assert (1, "failed", False) == (failed.exit_code, failed.outcome, failed.ok)
     assert isinstance(failed, SyncReport)
+
+
+# -- closing ----------------------------------------------------------------------------------
+
+
+def test_closing_a_provisioner_mid_listing_leaves_no_stream_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The group listing is answered JSON null while the user listing's answer is still
+    coming: the cycle fails, the user listing is cancelled and its stream closed, and
+    closing the provisioner reports no async generator closed while it ran."""
+    import asyncio
+
+    import httpx
+
+    from scimsync.client import AsyncScimClient
+    from scimsync.retry import RetryPolicy
+    from scimsync.targets import ScimTarget
+
+    closed: list[str] = []
+
+    class Endless(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            try:
+                yield b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], '
+                await asyncio.Event().wait()  # the rest never comes
+                yield b"}"  # pragma: no cover
+            finally:
+                closed.append("users")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/Users"):
+            return httpx.Response(200, stream=Endless())
+        if request.url.path.endswith("/Groups"):
+            return httpx.Response(200, content=b"null")
+        return httpx.Response(404)
+
+    http = httpx.AsyncClient(
+        base_url="https://scim.example.com/v2", transport=httpx.MockTransport(answer)
+    )
+    client = AsyncScimClient(http=http, retry=RetryPolicy.never())
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    with Provisioner(
+        MemorySource(users=people(1)), MAPPING, ScimTarget(client), state=MemoryStateStore()
+    ) as provisioner:
+        report = provisioner.run_once()
+        assert report.error is not None
+    assert ["users"] == closed
+    assert [] == [rec.getMessage() for rec in caplog.records if rec.name == "asyncio"]
+
+
+def test_closing_the_loop_cancels_what_still_runs_before_closing_generators(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A task left running on the plain methods' loop (a call given up on) is cancelled
+    and awaited when the loop closes, before the async generators it iterates are
+    closed: none is closed while it runs."""
+    import asyncio
+
+    from scimsync.sync._loop import LoopRunner
+
+    ended: list[str] = []
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield b"first"
+            await asyncio.Event().wait()
+            yield b"never"  # pragma: no cover
+        finally:
+            ended.append("stream")
+
+    async def read(chunks: AsyncIterator[bytes]) -> None:
+        async for _ in chunks:
+            pass
+
+    async def start() -> None:
+        chunks = stream()
+        left.append(asyncio.ensure_future(read(chunks)))
+        await asyncio.sleep(0.01)  # the reader is waiting inside the generator
+
+    left: list[asyncio.Future[None]] = []
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    runner = LoopRunner()
+    runner.run(start())
+    runner.close()
+    assert ["stream"] == ended
+    assert left[0].cancelled()
+    assert [] == [rec.getMessage() for rec in caplog.records if rec.name == "asyncio"]

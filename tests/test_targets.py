@@ -16,6 +16,7 @@ from scimsync.errors import (
     ConfigurationError,
     ConflictResponseError,
     NotFoundError,
+    ServerError,
 )
 from scimsync.schema import CORE_SCHEMAS
 from scimsync.targets import (
@@ -321,6 +322,30 @@ async def test_read_target_state_combines_both_listings() -> None:
     )
     whole = await read_target_state(memory())
     assert (True, ()) == (whole.complete, whole.problems)
+
+
+async def test_read_target_state_leaves_no_listing_running_when_one_fails() -> None:
+    """A failed group listing cancels the user listing still under way, and waits for
+    it: nothing is left running halfway through an answer when the error is raised."""
+    users_ended: list[str] = []
+
+    class GroupsFail(MemoryTarget):
+        async def list_users(self) -> TargetListing[User]:
+            try:
+                await asyncio.Event().wait()  # an answer that is slow to come
+            except asyncio.CancelledError:
+                users_ended.append("cancelled")
+                raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        async def list_groups(self) -> TargetListing[Group]:
+            await asyncio.sleep(0)
+            raise ServerError(500, detail="backend unavailable")
+
+    with pytest.raises(ServerError, match="backend unavailable"):
+        await read_target_state(GroupsFail())
+    assert ["cancelled"] == users_ended
+    assert {asyncio.current_task()} == asyncio.all_tasks()
 
 
 def test_memory_target_is_a_target() -> None:

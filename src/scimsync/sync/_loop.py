@@ -12,7 +12,8 @@ Rules this module keeps:
   refused (the async twins are for that), before its coroutine is even made.
 - **The lock guards starting and stopping the loop, never a call.**
 - **Closing awaits the target's** ``aclose()`` **on the loop first**: connections
-  opened on a loop cannot outlive it.
+  opened on a loop cannot outlive it. Tasks still running then are cancelled and
+  awaited, and async generators finished, before the loop stops.
 """
 
 from __future__ import annotations
@@ -98,15 +99,16 @@ class LoopRunner:
                 logger.warning("closing the target failed: %s", describe_error(exc))
 
     def close(self) -> None:
-        """Stop the loop and its thread (async generators finished first), if started."""
+        """Stop the loop and its thread, if started: tasks still running are cancelled
+        and awaited first, then async generators are finished."""
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is None or loop.is_closed():
             return
         if thread is not None and thread is not threading.current_thread():
-            with contextlib.suppress(Exception):  # finish async generators first
-                asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(5)
+            with contextlib.suppress(Exception):  # finish tasks, then async generators
+                asyncio.run_coroutine_threadsafe(_finish(loop), loop).result(5)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(5)
         if not loop.is_running():
@@ -122,3 +124,15 @@ class LoopRunner:
                 thread.start()
                 self._loop, self._thread = loop, thread
             return self._loop
+
+
+async def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    # As asyncio.run() ends: a task still running (a call given up on, its caller
+    # interrupted) is cancelled and awaited before the async generators are closed,
+    # or closing one it is iterating fails ("aclose(): asynchronous generator is
+    # already running") and the stream it reads is left open.
+    running = [task for task in asyncio.all_tasks(loop) if task is not asyncio.current_task()]
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
+    await loop.shutdown_asyncgens()

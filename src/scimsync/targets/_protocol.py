@@ -282,7 +282,8 @@ async def read_target_state(target: UserTarget) -> TargetState:
     The state is complete only when both listings are; ``problems`` carries what each
     short listing said of itself. A users-only target (without the
     :class:`GroupTarget` methods) has no groups: its group listing is empty and
-    complete, and nothing is asked of it.
+    complete, and nothing is asked of it. When one listing fails, the other is
+    cancelled, and over, before the error is raised.
     """
     import asyncio
 
@@ -294,7 +295,20 @@ async def read_target_state(target: UserTarget) -> TargetState:
             problems=[f"users: {users.problem}"] if not users.complete and users.problem else [],
         )
     groups_of = cast("GroupTarget", target)
-    users, groups = await asyncio.gather(target.list_users(), groups_of.list_groups())
+    listings = (
+        asyncio.ensure_future(target.list_users()),
+        asyncio.ensure_future(groups_of.list_groups()),
+    )
+    try:
+        users, groups = await asyncio.gather(*listings)
+    except BaseException:
+        # One listing failed (or this read was cancelled): the other is of no use, and
+        # is not left running behind, halfway through an answer, for whoever closes
+        # the loop to find.
+        for listing in listings:
+            listing.cancel()
+        await asyncio.gather(*listings, return_exceptions=True)
+        raise
     return TargetState(
         users=users.resources,
         groups=groups.resources,
