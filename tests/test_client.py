@@ -407,6 +407,117 @@ def test_html_answer_keeps_an_excerpt(target: MockTarget) -> None:
     assert True is (len(caught.value.body_excerpt) <= 501)
 
 
+ERROR_IN_SUCCESS = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+    "status": "500",
+    "scimType": "tooMany",
+    "detail": "backend unavailable",
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "call", "expected"),
+    [
+        ("GET", "/v2/Users/u-1", lambda c: c.get(User, "u-1"), "a User"),
+        ("GET", "/v2/Users", lambda c: c.list_all(User), "a ListResponse"),
+        ("POST", "/v2/Users/.search", lambda c: c.search(User), "a ListResponse"),
+        ("GET", "/v2/Devices/d-1", lambda c: c.get("/Devices", "d-1"), "a /Devices resource"),
+        ("POST", "/v2/Users", lambda c: c.create(User(user_name="bjensen")), "a User"),
+        (
+            "PUT",
+            "/v2/Users/u-1",
+            lambda c: c.replace(User(id="u-1", user_name="bjensen")),
+            "a User",
+        ),
+        (
+            "PATCH",
+            "/v2/Groups/g-1",
+            lambda c: c.patch(Group, "g-1", [PatchOperation(op="add", path="members", value=[])]),
+            "a Group",
+        ),
+        ("GET", "/v2/ServiceProviderConfig", lambda c: c.service_provider_config(), "a Service"),
+        ("GET", "/v2/Schemas", lambda c: c.schemas(), "a ListResponse"),
+    ],
+)
+def test_a_success_answering_a_scim_error_says_so(
+    target: MockTarget, method: str, path: str, call: Any, expected: str
+) -> None:
+    """A 200 whose body is a SCIM Error is an InvalidResponseError saying the answer is
+    an Error where something else was expected, with the target's status, scimType and
+    detail; never a success (a write's outcome is unknown, a look-up tells)."""
+    target.on(method, path, json_response(200, ERROR_IN_SUCCESS))
+    with pytest.raises(InvalidResponseError) as caught:
+        call(make_client(target, retry=RetryPolicy.never()))
+    message = str(caught.value)
+    assert (
+        f"{method} {BASE}{path.removeprefix('/v2')} answered 200, a success, with a SCIM "
+        f"Error (status 500, scimType tooMany) where {expected}"
+    ) in message
+    assert message.endswith(" was expected: backend unavailable")
+    assert "is not among" not in message
+
+
+def test_a_scim_error_in_a_success_is_found_in_any_case_and_without_a_detail(
+    target: MockTarget,
+) -> None:
+    """Attribute names and the schema URN are case-insensitive; without a detail, the
+    error keeps an excerpt of the body."""
+    body = {"SCHEMAS": ["URN:IETF:PARAMS:SCIM:API:MESSAGES:2.0:ERROR"], "Status": 503}
+    target.on("GET", "/v2/Users/u-1", json_response(200, body))
+    with pytest.raises(InvalidResponseError) as caught:
+        make_client(target).get(User, "u-1")
+    assert "with a SCIM Error (status 503) where a User was expected" in str(caught.value)
+    assert '"Status": 503' in caught.value.body_excerpt
+
+
+def test_a_scim_error_in_a_success_is_masked_like_any_error_text(target: MockTarget) -> None:
+    """The target's detail and scimType are shown with the client's secrets masked."""
+    token = "tok-0123456789abcdef-secret"
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": "401",
+        "scimType": f"echo {token}",
+        "detail": f"refused Authorization: Bearer {token} (prefix {token[:12]})",
+    }
+    target.on("GET", "/v2/Users", json_response(200, body))
+    client = ScimClient(
+        BASE,
+        http=httpx.Client(transport=target.transport()),
+        auth=BearerToken(token),
+        retry=RetryPolicy.never(),
+    )
+    with pytest.raises(InvalidResponseError) as caught:
+        client.list_all(User)
+    message = str(caught.value)
+    assert "refused Authorization: Bearer" in message
+    assert token not in message
+    assert token[:12] not in message
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"null", "JSON null"),
+        (b"[]", "a JSON array"),
+        (b'"ok"', "a JSON string"),
+        (b"42", "a JSON number"),
+        (b"true", "JSON true"),
+    ],
+)
+def test_json_that_is_not_an_object_says_what_came_back(
+    target: MockTarget, body: bytes, said: str
+) -> None:
+    """JSON null (or an array, a string, ...) where a resource or a listing belongs:
+    the error says what came back, and what was expected."""
+    target.on("GET", "/v2/Users/u-1", httpx.Response(200, content=body))
+    target.on("GET", "/v2/Users", httpx.Response(200, content=body))
+    client = make_client(target, retry=RetryPolicy.never())
+    with pytest.raises(InvalidResponseError, match=f"answered 200 with {said}, not a User"):
+        client.get(User, "u-1")
+    with pytest.raises(InvalidResponseError, match=f"answered 200 with {said}, not a ListResponse"):
+        client.list_all(User)
+
+
 # -- retries and outcome-unknown ------------------------------------------------------------------
 
 

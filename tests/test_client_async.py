@@ -318,3 +318,54 @@ async def test_a_deadline_that_cannot_work_is_refused() -> None:
     """``request_deadline`` is checked by the async twin too."""
     with pytest.raises(ConfigurationError):
         AsyncScimClient(BASE, request_deadline=0)
+
+
+# -- answers that are not what was asked for ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "call", "expected"),
+    [
+        ("GET", "/v2/Users/u-1", lambda c: c.get(User, "u-1"), "a User"),
+        ("GET", "/v2/Users", lambda c: c.list_all(User), "a ListResponse"),
+        ("POST", "/v2/Users", lambda c: c.create(User(user_name="bjensen")), "a User"),
+        (
+            "PUT",
+            "/v2/Users/u-1",
+            lambda c: c.replace(User(id="u-1", user_name="bjensen")),
+            "a User",
+        ),
+        (
+            "PATCH",
+            "/v2/Users/u-1",
+            lambda c: c.patch(User, "u-1", [PatchOperation(op="replace", path="title", value="x")]),
+            "a User",
+        ),
+    ],
+)
+async def test_a_success_answering_a_scim_error_says_so(
+    target: MockTarget, method: str, path: str, call: Any, expected: str
+) -> None:
+    """As the sync client: a 200 whose body is a SCIM Error is an InvalidResponseError
+    that says so, with the target's status and detail, never a success."""
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": "400",
+        "detail": "backend unavailable",
+    }
+    target.on(method, path, json_response(200, body))
+    with pytest.raises(InvalidResponseError) as caught:
+        await call(make_client(target, retry=RetryPolicy.never()))
+    assert (
+        f"answered 200, a success, with a SCIM Error (status 400) where {expected} was "
+        "expected: backend unavailable"
+    ) in str(caught.value)
+
+
+async def test_json_null_says_what_came_back(target: MockTarget) -> None:
+    """As the sync client: JSON null where a listing belongs says so."""
+    target.on("GET", "/v2/Users", httpx.Response(200, content=b"null"))
+    with pytest.raises(
+        InvalidResponseError, match="answered 200 with JSON null, not a ListResponse"
+    ):
+        await make_client(target).list_all(User)

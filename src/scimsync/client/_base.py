@@ -64,6 +64,7 @@ from ..errors import (
 from ..filter import AttrPath, Filter, FilterValue, attr, parse_filter
 from ..models import (
     BULK_REQUEST_SCHEMA,
+    ERROR_SCHEMA,
     PATCH_OP_SCHEMA,
     SEARCH_REQUEST_SCHEMA,
     BulkOperation,
@@ -332,6 +333,8 @@ class PreparedCall(Generic[T]):
     ``reader`` turns the decoded JSON body into the result; with ``empty_ok`` an
     empty body (``204 No Content``) gives ``reader(None)``. ``idempotent`` is False
     for POST and PATCH: their lost answers are outcome-unknown, never retried.
+    ``expects`` names what a success answers (``"a User"``, ``"a ListResponse"``),
+    for the error when it answers something else; ``array_ok`` takes a JSON array too.
     """
 
     method: str
@@ -344,6 +347,8 @@ class PreparedCall(Generic[T]):
     idempotent: bool = True
     empty_ok: bool = False
     ignore_body: bool = False
+    expects: str = "a SCIM resource"
+    array_ok: bool = False
 
     @property
     def read(self) -> bool:
@@ -387,6 +392,18 @@ class PreparedCall(Generic[T]):
                 body_excerpt=_redacted_excerpt(content, redact),
                 transient=True,
             )
+        if _is_scim_error(data):
+            raise self.error_in_success(answer, data, redact)
+        if not (
+            isinstance(data, dict)
+            or (data is None and self.empty_ok)
+            or (isinstance(data, list) and self.array_ok)
+        ):
+            raise InvalidResponseError(
+                f"{self.method} {self.url} answered {status} with {_json_kind(data)}, "
+                f"not {self.expects}",
+                body_excerpt="" if data is None else _redacted_excerpt(content, redact),
+            )
         try:
             return self.reader(data)
         except ResourceValidationError as exc:
@@ -395,6 +412,32 @@ class PreparedCall(Generic[T]):
         raise InvalidResponseError(
             f"{self.method} {self.url} answered {status} with an invalid body: {invalid}"
         ) from invalid
+
+    def error_in_success(
+        self, answer: Answer, data: Mapping[str, Any], redact: Redactor = _NO_SECRETS
+    ) -> InvalidResponseError:
+        """The error for a 2xx ``answer`` whose body is a SCIM Error (``data``).
+
+        Its HTTP status says success, its body says failure: neither is taken at its
+        word. For a write, whether it took effect is unknown (a look-up tells).
+        """
+        said = []
+        for key, label in (("status", "status"), ("scimType", "scimType")):
+            value = _get_folded(data, key)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                said.append(f"{label} {_redacted_excerpt(str(value).encode(), redact)[:40]}")
+        detail = _get_folded(data, "detail")
+        what = f" ({', '.join(said)})" if said else ""
+        why = (
+            f": {_redacted_excerpt(detail.encode(), redact)}"
+            if isinstance(detail, str) and detail
+            else ""
+        )
+        return InvalidResponseError(
+            f"{self.method} {self.url} answered {answer.status}, a success, with a SCIM "
+            f"Error{what} where {self.expects} was expected{why}",
+            body_excerpt="" if why else _redacted_excerpt(answer.content, redact),
+        )
 
     def error(self, answer: Answer, redact: Redactor = _NO_SECRETS) -> ScimSyncError:
         """The error for a non-2xx ``answer`` (see the module docstring)."""
@@ -438,6 +481,43 @@ class PreparedCall(Generic[T]):
 
 
 # -- readers: decoded JSON -> result ---------------------------------------------------------
+
+
+def _json_kind(data: Any) -> str:
+    """What decoded JSON ``data`` is, in words: ``"JSON null"``, ``"a JSON array"``."""
+    if data is None or isinstance(data, bool):
+        return f"JSON {json.dumps(data)}"
+    if isinstance(data, (int, float)):
+        return "a JSON number"
+    if isinstance(data, str):
+        return "a JSON string"
+    if isinstance(data, list):
+        return "a JSON array"
+    return "a JSON object"
+
+
+def _get_folded(data: Mapping[str, Any], name: str) -> Any:
+    # Attribute names are case-insensitive (RFC 7643 §2.1).
+    folded = name.lower()
+    return next((v for k, v in data.items() if isinstance(k, str) and k.lower() == folded), None)
+
+
+def _is_scim_error(data: Any) -> bool:
+    """True when ``data`` is a SCIM Error message (RFC 7644 §3.12), by its schemas."""
+    if not isinstance(data, dict):
+        return False
+    schemas = _get_folded(data, "schemas")
+    return isinstance(schemas, list) and any(
+        isinstance(urn, str) and urn.lower() == ERROR_SCHEMA.lower() for urn in schemas
+    )
+
+
+def _expected(kind: type[Resource] | str) -> str:
+    """What an answer about ``kind`` is expected to be: ``"a User"``, ``"a /Devices resource"``."""
+    if isinstance(kind, str):
+        return f"a {kind} resource"
+    name = kind.__name__
+    return f"{'an' if name[:1] in 'AEIO' else 'a'} {name}"
 
 
 def _object(data: Any) -> dict[str, Any]:
@@ -756,6 +836,7 @@ class BaseScimClient:
             payload=payload,
             body=_json_bytes(payload),
             idempotent=False,
+            expects=_expected(kind if isinstance(resource, Mapping) else type(resource)),
         )
 
     def _prepare_get(
@@ -773,6 +854,7 @@ class BaseScimClient:
                 id, self._reader_for(kind), self._note_deviation, f"GET {endpoint}/{{id}}"
             ),
             params=self._projection(attributes, excluded_attributes),
+            expects=_expected(kind),
         )
 
     @staticmethod
@@ -796,12 +878,14 @@ class BaseScimClient:
             id = resource.id
             payload = to_scim(resource, request=True)
             reader: Callable[[Any], Any] = _model_reader(type(resource))
+            expects = _expected(type(resource))
         elif isinstance(resource, Mapping):
             if endpoint is None:
                 raise ConfigurationError("a resource given as a dict needs an endpoint")
             kind, id = endpoint, resource.get("id")
             payload = {k: v for k, v in resource.items() if k not in ("id", "meta")}
             reader = _object
+            expects = _expected(endpoint)
         else:
             raise ConfigurationError(f"cannot replace {type(resource).__name__}")
         if not isinstance(id, str) or not id:
@@ -815,6 +899,7 @@ class BaseScimClient:
             payload=payload,
             body=_json_bytes(payload),
             if_match=if_match,
+            expects=expects,
         )
 
     def _prepare_patch(
@@ -844,6 +929,7 @@ class BaseScimClient:
             if_match=if_match,
             idempotent=False,
             empty_ok=True,
+            expects=_expected(kind),
         )
 
     def _prepare_delete(
@@ -888,6 +974,7 @@ class BaseScimClient:
                 body=_json_bytes(payload),
                 # A search reads; sending it twice changes nothing.
                 idempotent=True,
+                expects="a ListResponse",
             )
         params = query.query_params()
         params.update(startIndex=str(start_index), count=str(count))
@@ -896,6 +983,7 @@ class BaseScimClient:
             url=self._url(endpoint),
             reader=_page_reader(item, self._note_deviation, f"GET {endpoint}"),
             params=params,
+            expects="a ListResponse",
         )
 
     def _prepare_bulk(
@@ -919,6 +1007,7 @@ class BaseScimClient:
             payload=payload,
             body=_json_bytes(payload),
             idempotent=False,
+            expects="a BulkResponse",
         )
 
     def _prepare_service_provider_config(self) -> PreparedCall[ServiceProviderConfig]:
@@ -926,6 +1015,7 @@ class BaseScimClient:
             method="GET",
             url=self._url("/ServiceProviderConfig"),
             reader=lambda data: from_scim(_object(data), ServiceProviderConfig),
+            expects="a ServiceProviderConfig",
         )
 
     def _prepare_schemas(self) -> PreparedCall[tuple[Schema, ...]]:
@@ -933,6 +1023,8 @@ class BaseScimClient:
             method="GET",
             url=self._url("/Schemas"),
             reader=_listed_reader(Schema, self._note_deviation, "GET /Schemas"),
+            expects="a ListResponse",
+            array_ok=True,
         )
 
     def _prepare_resource_types(self) -> PreparedCall[tuple[ResourceType, ...]]:
@@ -940,6 +1032,8 @@ class BaseScimClient:
             method="GET",
             url=self._url("/ResourceTypes"),
             reader=_listed_reader(ResourceType, self._note_deviation, "GET /ResourceTypes"),
+            expects="a ListResponse",
+            array_ok=True,
         )
 
     def _capabilities_from(self, config: ServiceProviderConfig | None) -> ServiceCapabilities:
