@@ -215,6 +215,16 @@ def test_wrong_schemas_is_a_validation_error() -> None:
         from_scim(load_sample("rfc7643-8.4-group"), User)
 
 
+def test_wrong_schemas_name_the_missing_one_first() -> None:
+    """The message says which schema is missing, then what the payload names instead."""
+    with pytest.raises(ResourceValidationError) as caught:
+        from_scim({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"]}, User)
+    assert [
+        "$.schemas: urn:ietf:params:scim:schemas:core:2.0:User is missing (the payload "
+        "names ['urn:ietf:params:scim:schemas:core:2.0:Group'])"
+    ] == list(caught.value.errors)
+
+
 def test_invalid_json_is_a_validation_error() -> None:
     """Bytes that are not JSON raise ResourceValidationError, not a JSONDecodeError."""
     with pytest.raises(ResourceValidationError, match="not JSON"):

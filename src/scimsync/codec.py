@@ -310,7 +310,7 @@ class _StructurePlan:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return f"expected a list of URNs, got {_describe(value)}"
         if value and self.schema_urn.lower() not in (v.lower() for v in value):
-            return f"{self.schema_urn} is not among {value!r}"
+            return f"{self.schema_urn} is missing (the payload names {value!r})"
         return None
 
 
