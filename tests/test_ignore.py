@@ -78,10 +78,19 @@ def test_ignored_paths_are_spelled_as_the_schema_spells_them(
     assert expected == parse_ignored(text, "User", CORE_SCHEMAS)
 
 
-def test_an_ignored_path_names_no_value_filter() -> None:
-    """``emails[type eq "work"].value`` is refused: an ignored path holds for every value."""
-    with pytest.raises(InvalidPathError, match="value filter"):
-        parse_ignored('emails[type eq "work"].value', "User", CORE_SCHEMAS)
+def test_an_ignored_path_with_a_value_filter_names_the_values_it_selects() -> None:
+    """``EMAILS[type eq "home"]`` (learned of a target that does not keep the home
+    email) parses to the values its filter selects, in the schema's spelling, and
+    round-trips through its text; a sub-attribute after the filter is kept."""
+    path = parse_ignored('EMAILS[type eq "home"]', "User", CORE_SCHEMAS)
+    assert (path.attribute, path.sub, str(path.value_filter)) == ("emails", None, 'type eq "home"')
+    assert path.text == 'emails[type eq "home"]'
+    assert parse_ignored(path.text, "User", CORE_SCHEMAS) == path
+    assert parse_ignored('emails[type eq "work"].DISPLAY', "User", CORE_SCHEMAS).text == (
+        'emails[type eq "work"].display'
+    )
+    with pytest.raises(InvalidPathError):
+        parse_ignored('emails[type eq "work"', "User", CORE_SCHEMAS)
 
 
 def test_canonical_path_and_text_write_scim_paths() -> None:
@@ -477,3 +486,84 @@ def test_a_complex_value_left_empty_is_left_out() -> None:
         for text in ("name.givenName", f"{ENTERPRISE}:department", "urn:example:2.0:Badge:level")
     ]
     assert User(user_name="a") == without_paths(user, paths)
+
+
+# -- values a filter selects ------------------------------------------------------------------
+
+
+def _emails_user(*emails: tuple[str, str]) -> User:
+    return User(
+        user_name="ann",
+        external_id="e1",
+        emails=tuple(Email(value=v, type=t) for t, v in emails) or None,
+    )
+
+
+def test_a_filtered_ignored_path_takes_out_only_the_values_it_selects() -> None:
+    """Ignoring ``emails[type eq "home"]`` leaves the home email out of both sides and out
+    of the managed paths; the work email stays compared and managed."""
+    desired = DesiredState(
+        users=[
+            DesiredUser(
+                key="e1",
+                user=_emails_user(("work", "new@x.org"), ("home", "ann@home.org")),
+            )
+        ],
+        managed_user_attributes=[
+            "userName",
+            'emails[type eq "work"].value',
+            'emails[type eq "home"].value',
+        ],
+    )
+    actual = TargetState(
+        users=[
+            attrs.evolve(_emails_user(("work", "old@x.org"), ("home", "other@home.org")), id="1")
+        ]
+    )
+    new_desired, new_actual = ignoring(
+        desired, actual, schema=CORE_SCHEMAS, user_ignored=['emails[type eq "home"]']
+    )
+    assert [("work", "new@x.org")] == [
+        (e.type, e.value) for e in new_desired.users[0].user.emails or ()
+    ]
+    assert [("work", "old@x.org")] == [(e.type, e.value) for e in new_actual.users[0].emails or ()]
+    assert ('emails[type eq "work"].value', "userName") == new_desired.managed_user_attributes
+    # Only home emails: nothing left of the attribute on either side.
+    only_home = _emails_user(("home", "ann@home.org"))
+    assert (
+        without_paths(
+            only_home, [parse_ignored('emails[type eq "home"]', "User", CORE_SCHEMAS)]
+        ).emails
+        is None
+    )
+
+
+def test_a_filtered_path_the_target_changes_is_sent_whole_on_create() -> None:
+    """A home email the target changes is not compared, but a created user gets it, with
+    the work email: the create-only list is the whole list the create sends."""
+    desired = DesiredState(
+        users=[
+            DesiredUser(
+                key="e1",
+                user=_emails_user(("work", "ann@x.org"), ("home", "ann@home.org")),
+            )
+        ],
+        managed_user_attributes=[
+            "userName",
+            'emails[type eq "work"].value',
+            'emails[type eq "home"].value',
+        ],
+    )
+    new_desired, _ = ignoring(
+        desired,
+        TargetState(),
+        schema=CORE_SCHEMAS,
+        user_ignored=['emails[type eq "home"]'],
+        user_sent_on_create=['emails[type eq "home"]'],
+    )
+    record = new_desired.users[0]
+    assert record.create_only is not None
+    assert [("work", "ann@x.org")] == [(e.type, e.value) for e in record.user.emails or ()]
+    assert [("work", "ann@x.org"), ("home", "ann@home.org")] == [
+        (e.type, e.value) for e in record.create_only.emails or ()
+    ]

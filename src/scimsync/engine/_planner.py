@@ -302,16 +302,30 @@ def _canonical(path: str, schema: Any) -> str:
 
 
 def _without_create_only(clear: Clearing, create_only: User, schema: Any) -> Clearing | None:
-    """``clear`` without the attributes ``create_only`` sets: those are never cleared."""
-    heads: set[tuple[str, str]] = set()
+    """``clear`` without the attributes ``create_only`` sets: those are never cleared.
+
+    A managed element path (``emails[type eq "work"].value``) is one of them only when
+    a value ``create_only`` holds is one its filter selects: the work email is still
+    cleared when the create-only values are the home one.
+    """
+    heads: dict[tuple[str, str], Any] = {}
     for name, value in to_scim(create_only, request=True).items():
         if name == "schemas":
             continue
         if name.lower().startswith("urn:") and isinstance(value, dict):
-            heads.update((name.lower(), inner.lower()) for inner in value)
+            heads.update(((name.lower(), inner.lower()), v) for inner, v in value.items())
         else:
-            heads.add(("", name.lower()))
-    kept = tuple(m.text for m in clear.managed if m.scope_head not in heads)
+            heads[("", name.lower())] = value
+    kept = tuple(
+        m.text
+        for m in clear.managed
+        if m.scope_head not in heads
+        or (
+            m.matches is not None
+            and isinstance(values := heads[m.scope_head], list)
+            and not any(m.matches(v) for v in values)
+        )
+    )
     if len(kept) == len(clear.managed):
         return clear
     return clearing(User, kept, schema) if kept else None

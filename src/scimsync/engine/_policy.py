@@ -177,6 +177,9 @@ class Policy:
                 except InvalidPathError as exc:
                     problems.append(f"{name}: {exc}")
                     continue
+                if path.value_filter is not None:
+                    problems.append(f"{name}: {text!r}: an ignored path names no value filter")
+                    continue
                 spec = self.schema.resolve(resource_type, path.text)
                 if path.attribute.lower() in _NEVER_IGNORED or (spec is not None and spec.required):
                     problems.append(f"{name}: {text!r} cannot be ignored")
