@@ -1007,3 +1007,33 @@ def test_workers_opening_a_new_schema_at_once_all_find_it_whole(postgres: Postgr
     with ThreadPoolExecutor(4) as pool:
         opened = sorted(pool.map(open_one, range(4)))
     assert [(POSTGRES_SCHEMA_VERSION, f"t{n}") for n in range(4)] == opened
+
+
+#: A path learned of one value a mapping selects by a filter: quotes, brackets, spaces.
+HOME_EMAIL = 'emails[type eq "home"]'
+
+
+def test_a_filtered_unkept_path_round_trips_through_every_store(store: StateStore) -> None:
+    """``emails[type eq "home"]`` (the home email a target drops) is saved and loaded as
+    written, next to a whole-attribute path of an older state, through plain JSON and
+    each store; ``forget`` takes it by its text, in any case."""
+    learned = SyncState(
+        users=Ledger(
+            unkept={
+                HOME_EMAIL: Unkept(how="dropped", seen=2, since=WHEN),
+                'phoneNumbers[type eq "work"]': Unkept(how="changed", seen=2, since=WHEN),
+                "emails": Unkept(how="changed", seen=2, since=WHEN),
+            }
+        )
+    )
+    assert learned == SyncState.from_dict(json.loads(json.dumps(learned.to_dict())))
+    store.save(stored(state=learned))
+    loaded = store.load().state
+    assert loaded == learned
+    assert (
+        ("emails", HOME_EMAIL, 'phoneNumbers[type eq "work"]'),
+        {"emails", 'phoneNumbers[type eq "work"]'},
+    ) == (
+        loaded.users.ignored_paths(),
+        set(loaded.forget("User", ['EMAILS[TYPE EQ "HOME"]']).users.unkept),
+    )

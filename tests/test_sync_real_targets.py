@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from _filter_refusing import RefusingFilteredPaths
+from _home_email_dropping import DroppingHomeEmails
 from scimsync import Provisioner
 from scimsync.auth import BearerToken
 from scimsync.client import AsyncScimClient, RequestDetails
@@ -367,6 +368,69 @@ async def test_a_target_refusing_filtered_patch_paths_converges() -> None:
         e3.title,
     )
     assert (e1.id not in groups["g1"], e1.id in groups["g2"]) == (True, True)
+
+
+async def test_a_home_email_not_kept_is_learned_alone_and_work_emails_still_sync(
+    tmp_path: Path,
+) -> None:
+    """A target that never stores home emails: the mapping writes work and home emails
+    with value filters. The first cycle learns ``emails[type eq "home"]`` (said once,
+    kept in SQLite), not ``emails``; the next plans nothing; a changed work email is
+    then planned, written and kept, and the cycle after plans nothing again."""
+    server = ScimTestServer(token=TOKEN)
+    records = [
+        {"id": f"e{i}", "email": f"User{i}@Example.com", "home": f"user{i}@home.example"}
+        for i in range(3)
+    ]
+    http = httpx.AsyncClient(
+        transport=DroppingHomeEmails(server.async_transport()),
+        base_url=server.in_process_url,
+        headers=server.headers,
+    )
+    mapping = Mapping(
+        users={
+            "userName": lower("email"),
+            'emails[type eq "work"].value': lower("email"),
+            'emails[type eq "home"].value': "home",
+        }
+    )
+    provisioner = Provisioner(
+        MemorySource(users=records),
+        mapping,
+        ScimTarget(AsyncScimClient(http=http, auth=BearerToken(TOKEN))),
+        Policy(),
+        state=SqliteStateStore(tmp_path / "state.db"),
+        full_cycle_every=None,
+    )
+
+    async def cycle() -> SyncReport:
+        provisioner.source = MemorySource(users=records)
+        return await provisioner.arun_once(full=True)
+
+    async with http:
+        first = await cycle()
+        learned = provisioner.learned()
+        settled = await cycle()
+        records[0]["email"] = "Moved0@Example.com"
+        changed = await cycle()
+        after = await cycle()
+        provisioner.forget(['emails[type eq "home"]'])
+        asked_again = await provisioner.aplan()
+    home = 'emails[type eq "home"]'
+    assert ({"create": 3}, ()) == (first.planned, first.failures), str(first)
+    [warning] = first.target_warnings
+    assert f"does not keep User {home} (seen 3 times): it drops it" in warning
+    assert (f"User {home}: the target drops it (seen 3 times)",) == learned
+    assert ({}, ()) == (settled.planned, settled.target_warnings), str(settled)
+    assert ({"update": 1}, (), ()) == (
+        changed.planned,
+        changed.failures,
+        changed.target_warnings,
+    ), str(changed)
+    assert ({}, ()) == (after.planned, after.target_warnings), str(after)
+    e0 = next(u for u in server.users() if u.external_id == "e0")
+    assert [("work", "moved0@example.com")] == [(e.type, e.value) for e in e0.emails or ()]
+    assert {"update": 3} == asked_again.summary()
 
 
 def test_locked_writes_are_not_retried_blindly() -> None:

@@ -21,7 +21,7 @@ from scimsync.engine._state import CONFIRMATIONS
 from scimsync.models import DesiredState, DesiredUser, PatchOperation, TargetState
 from scimsync.patch import apply_patch
 from scimsync.schema import CORE_SCHEMAS, SchemaTable, core_schema_documents
-from scimsync.sync._verify import Observation, unkept_by_patch, unkept_by_resource
+from scimsync.sync._verify import Observation, scopes_of, unkept_by_patch, unkept_by_resource
 from strategies import any_users, as_mapped, managed_sets
 
 if TYPE_CHECKING:
@@ -311,9 +311,11 @@ def test_simple_multi_valued_values_are_found_by_equality() -> None:
 
 
 def test_a_value_not_kept_is_the_attribute_not_kept() -> None:
-    """An email the target did not keep, a phone number it rewrote, a work email set to
-    another address: the attribute is reported (``emails``, ``phoneNumbers``), never its
-    ``value``, which left out would have the engine write values without one."""
+    """An email the target did not keep, a phone number it rewrote, in a list written
+    whole (no element scope says which value is which): the attribute is reported
+    (``emails``, ``phoneNumbers``), never its ``value``, which left out would have the
+    engine write values without one. A work email set through a filtered path to
+    another address is that value (see the scoped tests below)."""
     sent = user(
         emails=[{"value": "a@x.org", "type": "work"}, {"value": "b@x.org", "type": "home"}],
         phoneNumbers=[{"value": "+1 (555) 010", "type": "work"}],
@@ -327,7 +329,7 @@ def test_a_value_not_kept_is_the_attribute_not_kept() -> None:
     )
     operations = ops(("replace", 'emails[type eq "work"].value', "a@x.org"))
     elsewhere = user(emails=[{"value": "z@x.org", "type": "work"}])
-    assert seen(("emails", "changed")) == unkept_by_patch(
+    assert seen(('emails[type eq "work"]', "changed")) == unkept_by_patch(
         "User", operations, elsewhere, CORE_SCHEMAS
     )
 
@@ -354,9 +356,12 @@ def test_a_filtered_path_kept_shows_nothing() -> None:
 
 
 def test_a_filtered_path_with_no_values_at_all_is_dropped() -> None:
-    """A filtered set answered with no emails at all is ``emails`` dropped."""
+    """A filtered set answered with no emails at all is the value the filter selects
+    dropped (``emails[type eq "work"]``), not every email."""
     operations = ops(("replace", 'emails[type eq "work"].primary', True))
-    assert seen(("emails", "dropped")) == unkept_by_patch("User", operations, user(), CORE_SCHEMAS)
+    assert seen(('emails[type eq "work"]', "dropped")) == unkept_by_patch(
+        "User", operations, user(), CORE_SCHEMAS
+    )
 
 
 def test_an_add_without_path_is_checked_as_a_body() -> None:
@@ -439,7 +444,9 @@ def test_a_removal_answered_with_the_value_still_there_is_not_cleared() -> None:
         title="Lead", name={"givenName": "Ann"}, emails=[{"value": "a@x.org", "type": "work"}]
     )
     assert seen(
-        ("emails", "not_cleared"), ("name.givenName", "not_cleared"), ("title", "not_cleared")
+        ('emails[type eq "work"]', "not_cleared"),
+        ("name.givenName", "not_cleared"),
+        ("title", "not_cleared"),
     ) == unkept_by_patch("User", operations, answered, CORE_SCHEMAS)
 
 
@@ -614,3 +621,55 @@ def test_a_primary_of_false_dropped_is_not_planned_again() -> None:
     made = plan(desired, TargetState(users=[held]), Policy(), state)
     assert [] == unkept_by_resource("User", wanted, held, CORE_SCHEMAS)
     assert () == made.operations
+
+
+# -- values a mapping selects by a filter ------------------------------------------------
+
+
+SCOPED = scopes_of(
+    "User",
+    (
+        'emails[type eq "work"].value',
+        'emails[type eq "home"].value',
+        'phoneNumbers[type eq "work"].value',
+    ),
+    CORE_SCHEMAS,
+)
+
+
+def test_a_value_a_mapping_selects_by_a_filter_is_learned_as_that_value() -> None:
+    """The mapping writes ``emails[type eq "home"].value`` and ``phoneNumbers[type eq
+    "work"].value``: a home email the target does not keep is ``emails[type eq "home"]``
+    dropped, a phone number it rewrites ``phoneNumbers[type eq "work"]`` changed, so the
+    work email stays compared; a dropped ``type`` is still every value's."""
+    sent = user(
+        emails=[{"value": "a@x.org", "type": "work"}, {"value": "b@x.org", "type": "home"}],
+        phoneNumbers=[{"value": "+1 (555) 010", "type": "work"}],
+    )
+    answered = user(
+        emails=[{"value": "a@x.org", "type": "work"}],
+        phoneNumbers=[{"value": "+1555010", "type": "work"}],
+    )
+    assert seen(
+        ('emails[type eq "home"]', "dropped"), ('phoneNumbers[type eq "work"]', "changed")
+    ) == unkept_by_resource("User", sent, answered, CORE_SCHEMAS, SCOPED)
+    untyped = user(emails=[{"value": "a@x.org"}, {"value": "b@x.org"}])
+    assert seen(("emails.type", "dropped"), ("phoneNumbers", "dropped")) == unkept_by_resource(
+        "User", sent, untyped, CORE_SCHEMAS, SCOPED
+    )
+
+
+def test_a_filtered_patch_path_not_kept_is_the_value_it_selects() -> None:
+    """``add emails [home]`` and ``replace phoneNumbers[type eq "work"].value`` on a
+    target that drops the one and rewrites the other: those values, not the attributes."""
+    operations = ops(
+        ("add", "emails", [{"value": "b@x.org", "type": "home"}]),
+        ("replace", 'phoneNumbers[type eq "work"].value', "+1 (555) 011"),
+    )
+    answered = user(
+        emails=[{"value": "a@x.org", "type": "work"}],
+        phoneNumbers=[{"value": "+1555011", "type": "work"}],
+    )
+    assert seen(
+        ('emails[type eq "home"]', "dropped"), ('phoneNumbers[type eq "work"]', "changed")
+    ) == unkept_by_patch("User", operations, answered, CORE_SCHEMAS, SCOPED)

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 
     from ..engine import Plan, SyncState
     from ..models import TargetState
+    from ..patch._scope import ElementScope
     from ..schema import SchemaTable
     from ..targets import GroupTarget, UserTarget
     from ._state import StateStore
@@ -278,11 +279,15 @@ class Executor:
         on_result: Callable[[OperationResult], object] | None = None,
         stop_requested: Callable[[], bool] | None = None,
         earlier_attempts: Collection[tuple[str, str | None]] = (),
+        scopes: Mapping[str, Sequence[ElementScope]] | None = None,
     ) -> None:
         from ..engine import SyncState
 
         self.target = target
         self.policy = policy
+        # The element scopes of what the mapping writes, per resource type: a value
+        # they select that the target does not keep is learned as that value.
+        self.scopes = dict(scopes or {})
         self.settings = settings or ApplyPolicy()
         self.state = state or SyncState()
         self.journal = journal
@@ -847,9 +852,10 @@ class Executor:
         answered: Resource,
     ) -> list[Observation]:
         schema = self.policy.schema
+        scopes = self.scopes.get(resource_type, ())
         if isinstance(sent, Resource):
-            return unkept_by_resource(resource_type, sent, answered, schema)
-        return unkept_by_patch(resource_type, list(sent), answered, schema)
+            return unkept_by_resource(resource_type, sent, answered, schema, scopes)
+        return unkept_by_patch(resource_type, list(sent), answered, schema, scopes)
 
     async def _get(self, run: _Run, op: Operation) -> Resource | None:
         run.reads += 1

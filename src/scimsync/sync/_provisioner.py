@@ -91,6 +91,7 @@ from ._tell import (
     record_of,
     tell,
 )
+from ._verify import scopes_of
 
 if TYPE_CHECKING:
     import random
@@ -99,6 +100,7 @@ if TYPE_CHECKING:
 
     from ..mapping import Mapping
     from ..models import TargetState
+    from ..patch._scope import ElementScope
     from ..sources import AsyncSource, Source
     from ..targets import UserTarget
 
@@ -653,10 +655,27 @@ class Provisioner:
             on_result=on_result,
             stop_requested=self._schedule.stop_is_requested,
             earlier_attempts={(e.resource_type, e.source_key) for e in reading.earlier},
+            scopes=self._element_scopes(reading.policy),
         )
         listing_complete = reading.actual is None or reading.actual.complete
         execution = executor.execute(plan, current=current, verify_creates=not listing_complete)
         return await in_phase(self.observer, "apply", execution)
+
+    def _element_scopes(self, policy: Policy) -> dict[str, tuple[ElementScope, ...]]:
+        """The element scopes of what the mapping writes, per resource type."""
+        mapping = self.mapping
+        return {
+            "User": scopes_of(
+                "User",
+                (*mapping.managed_user_attributes, *mapping.kept_user_attributes),
+                policy.schema,
+            ),
+            "Group": scopes_of(
+                "Group",
+                (*mapping.managed_group_attributes, *mapping.kept_group_attributes),
+                policy.schema,
+            ),
+        }
 
     # -- on demand ------------------------------------------------------------------------
 

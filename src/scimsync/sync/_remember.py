@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shlex
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -344,7 +345,7 @@ def _unkept_warning(resource_type: str, path: str, how: str, seen: int) -> str:
     return (
         f"the target does not keep {resource_type} {path} (seen {_times(seen)}): it "
         f"{_UNKEPT_CONSEQUENCE[how]}{f'; {heavy}' if heavy and how != 'not_cleared' else ''}"
-        f"; `scimsync learned --forget {path}` asks again"
+        f"; `scimsync learned --forget {shlex.quote(path)}` asks again"
     )
 
 

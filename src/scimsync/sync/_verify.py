@@ -24,9 +24,14 @@ Rules:
   ``emails.type`` dropped, not a new one. A filtered PATCH path whose filter reads
   a sub-attribute the target does not keep (``emails[type eq "work"].value``) is
   reported as that sub-attribute, dropped.
-- Paths are reported in the schema's spelling without filters (``title``,
-  ``name.givenName``, ``emails.type``, ``urn:…:User:department``): what the engine
-  can leave out.
+- Paths are reported in the schema's spelling (``title``, ``name.givenName``,
+  ``emails.type``, ``urn:…:User:department``): what the engine can leave out.
+- **A value the mapping selects by a filter is reported as that value**: one the
+  mapping writes with ``emails[type eq "home"].value`` (one its element scopes
+  select, or a PATCH path's filter) that the target drops or changes is
+  ``emails[type eq "home"]``, not ``emails``, so the other values (the work email)
+  stay compared. A multi-valued attribute written whole is reported whole, as is a
+  sub-attribute of every value (``emails.type``).
 
 Pure: no I/O. The executor calls it with what it sent and what it got back.
 """
@@ -46,12 +51,17 @@ from ..filter import AttrPath
 from ..filter._eval import lookup
 from ..filter._nodes import compile_value_filter
 from ..patch import parse_path
+from ..patch._scope import scope_key
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..filter import Filter
     from ..models import PatchOperation, Resource
+    from ..patch._scope import ElementScope
     from ..schema import AttributeSpec, SchemaTable
 
-__all__ = ["Observation", "unkept_by_patch", "unkept_by_resource"]
+__all__ = ["Observation", "scopes_of", "unkept_by_patch", "unkept_by_resource"]
 
 #: Attributes never checked: set by the service provider, or memberships.
 _NOT_CHECKED = frozenset({"schemas", "id", "meta", "members", "groups"})
@@ -73,12 +83,20 @@ def _empty(value: Any) -> bool:
 class _Checker:
     """Compares sent values with a resource's SCIM JSON, collecting observations."""
 
-    def __init__(self, resource_type: str, answered: Resource, schema: SchemaTable) -> None:
+    def __init__(
+        self,
+        resource_type: str,
+        answered: Resource,
+        schema: SchemaTable,
+        scopes: Sequence[ElementScope] = (),
+    ) -> None:
         self.resource_type = resource_type
         self.data = to_scim(answered)
         self.schema = schema
         self.urns = schema.extension_urns(resource_type)
         self.found: dict[str, UnkeptHow] = {}
+        self.scopes = {scope.key: scope for scope in scopes}
+        self._predicates: dict[tuple[str, str, str], Callable[[Any], bool]] = {}
 
     # -- naming and characteristics ----------------------------------------------------
 
@@ -91,7 +109,16 @@ class _Checker:
         top = attribute if urn is None else f"{urn}:{attribute}"
         return self.schema.resolve(self.resource_type, top)
 
-    def note(self, urn: str | None, attribute: str, sub: str | None, how: UnkeptHow) -> None:
+    def note(
+        self,
+        urn: str | None,
+        attribute: str,
+        sub: str | None,
+        how: UnkeptHow,
+        value_filter: Filter | None = None,
+    ) -> None:
+        """Note ``urn:attribute.sub`` not kept; of the values ``value_filter`` selects
+        only, when it is given and the path is the values themselves."""
         spec = self.spec(urn, attribute)
         name = spec.name if spec is not None else attribute
         if spec is not None and sub is not None:
@@ -101,8 +128,10 @@ class _Checker:
             # A value of a multi-valued attribute is its ``value``: the engine, told to
             # leave ``emails.value`` out, would write emails without one.
             sub = None
+        if sub is not None or (spec is not None and not spec.multi_valued):
+            value_filter = None  # a sub-attribute of every value, or a singular one
         try:
-            path = IgnoredPath(urn, name, sub).text
+            path = IgnoredPath(urn, name, sub, value_filter).text
         except FilterSyntaxError:
             return  # a name no SCIM path can spell ("cost code"): nothing to leave out
         # "dropped" says more than "changed" about the same path.
@@ -168,6 +197,7 @@ class _Checker:
         sub: str,
         sent: Any,
         held: Mapping[str, Any],
+        value_filter: Filter | None = None,
     ) -> None:
         sub_spec = spec.sub(sub) if spec is not None else None
         if not self._checked(sub_spec) or _empty(sent):
@@ -176,9 +206,9 @@ class _Checker:
         if _empty(value):
             if sent is False and sub.lower() == "primary":
                 return  # false is primary's default: leaving it out keeps it
-            self.note(urn, name, sub, "dropped")
+            self.note(urn, name, sub, "dropped", value_filter)
         elif not self.same(sub_spec, sent, value):
-            self.note(urn, name, sub, "changed")
+            self.note(urn, name, sub, "changed", value_filter)
 
     def values(
         self,
@@ -194,12 +224,51 @@ class _Checker:
                 if not any(self.same(spec, element, h) for h in held):
                     self.note(urn, name, None, "changed")
                 continue
+            chosen = self.scoped(urn, name, spec, element)
             match = self.find(spec, element, held)
+            if match is None and chosen is not None:
+                # A value the mapping selects by a filter: that value is not kept, not
+                # the attribute (another value the filter selects: it was changed).
+                value_filter, selects = chosen
+                kept = any(isinstance(h, Mapping) and selects(h) for h in held)
+                self.note(urn, name, None, "changed" if kept else "dropped", value_filter)
+                continue
             if match is None:
                 self.note(urn, name, "value" if "value" in _folded(element) else None, "changed")
                 continue
             for sub, value in element.items():
-                self.sub(urn=urn, name=name, spec=spec, sub=sub, sent=value, held=match)
+                self.sub(
+                    urn=urn,
+                    name=name,
+                    spec=spec,
+                    sub=sub,
+                    sent=value,
+                    held=match,
+                    value_filter=None if chosen is None else chosen[0],
+                )
+
+    def scoped(
+        self, urn: str | None, name: str, spec: AttributeSpec | None, element: Mapping[str, Any]
+    ) -> tuple[Filter, Callable[[Any], bool]] | None:
+        """The first filter of the attribute's element scope selecting ``element``, if
+        one does, with its predicate."""
+        scope = self.scopes.get(scope_key(urn, spec.name if spec is not None else name))
+        if scope is None:
+            return None
+        for value_filter in scope.filters:
+            selects = self.predicate(urn, name, value_filter)
+            if selects(element):
+                return value_filter, selects
+        return None
+
+    def predicate(self, urn: str | None, name: str, value_filter: Filter) -> Callable[[Any], bool]:
+        key = ((urn or "").lower(), name.lower(), str(value_filter))
+        found = self._predicates.get(key)
+        if found is None:
+            found = self._predicates[key] = compile_value_filter(
+                value_filter, AttrPath(name, urn=urn), self.resource_type, self.schema
+            )
+        return found
 
     def find(
         self, spec: AttributeSpec | None, element: Mapping[str, Any], held: list[Any]
@@ -286,16 +355,11 @@ class _Checker:
         spec = self.spec(urn, name)
         held = self.held(urn, name)
         elements = [e for e in held if isinstance(e, Mapping)] if isinstance(held, list) else []
-        selects = compile_value_filter(
-            value_filter,
-            AttrPath(name, urn=urn),
-            self.resource_type,
-            self.schema,
-        )
+        selects = self.predicate(urn, name, value_filter)
         chosen = [e for e in elements if selects(e)]
         if op == "remove":
             if any(sub is None or not _empty(lookup(e, sub, sub.lower())) for e in chosen):
-                self.note(urn, name, sub, "not_cleared")
+                self.note(urn, name, sub, "not_cleared", value_filter)
             return
         wanted: Mapping[str, Any] = (
             {sub: value} if sub is not None else value if isinstance(value, Mapping) else {}
@@ -303,16 +367,27 @@ class _Checker:
         if chosen:
             for element in chosen:
                 for key, expected in wanted.items():
-                    self.sub(urn=urn, name=name, spec=spec, sub=key, sent=expected, held=element)
+                    self.sub(
+                        urn=urn,
+                        name=name,
+                        spec=spec,
+                        sub=key,
+                        sent=expected,
+                        held=element,
+                        value_filter=value_filter,
+                    )
             return
         if not elements:
-            self.note(urn, name, None, "dropped")
+            self.note(urn, name, None, "dropped", value_filter)
             return
         # Nothing matches the filter: a value holding what was sent, without what the
         # filter reads, is the same value with those sub-attributes dropped.
         match = self.find(spec, wanted, elements) if wanted else None
         if match is None:
-            self.note(urn, name, sub, "changed")
+            # No value the filter selects, none holding what was sent: that value is
+            # what the target did not keep.
+            whole = sub is None or sub.lower() == "value"
+            self.note(urn, name, sub, "dropped" if whole else "changed", value_filter)
             return
         for read in value_filter.attribute_paths():
             if _empty(lookup(match, read.name, read.name.lower())):
@@ -336,12 +411,33 @@ def _folded(element: Mapping[str, Any]) -> set[str]:
     return {key.lower() for key in element}
 
 
+def scopes_of(
+    resource_type: str, paths: Sequence[str], schema: SchemaTable
+) -> tuple[ElementScope, ...]:
+    """The element scopes the mapping's ``paths`` of ``resource_type`` give (what the
+    checks name a value by); none for paths that do not parse (the planner says so)."""
+    from ..errors import InvalidPathError as _Invalid
+    from ..models import Group, User
+    from ..patch._managed import element_scopes
+
+    cls: type[User] | type[Group] = User if resource_type == "User" else Group
+    try:
+        return element_scopes(cls, tuple(sorted(set(paths))), schema)
+    except _Invalid:
+        return ()
+
+
 def unkept_by_resource(
-    resource_type: str, sent: Resource, answered: Resource, schema: SchemaTable
+    resource_type: str,
+    sent: Resource,
+    answered: Resource,
+    schema: SchemaTable,
+    scopes: Sequence[ElementScope] = (),
 ) -> list[Observation]:
     """What ``answered`` (the target's answer to a create or PUT of ``sent``, or a
-    read-back) does not hold of what ``sent`` set."""
-    checker = _Checker(resource_type, answered, schema)
+    read-back) does not hold of what ``sent`` set. ``scopes``: the element scopes of
+    what the mapping writes (a value they select is reported as that value)."""
+    checker = _Checker(resource_type, answered, schema, scopes)
     checker.body(to_scim(sent, request=True))
     return checker.observations()
 
@@ -351,10 +447,11 @@ def unkept_by_patch(
     operations: Sequence[PatchOperation],
     answered: Resource,
     schema: SchemaTable,
+    scopes: Sequence[ElementScope] = (),
 ) -> list[Observation]:
     """What ``answered`` (the answer to PATCH ``operations``, or a read-back) does not
-    hold of what they set or removed."""
-    checker = _Checker(resource_type, answered, schema)
+    hold of what they set or removed (``scopes``: see :func:`unkept_by_resource`)."""
+    checker = _Checker(resource_type, answered, schema, scopes)
     for op in operations:
         checker.operation(op)
     return checker.observations()
