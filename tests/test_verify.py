@@ -542,8 +542,10 @@ LOSSES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "displayName upper-cased": lambda d: (
         {**d, "displayName": d["displayName"].upper()} if "displayName" in d else d
     ),
-    "active dropped": lambda d: _without(d, "active"),
 }
+# Not among them: ``active`` dropped. A user's ``active`` is never learned away (a
+# leaver would stay active): such a write fails on every cycle instead (see
+# test_a_deactivation_the_target_does_not_keep_fails_on_every_cycle).
 
 
 def _without(data: dict[str, Any], key: str) -> dict[str, Any]:
