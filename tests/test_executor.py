@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -468,6 +469,26 @@ async def test_a_stop_request_lets_operations_in_flight_finish() -> None:
     assert Counter({"applied": 4, "skipped": 6}) == Counter(r.outcome for r in execution.results)
     assert 4 == len(target.inner.state().users)
     assert "a stop was requested" in (execution.stopped or "")
+
+
+async def test_a_result_hook_that_raises_leaves_no_write_running() -> None:
+    """``on_result`` raising: the error reaches the caller once the operations in flight
+    have ended; nothing more starts, and no worker is left writing in the background."""
+    target = ScriptedTarget()
+    made = plan_for(target.inner, desired(10))
+
+    calls: list[object] = []
+
+    def broken(result: object) -> None:
+        calls.append(result)
+        if len(calls) == 1:  # once: the other worker would go on
+            raise RuntimeError("the hook broke")
+
+    with pytest.raises(RuntimeError, match="the hook broke"):
+        await execute(target, made, settings=ApplyPolicy(concurrency=2), on_result=broken)
+    assert [] == [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert 0 == target.in_flight
+    assert target.count("create_user") == len(target.inner.state().users) <= 2
 
 
 # -- against the target as it is now ----------------------------------------------------------

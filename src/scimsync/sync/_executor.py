@@ -364,20 +364,29 @@ class Executor:
         heapq.heapify(ready)
         condition = asyncio.Condition()
         done = 0
+        raised: list[Exception] = []  # by on_result, or a bug: no more starts
 
         async def worker() -> None:
             nonlocal done
             while True:
                 async with condition:
-                    while not ready and done < len(operations):
+                    while not ready and done < len(operations) and not raised:
                         await condition.wait()
-                    if not ready:
+                    if not ready or raised:
                         return
                     position = heapq.heappop(ready)
-                result = await self._run_one(position, operations[position])
-                results[position] = result
-                if self.on_result is not None:
-                    self.on_result(result)
+                try:
+                    result = await self._run_one(position, operations[position])
+                    results[position] = result
+                    if self.on_result is not None:
+                        self.on_result(result)
+                except Exception as exc:
+                    # The other workers end what they are sending, start nothing more,
+                    # and the error is raised once they have: no write left running.
+                    raised.append(exc)
+                    async with condition:
+                        condition.notify_all()
+                    return
                 async with condition:
                     done += 1
                     for follower in dependents[position]:
@@ -389,6 +398,8 @@ class Executor:
         if operations:
             workers = min(self.settings.concurrency, len(operations))
             await asyncio.gather(*(worker() for _ in range(workers)))
+            if raised:
+                raise raised[0]
         if self.journal is not None:
             self.journal.flush()
         assert all(r is not None for r in results)
