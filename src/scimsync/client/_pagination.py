@@ -157,12 +157,20 @@ class Paginator(Generic[T]):
         self._max_pages = max_pages
         self._max_resources = max_resources
         # The limits in force, with why: given, or derived once totalResults is known.
+        self._page_limit: tuple[int, str]
+        self._resource_limit: tuple[int, str]
+        self._given_limits()
+
+    def _given_limits(self) -> None:
+        """The limits given, else the ceilings: none derived from a totalResults."""
         self._page_limit = (
-            (max_pages, "as given") if max_pages else (MAX_LISTED_PAGES, "MAX_LISTED_PAGES")
+            (self._max_pages, "as given")
+            if self._max_pages
+            else (MAX_LISTED_PAGES, "MAX_LISTED_PAGES")
         )
         self._resource_limit = (
-            (max_resources, "as given")
-            if max_resources
+            (self._max_resources, "as given")
+            if self._max_resources
             else (MAX_LISTED_RESOURCES, "MAX_LISTED_RESOURCES")
         )
 
@@ -241,17 +249,7 @@ class Paginator(Generic[T]):
             # (A count that changed may be resources deleted meanwhile: incomplete.)
             self._miscounted = True
             self.deviations.append(_MISCOUNTED)
-            # Limits derived from a wrong count would stop the listing short.
-            self._page_limit = (
-                (self._max_pages, "as given")
-                if self._max_pages
-                else (MAX_LISTED_PAGES, "MAX_LISTED_PAGES")
-            )
-            self._resource_limit = (
-                (self._max_resources, "as given")
-                if self._max_resources
-                else (MAX_LISTED_RESOURCES, "MAX_LISTED_RESOURCES")
-            )
+            self._given_limits()  # derived from a wrong count, they stop it short
             return True
         first = self.pages == 1 and self._check_first_page
         if not self._confirming and (returned >= self.count or first):
