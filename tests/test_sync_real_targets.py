@@ -19,6 +19,7 @@ import pytest
 
 from _filter_refusing import RefusingFilteredPaths
 from _home_email_dropping import DroppingHomeEmails
+from _members_unlisted import UnlistedMembers
 from scimsync import Provisioner
 from scimsync.auth import BearerToken
 from scimsync.client import AsyncScimClient, RequestDetails
@@ -322,6 +323,29 @@ async def test_what_was_learned_survives_a_restart(tmp_path: Path) -> None:
     assert ([], ()) == (refused, report.target_warnings), str(report)
     assert {"create": 1, "add_members": 1} == report.planned
     assert Counter({"POST": 1, "PUT": 1}) == writes
+
+
+async def test_group_members_shown_only_by_id_are_compared_and_removed() -> None:
+    """A target whose group listings never show members (asked for or not), and whose
+    groups read by id do: members are read group by group, a user moved to another
+    group leaves the old one, and a settled cycle sends nothing."""
+    rig = Rig(wrap=UnlistedMembers)
+    async with rig.client:
+        with no_waits():
+            first, second = await converge(rig, cycles=2)
+            rig.records[1]["group"] = "g2"
+            moved, _ = await rig.cycle()
+            settled, settled_writes = await rig.cycle()
+    assert ({}, Counter()) == (second[0].planned, second[1]), str(second[0])
+    assert {"remove_members": 1, "add_members": 1} == moved.planned, str(moved)
+    assert ({}, Counter()) == (settled.planned, settled_writes), str(settled)
+    assert rig.server is not None
+    names = {u.id: u.external_id for u in rig.server.users()}
+    held = {g.display_name: {names[m.value] for m in g.members or ()} for g in rig.server.groups()}
+    assert ("e1" in held["g2"], "e1" in held["g1"]) == (True, False)
+    reports = [first[0], second[0], moved, settled]
+    said = [w for r in reports for w in r.target_warnings if "read by id" in w]
+    assert 1 == len(said), [r.target_warnings for r in reports]
 
 
 async def test_a_target_refusing_filtered_patch_paths_converges() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -190,8 +191,11 @@ class ScimTarget:
 
         A group listed without ``members`` is either empty (an unassigned attribute is
         left out, RFC 7643 §2.5) or a target that leaves members out of listings. The
-        two look alike, so such groups are listed once more asking for ``members``:
-        what is still absent then is empty.
+        two look alike, so such groups are listed once more asking for ``members``.
+        When no group holds any even then, the target may leave them out of every
+        listing (some do): each group is read by id, asking for its members, and what
+        is still absent then is empty. (Read as empty, members the target holds would
+        never be removed.)
         """
         attributes = _GROUP_ATTRIBUTES if self._request_group_members else None
         listing = await self.client.list_all(
@@ -209,13 +213,51 @@ class ScimTarget:
                 for g in groups
             )
             complete, problem = complete and members.complete, problem or members.problem
+        unread: dict[str, str] = {}  # id -> why
+        if groups and all(g.members is None for g in groups):
+            groups, unread = await self._members_by_id(groups)
+            if unread:
+                complete = False
+                problem = problem or (
+                    f"{len(unread)} group(s) could not be read for their members: "
+                    f"{', '.join(f'{i} ({why})' for i, why in sorted(unread.items())[:5])}"
+                )
         # Members were asked for: a group still without any has none. (None would read
         # as "not shown", and the engine would never compare that group's members.)
         groups = tuple(
-            g if g.members is not None or g.id is None else attrs.evolve(g, members=())
+            g
+            if g.members is not None or g.id is None or g.id in unread
+            else attrs.evolve(g, members=())
             for g in groups
         )
         return TargetListing(resources=groups, complete=complete, problem=problem)
+
+    async def _members_by_id(
+        self, groups: Sequence[Group]
+    ) -> tuple[tuple[Group, ...], dict[str, str]]:
+        """``groups`` with the members each holds read by id, and the ids of those that
+        could not be read (with the reason): they keep none shown, so their members are
+        not compared."""
+        reads = await asyncio.gather(
+            *(self.client.get(Group, g.id, attributes=("members",)) for g in groups if g.id),
+            return_exceptions=True,
+        )
+        found: dict[str | None, Any] = {}
+        failed: dict[str, str] = {}  # id -> why
+        for group, read in zip([g for g in groups if g.id], reads, strict=True):
+            if isinstance(read, BaseException):
+                if isinstance(read, (UnauthorizedError, ForbiddenError)):
+                    raise read
+                failed[group.id or ""] = _short(read)
+            else:
+                found[group.id] = read.members
+        if any(found.values()):
+            self._deviation(
+                "group listings leave members out, even asked for: each group is read "
+                "by id for its members"
+            )
+        out = tuple(attrs.evolve(g, members=found[g.id]) if g.id in found else g for g in groups)
+        return out, failed
 
     async def get_user(self, user_id: str) -> User:
         """The user with id ``user_id``."""
