@@ -523,10 +523,11 @@ def test_a_source_issue_naming_a_key_protects_it() -> None:
 
 def test_a_record_the_source_could_not_read_makes_the_read_incomplete_whatever_its_key() -> None:
     """MALFORMED: a row with a wrong number of fields may carry another column's value as
-    its key, so no key is protected on its word; nothing may be deprovisioned instead."""
+    its key: nothing may be deprovisioned; the key it gave is protected all the same,
+    should the guard be forced (a wrong key protected costs nothing)."""
     issue = RecordIssue(code=IssueCode.MALFORMED, reason="3 fields where the header has 5", key="x")
     result = Mapping(users={"userName": "m"}).map([user_record(m="a"), issue])
-    assert (False, {}) == (result.complete, dict(result.desired.protected_user_keys))
+    assert (False, ["x"]) == (result.complete, list(result.desired.protected_user_keys))
 
 
 def test_a_failing_member_of_rule_makes_the_read_incomplete() -> None:
@@ -773,8 +774,9 @@ def test_the_messy_csv_maps_to_exactly_the_good_people() -> None:
     ] == [(i.line, i.code) for i in result.issues]
     assert (False, 1, 10) == (result.complete, result.out_of_scope, result.records)
     # The invalid and duplicated rows are protected; the malformed ones (E007 has too
-    # few fields) and the keyless one make the read incomplete instead.
-    assert ["E005", "E006"] == list(result.desired.protected_user_keys)
+    # few fields, E010 a quote never closed) and the keyless one make the read
+    # incomplete, the keys the malformed ones gave protected too.
+    assert ["E005", "E006", "E007", "E010"] == sorted(result.desired.protected_user_keys)
     users = {u.key: u.user for u in result.desired.users}
     assert "bob@example.com" == users["E002"].user_name
     assert "Zoë Ångström" == users["E003"].display_name

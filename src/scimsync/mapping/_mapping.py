@@ -330,10 +330,11 @@ class Mapping:
       removed from any group, and every other deprovision of the cycle goes ahead.
       A group that only user records with an issue name (``member_of``) is
       protected the same way;
-    - when nobody can name it (a record without a key; a record the source could not
-      read, ``MALFORMED``, whose key may be another column's value; a read that
-      stopped; a ``member_of`` rule that failed, since any group may be one it
-      names), the desired state is incomplete and the engine deprovisions no one.
+    - when nobody can name it for certain (a record without a key; a record the
+      source could not read, ``MALFORMED``, whose key may be another column's value; a
+      read that stopped; a ``member_of`` rule that failed, since any group may be one
+      it names), the desired state is incomplete and the engine deprovisions no one.
+      A key such a record did give is protected too, should the guard be forced.
 
     ``UNKNOWN_MEMBER`` and ``UNKNOWN_REFERENCE`` lose no identity: they do neither.
 
@@ -1055,8 +1056,10 @@ class _Builder:
         """
         why: dict[RecordKind, dict[str, set[str]]] = {"user": {}, "group": {}}
         for issue in self.issues:
-            if issue.code.loses_identity and _names_identity(issue):
-                assert issue.key is not None
+            if issue.code.loses_identity and issue.key is not None:
+                # A key read from a row the source could not read may be another
+                # column's value: protected all the same (protecting it costs nothing,
+                # and the read is incomplete anyway), in case the guard is forced.
                 found = why[issue.kind].setdefault(issue.key, set())
                 found.add(f"source record has an issue: {issue.code.value}: {issue.reason}")
         for group_key, user_keys in self.named_by_troubled.items():
