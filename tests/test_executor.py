@@ -278,7 +278,7 @@ async def test_a_create_answered_with_another_account_never_links_it(adopt: str)
     assert (
         f"the target answered the create with account {inner.state().users[0].id}, which "
         "holds another identity (userName 'admin-ann'); no account holds this identity: "
-        "not sent again"
+        "not sent again this cycle"
     ) == result.reason
     assert ({}, ()) == (dict(execution.resolved), execution.unkept)
     (held,) = inner.state().users

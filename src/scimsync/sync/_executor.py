@@ -618,7 +618,11 @@ class Executor:
         ledger = self.state.ledger(op.resource_type)
         settled = decide_create(op, found, policy=self.policy, ledger=ledger, maybe_ours=maybe_ours)
         if settled.action is CreateAction.RETRY:
-            return "failed", f"{answer}; no account holds this identity: not sent again", None
+            return (
+                "failed",
+                f"{answer}; no account holds this identity: not sent again this cycle",
+                None,
+            )
         run.notes.append(answer)
         return await self._settle(run, op, settled)
 
