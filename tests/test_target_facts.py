@@ -23,6 +23,7 @@ from scimsync.codec import from_scim
 from scimsync.errors import (
     BadRequestError,
     NotFoundError,
+    PayloadTooLargeError,
     ScimHTTPError,
     ServerError,
     UnauthorizedError,
@@ -261,6 +262,19 @@ def _target(mock: MockTarget) -> ScimTarget:
         retry=RetryPolicy.never(),
     )
     return ScimTarget(client)
+
+
+async def test_one_member_refused_413_is_an_error() -> None:
+    """Halving stops at one member: a single member answered 413 raises, after one
+    request per halving; nothing is learned."""
+    mock = MockTarget()
+    mock.on("PATCH", "/v2/Groups/g1", scim_error(413, None, "too large"))
+    target = _target(mock)
+    async with target.client:
+        with pytest.raises(PayloadTooLargeError):
+            await target.add_members("g1", ["u1", "u2", "u3"])
+    sizes = [len(body["Operations"][0]["value"]) for body in _bodies(mock, "PATCH")]
+    assert ([3, 2, 1], None) == (sizes, target.facts.max_members)
 
 
 def _bodies(mock: MockTarget, method: str) -> list[Any]:

@@ -10,7 +10,7 @@ import pytest
 from scimsync import EnterpriseUser, Group, Member, Name, User
 from scimsync.auth import BearerToken
 from scimsync.client import AsyncScimClient
-from scimsync.errors import ConflictResponseError, NotFoundError, PayloadTooLargeError
+from scimsync.errors import ConflictResponseError, NotFoundError
 from scimsync.models import PatchOperation
 from scimsync.retry import RetryPolicy
 from scimsync.targets import (
@@ -18,6 +18,7 @@ from scimsync.targets import (
     ScimTarget,
     Target,
     TargetCapabilities,
+    TargetFacts,
     read_target_state,
 )
 from scimsync.testing import Faults, Quirks, ScimTestServer
@@ -145,19 +146,43 @@ async def test_members_are_chunked_to_the_limit(server: ScimTestServer) -> None:
 
 
 async def test_a_member_cap_is_respected_when_told(server: ScimTestServer) -> None:
-    """A target capping members per operation refuses more (413); the target chunks under it."""
+    """A target capping members per operation refuses more (413); told the cap, the
+    target chunks under it, sending no refused request."""
     server.quirks = Quirks(max_members_per_patch_operation=2)
-    eager, careful = target_for(server), target_for(server, max_members_per_operation=2)
-    async with eager.client, careful.client:
+    careful = target_for(server, max_members_per_operation=2)
+    async with careful.client:
         ids = await _users(careful, 3)
         group = await careful.create_group(Group(display_name="Eng"))
         assert group.id is not None
-        with pytest.raises(PayloadTooLargeError):
-            await eager.add_members(group.id, ids)
+        server.requests.clear()
         await careful.add_members(group.id, ids)
     stored = server.group(group.id)
     assert stored is not None
     assert set(ids) == {m.value for m in stored.members or ()}
+    assert [] == [r for r in server.requests if r.status == 413]
+
+
+async def test_a_member_cap_found_by_413_is_learned(server: ScimTestServer) -> None:
+    """Not told the cap: a chunk answered 413 is halved until it goes through, and
+    that size is remembered (said once): later changes send no refused request."""
+    server.quirks = Quirks(max_members_per_patch_operation=3)
+    target = target_for(server)
+    async with target.client:
+        ids = await _users(target, 10)
+        group = await target.create_group(Group(display_name="Eng"))
+        assert group.id is not None
+        server.requests.clear()
+        await target.add_members(group.id, ids)
+        refused = [r for r in server.requests if r.status == 413]
+        assert (2, 3) == (len(refused), target.facts.max_members)  # 10, then 5: 3 went
+        server.requests.clear()
+        await target.remove_members(group.id, ids[:7])
+        assert [] == [r for r in server.requests if r.status == 413]
+    stored = server.group(group.id)
+    assert stored is not None
+    assert set(ids[7:]) == {m.value for m in stored.members or ()}
+    restored = TargetFacts.from_dict(target.facts.to_dict())
+    assert 3 == restored.max_members
 
 
 async def test_without_patch_updates_are_read_modify_write(server: ScimTestServer) -> None:

@@ -125,6 +125,8 @@ class TargetFacts:
       attributes (``"replace"``, the default, or ``"add"``);
     - ``unfilterable``: ``(resource type, attribute)`` pairs the target cannot filter
       on (lookups list and compare instead);
+    - ``max_members``: the most group members one PATCH operation carried that the
+      target took, after it answered 413 to more (None: no cap found);
     - ``deviations``: other departures from RFC 7644 seen, in words (a listing
       without ``totalResults``, discovery that could not be read).
 
@@ -136,6 +138,7 @@ class TargetFacts:
     no_filtered_patch: set[str] = attrs.field(factory=set)
     singular: dict[str, str] = attrs.field(factory=dict)
     unfilterable: set[tuple[str, str]] = attrs.field(factory=set)
+    max_members: int | None = None
     deviations: list[str] = attrs.field(factory=list)
 
     def note(self, deviation: str) -> bool:
@@ -151,6 +154,7 @@ class TargetFacts:
         self.no_filtered_patch.clear()
         self.singular.clear()
         self.unfilterable.clear()
+        self.max_members = None
         self.deviations.clear()
 
     def merge(self, other: TargetFacts) -> None:
@@ -160,6 +164,8 @@ class TargetFacts:
         for resource_type, style in other.singular.items():
             self.singular.setdefault(resource_type, style)
         self.unfilterable |= other.unfilterable
+        if other.max_members is not None:
+            self.max_members = min(self.max_members or other.max_members, other.max_members)
         for deviation in other.deviations:
             self.note(deviation)
 
@@ -170,6 +176,8 @@ class TargetFacts:
         out.update((f"{rt}.patch.filtered", "put") for rt in sorted(self.no_filtered_patch))
         out.update((f"{rt}.singular", style) for rt, style in sorted(self.singular.items()))
         out.update((f"{rt}.filter.{name}", "no") for rt, name in sorted(self.unfilterable))
+        if self.max_members is not None:
+            out["Group.members.max"] = str(self.max_members)
         out.update((f"note.{text}", "") for text in self.deviations)
         return out
 
@@ -192,6 +200,8 @@ class TargetFacts:
                 facts.singular[resource_type] = value
             elif what.startswith("filter."):
                 facts.unfilterable.add((resource_type, what.removeprefix("filter.")))
+            elif (resource_type, what) == ("Group", "members.max") and value.isdigit():
+                facts.max_members = int(value) or None
         return facts
 
     def describe(self) -> list[str]:
@@ -215,5 +225,10 @@ class TargetFacts:
             f"the target cannot filter {rt}s on {name}: lookups list them and compare"
             for rt, name in sorted(self.unfilterable)
         )
+        if self.max_members is not None:
+            lines.append(
+                f"the target takes at most {self.max_members} members per PATCH "
+                "operation (413 to more): member changes are sent in chunks of that size"
+            )
         lines.extend(self.deviations)
         return lines

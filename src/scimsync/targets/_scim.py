@@ -15,6 +15,7 @@ from ..errors import (
     ConfigurationError,
     ForbiddenError,
     NotFoundError,
+    PayloadTooLargeError,
     ScimSyncError,
     UnauthorizedError,
 )
@@ -27,7 +28,7 @@ from ._overlay import overlay
 from ._protocol import GroupUpdate, TargetCapabilities, TargetListing, UserUpdate
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from ..client import PagedListing
 
@@ -347,26 +348,56 @@ class ScimTarget:
 
     async def add_members(self, group_id: str, member_ids: Sequence[str]) -> None:
         """Add members by id: one PATCH per chunk, or one read-modify-write PUT."""
-        if not member_ids:
-            return
-        capabilities = await self.capabilities()
-        for chunk in _chunks(member_ids, capabilities.max_members_per_operation):
-            operation = PatchOperation(
-                op="add", path="members", value=[{"value": i} for i in chunk]
-            )
-            await self._update(Group, group_id, [operation])
+        await self._members(group_id, member_ids, _added)
 
     async def remove_members(self, group_id: str, member_ids: Sequence[str]) -> None:
         """Remove members by id: ``members[value eq "…"]`` PATCHes per chunk, or one PUT."""
+        await self._members(group_id, member_ids, _removed)
+
+    async def _members(
+        self,
+        group_id: str,
+        member_ids: Sequence[str],
+        operations: Callable[[Sequence[str]], list[PatchOperation]],
+    ) -> None:
+        """Send ``operations`` for ``member_ids`` in chunks of the size the target takes.
+
+        A chunk answered 413 is halved and sent again, down to one member; the size
+        that went through is remembered (:attr:`TargetFacts.max_members`), said once.
+        """
         if not member_ids:
             return
         capabilities = await self.capabilities()
-        for chunk in _chunks(member_ids, capabilities.max_members_per_operation):
-            operations = [
-                PatchOperation(op="remove", path=str(attr("members").where(attr("value").eq(i))))
-                for i in chunk
-            ]
-            await self._update(Group, group_id, operations)
+        size = min(
+            filter(None, (capabilities.max_members_per_operation, self.facts.max_members)),
+            default=len(member_ids),
+        )
+        pending = list(member_ids)
+        halved = False
+        while pending:
+            chunk, rest = pending[:size], pending[size:]
+            try:
+                await self._update(Group, group_id, operations(chunk))
+            except PayloadTooLargeError:
+                if len(chunk) == 1:
+                    raise
+                size, halved = (len(chunk) + 1) // 2, True
+                continue
+            pending = rest
+            if halved:
+                self._learn_max_members(size)
+                halved = False
+
+    def _learn_max_members(self, size: int) -> None:
+        known = self._facts.max_members
+        if known is not None and known <= size:
+            return
+        self._facts.max_members = size
+        logger.warning(
+            "%s answered 413 to more members per PATCH operation: %d are sent from now on",
+            self.client.base_url,
+            size,
+        )
 
     # -- internals ------------------------------------------------------------------------
 
@@ -516,9 +547,15 @@ def _refusal(exc: BaseException) -> str:
     return f"{status} {scim_type}" if scim_type else str(status)
 
 
-def _chunks(items: Sequence[str], size: int | None) -> list[Sequence[str]]:
-    size = size or len(items)
-    return [items[start : start + size] for start in range(0, len(items), size)]
+def _added(member_ids: Sequence[str]) -> list[PatchOperation]:
+    return [PatchOperation(op="add", path="members", value=[{"value": i} for i in member_ids])]
+
+
+def _removed(member_ids: Sequence[str]) -> list[PatchOperation]:
+    return [
+        PatchOperation(op="remove", path=str(attr("members").where(attr("value").eq(i))))
+        for i in member_ids
+    ]
 
 
 def _version(resource: User | Group) -> str | None:
