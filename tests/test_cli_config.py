@@ -301,12 +301,17 @@ MISTAKES: list[tuple[str, str, str]] = [
     (
         "misspelt target key",
         MINIMAL.replace("url =", "urll ="),
-        "[target] url: missing (required)",
+        "[target] url: missing (required); the table has 'urll': a misspelling?",
     ),
     (
         "unknown key after the known ones",
         MINIMAL + "[run]\nconcurency = 3\n",
-        "[run] concurency: unknown setting (known here:",
+        "[run] concurency: unknown setting (did you mean concurrency?; known here:",
+    ),
+    (
+        "misspelt optional key, known though absent",
+        MINIMAL.replace('key = "employee_id"', 'key = "employee_id"\ndelimter = ";"'),
+        "[source] delimter: unknown setting (did you mean delimiter?; known here: delimiter,",
     ),
     ("wrong type", MINIMAL.replace('key = "employee_id"', "key = 7"), "[source] key: expected a"),
     (

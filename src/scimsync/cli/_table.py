@@ -7,6 +7,7 @@ never be ignored). Messages never show a value of a key that looks like a secret
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from pathlib import Path
@@ -73,6 +74,7 @@ class Table:
         self.name = name
         self.data = data
         self._read: set[str] = set()
+        self._asked: set[str] = set()  # optional keys looked for, present or not
 
     def __repr__(self) -> str:
         return f"Table({self.where()!r})"
@@ -97,6 +99,7 @@ class Table:
     # -- keys -------------------------------------------------------------------------
 
     def __contains__(self, key: str) -> bool:
+        self._asked.add(key)
         return key in self.data
 
     def keys(self) -> Iterator[str]:
@@ -108,7 +111,10 @@ class Table:
         self._read.add(key)
         if key not in self.data:
             if default is _MISSING:
-                self.fail(key, "missing (required)")
+                unread = [k for k in self.data if k not in self._read]
+                close = difflib.get_close_matches(key, unread, n=1)
+                hint = f"; the table has {close[0]!r}: a misspelling?" if close else ""
+                self.fail(key, f"missing (required){hint}")
             return default
         return self.data[key]
 
@@ -201,8 +207,12 @@ class Table:
                 continue
             if key.lower() in SECRET_KEYS:
                 self.refuse_secret(key)
-            known = sorted(self._read)
-            hint = f" (known here: {', '.join(known)})" if known else ""
+            known = sorted(self._read | self._asked)
+            close = difflib.get_close_matches(key, known, n=1)
+            parts = [f"did you mean {close[0]}?"] if close else []
+            if known:
+                parts.append(f"known here: {', '.join(known)}")
+            hint = f" ({'; '.join(parts)})" if parts else ""
             self.fail(key, f"unknown setting{hint}")
 
     def refuse_secret(self, key: str, how: str | None = None) -> NoReturn:
