@@ -124,7 +124,7 @@ def test_a_server_announcing_more_than_it_has_gives_an_incomplete_listing() -> N
 
 
 @pytest.mark.parametrize("total_is", ["page", "zero"])
-@pytest.mark.parametrize(("size", "max_page"), [(45, 20), (45, 10), (10, 10), (7, 10)])
+@pytest.mark.parametrize(("size", "max_page"), [(45, 20), (30, 20), (45, 10), (10, 10), (7, 10)])
 def test_a_total_that_counts_the_page_or_nothing_is_read_past(
     total_is: str, size: int, max_page: int
 ) -> None:
@@ -152,6 +152,30 @@ def test_a_full_page_reaching_the_total_asks_for_one_more() -> None:
     capped = PagedServer(_ids(30), extra_total=-10)  # a count capped at 20
     listing = _client(capped).list_all(User, page_size=10)
     assert (True, _ids(30)) == (listing.complete, [u.id for u in listing])
+
+
+def test_an_error_on_the_page_past_a_count_reached_ends_a_whole_listing() -> None:
+    """A target answering 400 to a startIndex past its count: the page asked for to
+    check the count is not there to read, and the listing, which holds every resource
+    announced, is complete, saying so. An error on any other page leaves it incomplete."""
+
+    def past_end_refused(request: httpx.Request) -> httpx.Response:
+        if int(request.url.params["startIndex"]) > 3:
+            return json_response(400, {"detail": "startIndex out of range"})
+        return json_response(200, PagedServer(_ids(3)).page(1, 100))
+
+    target = MockTarget()
+    target.on("GET", "/v2/Users", past_end_refused)
+    client = ScimClient(
+        BASE, http=httpx.Client(transport=target.transport()), retry=RetryPolicy.never()
+    )
+    listing = client.list_all(User)
+    assert (True, 3) == (listing.complete, len(listing))
+    assert any("past totalResults answered an error" in d for d in listing.deviations)
+    pager: Paginator[dict[str, Any]] = Paginator(2)
+    pager.feed(ListResponse(total_results=5, resources=[{"id": "a"}, {"id": "b"}]))
+    pager.fail(RuntimeError("HTTP 500"))
+    assert (True, False) == (pager.done, pager.complete)
 
 
 def test_a_lookup_by_filter_is_not_checked_past_its_first_page() -> None:

@@ -61,6 +61,10 @@ _WITHOUT_TOTAL = (
     "ListResponse without totalResults (RFC 7644 §3.4.2): the end of the listing was "
     "read from its pages, not checked against a count"
 )
+_PAST_END_ERROR = (
+    "ListResponse: a page asked for past totalResults answered an error, not an empty "
+    "page (RFC 7644 §3.4.2.4)"
+)
 _MISCOUNTED = (
     "ListResponse totalResults below the resources its pages hold (RFC 7644 §3.4.2: it "
     "counts the whole result, not a page): the end of the listing was read from its "
@@ -152,6 +156,7 @@ class Paginator(Generic[T]):
         self._largest_page = 0
         self._derived = False
         self._confirming = False  # one more page asked for, to check totalResults
+        self._confirm_pending = False  # and it is the page asked for now
         self._check_first_page = check_first_page
         self._miscounted = False  # totalResults proved wrong: read as if left out
         self._max_pages = max_pages
@@ -192,17 +197,7 @@ class Paginator(Generic[T]):
         self.pages += 1
         # A totalResults proved wrong is read no further: as if the pages left it out.
         total_announced = total_announced and not self._miscounted
-        # An empty page past the end counting fewer than were listed (resources gone
-        # since, or a count of the page): nothing can have slipped past, nothing to read.
-        past_end = not page.resources and page.total_results <= self.listed
-        if total_announced:
-            if self.total_results is None or not past_end:
-                if self.total_results is not None and page.total_results != self.total_results:
-                    # Resources came or went mid-listing: pages may have shifted past some.
-                    self._changed_from = self._changed_from or self.total_results
-                self.total_results = page.total_results
-        elif not self._miscounted and _WITHOUT_TOTAL not in self.deviations:
-            self.deviations.append(_WITHOUT_TOTAL)
+        confirming, self._confirm_pending = self._confirm_pending, False
         fresh: list[T] = []
         for resource in page.resources:
             key = _id_of(resource)
@@ -214,6 +209,18 @@ class Paginator(Generic[T]):
                 self._seen.add(key)
                 fresh.append(resource)
         self.listed += len(fresh)
+        # The page after the count (asked for to check it) counting fewer than are now
+        # listed: a count of the page, not a change. So is an empty page past the end
+        # counting fewer (resources gone since): nothing can have slipped past.
+        past_end = (confirming or not page.resources) and page.total_results < self.listed
+        if total_announced:
+            if self.total_results is None or not past_end:
+                if self.total_results is not None and page.total_results != self.total_results:
+                    # Resources came or went mid-listing: pages may have shifted past some.
+                    self._changed_from = self._changed_from or self.total_results
+                self.total_results = page.total_results
+        elif not self._miscounted and _WITHOUT_TOTAL not in self.deviations:
+            self.deviations.append(_WITHOUT_TOTAL)
         returned = len(page.resources)
         if total_announced and not self._derived:
             self._derive_limits(page.total_results, returned)
@@ -254,7 +261,7 @@ class Paginator(Generic[T]):
         first = self.pages == 1 and self._check_first_page
         if not self._confirming and (returned >= self.count or first):
             # A full page, or a first page that may be the target's own page cap.
-            self._confirming = True
+            self._confirming = self._confirm_pending = True
             return True
         return False
 
@@ -298,8 +305,16 @@ class Paginator(Generic[T]):
 
     def fail(self, error: BaseException) -> None:
         """Stop after a page that could not be read (its retries spent): what was listed
-        stays, and the listing is incomplete, saying why."""
+        stays, and the listing is incomplete, saying why. But for the page asked for past
+        a count reached (some targets answer an error there): then the listing holds
+        what it announced, and is complete."""
         self.done = True
+        if self._confirm_pending and self.problem is None and not self._miscounted:
+            reached = self.total_results is not None and self.listed >= self.total_results
+            if reached and self._changed_from is None:
+                if _PAST_END_ERROR not in self.deviations:
+                    self.deviations.append(_PAST_END_ERROR)
+                return
         announced = f" of {self.total_results} announced" if self.total_results is not None else ""
         self.problem = (
             f"the page at startIndex {self.start_index} could not be read after "
