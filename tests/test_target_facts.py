@@ -448,12 +448,12 @@ def _user_target(mock: MockTarget, patch: Callable[[httpx.Request], httpx.Respon
     return _target(mock)
 
 
-@pytest.mark.parametrize("scim_type", ["invalidPath", "noTarget", None])
+@pytest.mark.parametrize("scim_type", ["invalidPath", None])
 async def test_a_refused_value_filter_is_written_with_put_once_and_from_then_on(
     scim_type: str | None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A PATCH with a filtered path answered 400 (``invalidPath``, ``noTarget``, no
-    ``scimType``) in both styles is sent as one PUT carrying every change, the other
+    """A PATCH with a filtered path answered 400 (``invalidPath``, no ``scimType``) in
+    both styles is sent as one PUT carrying every change, the other
     attributes and emails kept; it is learned and said once. The next change with a
     filtered path goes straight to PUT; a change without one is still a PATCH."""
     mock = MockTarget()
@@ -487,6 +487,31 @@ async def test_a_refused_value_filter_is_written_with_put_once_and_from_then_on(
     warnings = [r.getMessage() for r in caplog.records if "value filter" in r.getMessage()]
     assert 1 == len(warnings), warnings
     assert (f"400 {scim_type}" if scim_type else "(400)") in warnings[0]
+
+
+async def test_a_value_filter_answered_no_target_is_written_with_put_never_learned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``noTarget`` may only say that the filter selected nothing (a value removed
+    meanwhile): the change goes as a PUT that time, and nothing is learned or said, so
+    the next filtered change is a PATCH again."""
+    mock = MockTarget()
+    target = _user_target(mock, _refusing_filters(scim_error(400, "noTarget"), CAT))
+    with caplog.at_level(logging.WARNING, logger="scimsync.targets"):
+        async with target.client:
+            await target.update_user("u3", _ops(("replace", WORK, "cat@y.org")))
+            await target.update_user("u3", _ops(("replace", WORK, "cat@z.org")))
+    assert (
+        [["replace"], ["add"], ["replace"], ["add"]],
+        [["cat@y.org", "cat@home.org"], ["cat@z.org", "cat@home.org"]],
+        set(),
+        [],
+    ) == (
+        _styles(mock),
+        [[e["value"] for e in body["emails"]] for body in _bodies(mock, "PUT")],
+        target.facts.no_filtered_patch,
+        [r.getMessage() for r in caplog.records if "value filter" in r.getMessage()],
+    )
 
 
 async def test_a_refused_value_filter_in_a_users_diff_is_written_with_put() -> None:

@@ -486,7 +486,10 @@ class ScimTarget:
             # value filter is what targets refuse that way; PUT needs none.
             if not filtered(operations):
                 raise refusal
-            if resource_type not in self.facts.no_filtered_patch:
+            # noTarget may only say the filter selected nothing (a member removed
+            # meanwhile): written with PUT this once, never learned from.
+            no_target = (getattr(refusal, "scim_type", None) or "").lower() == "notarget"
+            if not no_target and resource_type not in self.facts.no_filtered_patch:
                 self.facts.no_filtered_patch.add(resource_type)
                 logger.warning(
                     "%s refuses PATCH paths with a value filter on %ss (%s): changes that "
