@@ -150,6 +150,18 @@ def _fold(text: str) -> str:
     return "".join(map(_fold_char, text))
 
 
+def _forms_of(values: Iterable[str]) -> set[str]:
+    """Every form of ``values`` a server may echo (cased, escaped, base64), long enough
+    to be masked."""
+    forms: set[str] = set()
+    for text in values:
+        for cased in _cased(text):
+            forms.update(_echoed_forms(cased))
+        for encoded in _base64_forms(text):
+            forms.update(_echoed_forms(encoded))
+    return {form for form in forms if len(form) >= MIN_REDACTED_LENGTH}
+
+
 def _windows(forms: Iterable[str]) -> frozenset[str]:
     """Every run of MIN_REDACTED_LENGTH characters of ``forms``, case-folded."""
     size = MIN_REDACTED_LENGTH
@@ -176,35 +188,29 @@ class Redactor:
     ``mask`` is what a masked run becomes.
     """
 
-    __slots__ = ("_forms", "_mask", "_windows")
+    __slots__ = ("_mask", "_values", "_windows")
 
-    _forms: tuple[str, ...]
+    _values: tuple[str, ...]
     _mask: str
     _windows: frozenset[str] | None
 
     def __init__(self, values: Iterable[Secret | str] = (), *, mask: str = _REDACTED) -> None:
-        forms: set[str] = set()
-        for value in values:
-            text = value.reveal() if isinstance(value, Secret) else value
-            if len(text) < MIN_REDACTED_LENGTH:
-                continue
-            for cased in _cased(text):
-                forms.update(_echoed_forms(cased))
-            for encoded in _base64_forms(text):
-                forms.update(_echoed_forms(encoded))
-        self._forms = tuple(sorted(form for form in forms if len(form) >= MIN_REDACTED_LENGTH))
+        texts = (value.reveal() if isinstance(value, Secret) else value for value in values)
+        self._values = tuple(text for text in texts if len(text) >= MIN_REDACTED_LENGTH)
         self._mask = mask
+        # Built on first use: a client makes a redactor for every answer, and only
+        # the few it reads an error from ever mask anything.
         self._windows = None
 
     def __bool__(self) -> bool:
-        return bool(self._forms)
+        return bool(self._values)
 
     def __call__(self, text: str) -> str:
         """``text`` with every known secret, and every piece of one, masked."""
-        if not self._forms or len(text) < MIN_REDACTED_LENGTH:
+        if not self._values or len(text) < MIN_REDACTED_LENGTH:
             return text
         if self._windows is None:
-            self._windows = _windows(self._forms)
+            self._windows = _windows(_forms_of(self._values))
         windows = self._windows
         size = MIN_REDACTED_LENGTH
         folded = _fold(text)
@@ -226,7 +232,7 @@ class Redactor:
         return "".join(pieces)
 
     def __repr__(self) -> str:
-        return f"Redactor({len(self._forms)} forms)"
+        return f"Redactor({len(self._values)} secrets)"
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a Redactor is not pickled: it would write its secrets out in clear")
