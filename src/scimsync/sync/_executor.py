@@ -398,10 +398,10 @@ class Executor:
         if operations:
             workers = min(self.settings.concurrency, len(operations))
             await asyncio.gather(*(worker() for _ in range(workers)))
-            if raised:
-                raise raised[0]
         if self.journal is not None:
-            self.journal.flush()
+            self.journal.flush()  # what was done is recorded, even when raising below
+        if raised:
+            raise raised[0]
         assert all(r is not None for r in results)
         return Execution(
             results=tuple(r for r in results if r is not None),
