@@ -194,9 +194,10 @@ class ScimTarget:
         left out, RFC 7643 §2.5) or a target that leaves members out of listings. The
         two look alike, so such groups are listed once more asking for ``members``.
         When no group holds any even then, the target may leave them out of every
-        listing (some do): each group is read by id, asking for its members, and what
-        is still absent then is empty. (Read as empty, members the target holds would
-        never be removed.)
+        listing (some do): when the first few groups read by id show members (or the
+        target was found to before), each group is read by id, asking for its
+        members, and what is still absent then is empty. (Read as empty, members the
+        target holds would never be removed.)
         """
         attributes = _GROUP_ATTRIBUTES if self._request_group_members else None
         listing = await self.client.list_all(
@@ -215,7 +216,7 @@ class ScimTarget:
             )
             complete, problem = complete and members.complete, problem or members.problem
         unread: dict[str, str] = {}  # id -> why
-        if groups and all(g.members is None for g in groups):
+        if groups and all(g.members is None for g in groups) and await self._by_id(groups):
             groups, unread = await self._members_by_id(groups)
             if unread:
                 complete = False
@@ -232,6 +233,24 @@ class ScimTarget:
             for g in groups
         )
         return TargetListing(resources=groups, complete=complete, problem=problem)
+
+    async def _by_id(self, groups: Sequence[Group]) -> bool:
+        """True when groups listed without members are to be read by id: the target was
+        found to show members that way, or one of the first few groups read so shows
+        some (all of them empty, as a target may well hold, costs a few reads, not one
+        per group and cycle)."""
+        if _MEMBERS_BY_ID in self._facts.deviations:
+            return True
+        for group in [g for g in groups if g.id][:_PROBED_GROUPS]:
+            try:
+                read = await self.client.get(Group, group.id or "", attributes=("members",))
+            except (UnauthorizedError, ForbiddenError):
+                raise
+            except ScimSyncError:
+                return True  # unknown: read them all, failures and all
+            if read.members:
+                return True
+        return False
 
     async def _members_by_id(
         self, groups: Sequence[Group]
@@ -253,10 +272,7 @@ class ScimTarget:
             else:
                 found[group.id] = read.members
         if any(found.values()):
-            self._deviation(
-                "group listings leave members out, even asked for: each group is read "
-                "by id for its members"
-            )
+            self._deviation(_MEMBERS_BY_ID)
         out = tuple(attrs.evolve(g, members=found[g.id]) if g.id in found else g for g in groups)
         return out, failed
 
@@ -548,6 +564,13 @@ def _refusal(exc: BaseException) -> str:
     status = getattr(exc, "status", "?")
     scim_type = getattr(exc, "scim_type", None)
     return f"{status} {scim_type}" if scim_type else str(status)
+
+
+_MEMBERS_BY_ID = (
+    "group listings leave members out, even asked for: each group is read by id for its members"
+)
+#: Groups read by id to tell a target hiding members from listings from empty groups.
+_PROBED_GROUPS = 3
 
 
 def _added(member_ids: Sequence[str]) -> list[PatchOperation]:
