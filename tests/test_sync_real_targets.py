@@ -348,6 +348,21 @@ async def test_group_members_shown_only_by_id_are_compared_and_removed() -> None
     assert 1 == len(said), [r.target_warnings for r in reports]
 
 
+async def test_empty_groups_listed_without_members_cost_a_few_reads() -> None:
+    """Groups that are all empty (members left out, as RFC 7643 lets an empty attribute
+    be): three are read by id to tell, not every one, and they are listed as empty."""
+    rig = Rig(wrap=UnlistedMembers)
+    assert rig.server is not None
+    rig.server.seed(groups=[Group(display_name=f"empty{i}") for i in range(10)])
+    async with rig.client:
+        rig.sent.clear()
+        listing = await rig.target.list_groups()
+    by_id = [d for d in rig.sent if d.method == "GET" and "/Groups/" in d.url]
+    assert (True, 3) == (listing.complete, len(by_id))
+    assert {()} == {g.members for g in listing.resources}
+    assert [] == rig.target.facts.deviations
+
+
 async def test_a_target_refusing_filtered_patch_paths_converges() -> None:
     """Against a target refusing value-filter PATCH paths: a changed work email (with a
     new title) and a user moved to another group are written with PUT, the title and
