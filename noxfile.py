@@ -1,12 +1,16 @@
 """Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``bench``.
 
 ``tests`` runs on every Python 3.10-3.13 found on this machine and skips the others.
+The long property tests of the engine's pure logic (marker ``properties``, about two
+thirds of the suite's time) run on the Python that runs nox, not again on each other
+one: they exercise no interpreter-specific code, and CI must fit 2 CPUs.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import nox
 
@@ -33,12 +37,21 @@ def _runs(version: str) -> bool:
 PYTHONS = [v for v in SUPPORTED if _runs(v)] or None
 
 
+#: The Python that runs nox (the machine's default): the one the long properties run on.
+DEFAULT = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite (unit, property, integration against loopback SCIM servers),
-    spread over the machine's CPUs (pytest-xdist); arguments given replace that."""
+    spread over the machine's CPUs (pytest-xdist); arguments given replace that. On a
+    Python other than nox's own (or the only one found), the ``properties`` tests are
+    left to that one."""
     session.install("-e", ".[test]")
-    session.run("pytest", *(session.posargs or ["-n", "auto"]))
+    arguments = ["-n", "auto"]
+    if session.python not in (None, DEFAULT) and DEFAULT in (PYTHONS or ()):
+        arguments += ["-m", "not properties"]
+    session.run("pytest", *(session.posargs or arguments))
 
 
 @nox.session

@@ -149,6 +149,7 @@ def test_a_directory_lifecycle_converges_on_a_memory_target(
     assert () == cycle(_directory(None, leaver=True), memory, blocking, state, policy)[0].operations
 
 
+@pytest.mark.properties
 @settings(
     max_examples=500,
     deadline=None,

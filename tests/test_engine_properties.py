@@ -46,7 +46,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 # Scenarios of hundreds of users have long reprs; Hypothesis warns when printing one.
-pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Generating overly large repr"),
+    pytest.mark.properties,
+]
 
 EXAMPLES = settings(
     max_examples=500,
