@@ -592,7 +592,7 @@ class Executor:
                     if new_id
                     else "the target answered the create without an id"
                 )
-                return await self._look_up_answer(run, op, answer, maybe_ours=not new_id)
+                return await self._look_up_answer(run, op, identity, answer, maybe_ours=not new_id)
             self._link(op, new_id, adopted=False)
             run.target_id = new_id
             assert op.body is not None
@@ -600,17 +600,22 @@ class Executor:
             return "applied", "", None
 
     async def _look_up_answer(
-        self, run: _Run, op: Operation, answer: str, *, maybe_ours: bool
+        self,
+        run: _Run,
+        op: Operation,
+        identity: Mapping[str, str],
+        answer: str,
+        *,
+        maybe_ours: bool,
     ) -> tuple[Outcome, str, BaseException | None]:
         """End a create answered with success but not with its account: without an id,
         or with an account of another identity (a target answering a clash with the
         account it clashed with). Never linked, nor checked, blindly: the identity sent
         is looked up, and the create is not sent again.
 
-        ``maybe_ours``: the answer says the create was made (no id): an account holding
-        every value sent is its own.
+        ``identity``: what the create sent to match by. ``maybe_ours``: the answer says
+        the create was made (no id): an account holding every value sent is its own.
         """
-        identity = self._identities.get(op.target_id) or create_identity(op, self.policy)
         try:
             found = await self._find(run, op, identity)
         except Exception as exc:

@@ -50,7 +50,9 @@ from ..errors import FilterSyntaxError, InvalidPathError
 from ..filter import AttrPath
 from ..filter._eval import lookup
 from ..filter._nodes import compile_value_filter
+from ..models import Group, User
 from ..patch import parse_path
+from ..patch._managed import element_scopes
 from ..patch._scope import scope_key
 
 if TYPE_CHECKING:
@@ -416,14 +418,10 @@ def scopes_of(
 ) -> tuple[ElementScope, ...]:
     """The element scopes the mapping's ``paths`` of ``resource_type`` give (what the
     checks name a value by); none for paths that do not parse (the planner says so)."""
-    from ..errors import InvalidPathError as _Invalid
-    from ..models import Group, User
-    from ..patch._managed import element_scopes
-
     cls: type[User] | type[Group] = User if resource_type == "User" else Group
     try:
         return element_scopes(cls, tuple(sorted(set(paths))), schema)
-    except _Invalid:
+    except InvalidPathError:
         return ()
 
 
