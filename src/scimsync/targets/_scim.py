@@ -28,7 +28,7 @@ from ._overlay import overlay
 from ._protocol import GroupUpdate, TargetCapabilities, TargetListing, UserUpdate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from ..client import PagedListing
 
@@ -216,8 +216,9 @@ class ScimTarget:
             )
             complete, problem = complete and members.complete, problem or members.problem
         unread: dict[str, str] = {}  # id -> why
-        if groups and all(g.members is None for g in groups) and await self._by_id(groups):
-            groups, unread = await self._members_by_id(groups)
+        probed = await self._probed(groups) if all(g.members is None for g in groups) else None
+        if groups and probed is not None:
+            groups, unread = await self._members_by_id(groups, probed)
             if unread:
                 complete = False
                 problem = problem or (
@@ -234,43 +235,47 @@ class ScimTarget:
         )
         return TargetListing(resources=groups, complete=complete, problem=problem)
 
-    async def _by_id(self, groups: Sequence[Group]) -> bool:
-        """True when groups listed without members are to be read by id: the target was
-        found to show members that way, or one of the first few groups read so shows
-        some (all of them empty, as a target may well hold, costs a few reads, not one
-        per group and cycle)."""
+    async def _probed(self, groups: Sequence[Group]) -> dict[str, Any] | None:
+        """The members of the first few ``groups`` read by id (id -> members), when
+        groups listed without members are to be read by id: the target was found to
+        show members that way (nothing probed then), or one of those shows some, or
+        one could not be read. None when they show none either: the groups are empty
+        (as a target may well hold them: a few reads, not one per group and cycle)."""
         if _MEMBERS_BY_ID in self._facts.deviations:
-            return True
+            return {}
+        probed: dict[str, Any] = {}
         for group in [g for g in groups if g.id][:_PROBED_GROUPS]:
             try:
                 read = await self.client.get(Group, group.id or "", attributes=("members",))
             except (UnauthorizedError, ForbiddenError):
                 raise
             except ScimSyncError:
-                return True  # unknown: read them all, failures and all
+                return probed  # unknown: read them all, failures and all
+            probed[group.id or ""] = read.members
             if read.members:
-                return True
-        return False
+                return probed
+        return None
 
     async def _members_by_id(
-        self, groups: Sequence[Group]
+        self, groups: Sequence[Group], probed: Mapping[str, Any]
     ) -> tuple[tuple[Group, ...], dict[str, str]]:
-        """``groups`` with the members each holds read by id, and the ids of those that
-        could not be read (with the reason): they keep none shown, so their members are
-        not compared."""
+        """``groups`` with the members each holds read by id (those ``probed`` already
+        are not read again), and the ids of those that could not be read (with the
+        reason): they keep none shown, so their members are not compared."""
+        unread = [g.id for g in groups if g.id and g.id not in probed]
         reads = await asyncio.gather(
-            *(self.client.get(Group, g.id, attributes=("members",)) for g in groups if g.id),
+            *(self.client.get(Group, i, attributes=("members",)) for i in unread),
             return_exceptions=True,
         )
-        found: dict[str | None, Any] = {}
+        found: dict[str, Any] = dict(probed)
         failed: dict[str, str] = {}  # id -> why
-        for group, read in zip([g for g in groups if g.id], reads, strict=True):
+        for group_id, read in zip(unread, reads, strict=True):
             if isinstance(read, BaseException):
                 if isinstance(read, (UnauthorizedError, ForbiddenError)):
                     raise read
-                failed[group.id or ""] = _short(read)
+                failed[group_id] = _short(read)
             else:
-                found[group.id] = read.members
+                found[group_id] = read.members
         if any(found.values()):
             self._deviation(_MEMBERS_BY_ID)
         out = tuple(attrs.evolve(g, members=found[g.id]) if g.id in found else g for g in groups)
