@@ -268,6 +268,16 @@ def test_an_echoing_target_never_shows_the_oauth_access_token(
     assert [] == _leaks("\n".join([*texts, _logged(caplog), repr(auth)]))
 
 
+def _mock_client(target: MockTarget, token: str) -> ScimClient:
+    """A client of ``target`` with a bearer ``token``, never retrying."""
+    return ScimClient(
+        BASE,
+        http=httpx.Client(transport=target.transport()),
+        auth=BearerToken(token),
+        retry=RetryPolicy.never(),
+    )
+
+
 def test_a_transport_error_repeating_a_header_is_masked() -> None:
     """An httpx error whose message quotes a credential is masked, cause included."""
     target = MockTarget()
@@ -277,12 +287,7 @@ def test_a_transport_error_repeating_a_header_is_masked() -> None:
         raise httpx.RemoteProtocolError(f"illegal header line: {header}", request=request)
 
     target.on("GET", "/v2/Users/u-1", broken)
-    client = ScimClient(
-        BASE,
-        http=httpx.Client(transport=target.transport()),
-        auth=BearerToken(TOKEN),
-        retry=RetryPolicy.never(),
-    )
+    client = _mock_client(target, TOKEN)
     with pytest.raises(TransportError) as caught:
         client.get(User, "u-1")
     assert [] == _leaks("\n".join(_texts(caught.value)))
@@ -296,12 +301,7 @@ def test_the_auth_scheme_is_not_a_secret() -> None:
     token = "token-" + TOKEN
     detail = f"invalid Bearer token; Bearer expired; got Bearer {token[:20]}"
     target.on("GET", "/v2/Users/u-1", scim_error(401, None, detail))
-    client = ScimClient(
-        BASE,
-        http=httpx.Client(transport=target.transport()),
-        auth=BearerToken(token),
-        retry=RetryPolicy.never(),
-    )
+    client = _mock_client(target, token)
     with pytest.raises(ScimHTTPError) as caught:
         client.get(User, "u-1")
     text = str(caught.value)
@@ -495,12 +495,7 @@ def test_an_error_echoing_pieces_and_base64_of_the_credentials_masks_them() -> N
         return httpx.Response(400, json={"status": "400", "detail": detail})
 
     target.on("GET", "/v2/Users/u-1", echo)
-    client = ScimClient(
-        BASE,
-        http=httpx.Client(transport=target.transport()),
-        auth=BearerToken(SHORT_TOKEN),
-        retry=RetryPolicy.never(),
-    )
+    client = _mock_client(target, SHORT_TOKEN)
     with pytest.raises(ScimHTTPError) as caught:
         client.get(User, "u-1")
     text = "\n".join(_texts(caught.value))

@@ -542,19 +542,24 @@ async def test_creates_are_journaled_before_they_are_sent() -> None:
     assert {"externalId": "e0", "userName": "user0"} == dict(intent.identity)
 
 
-async def test_errors_never_carry_the_password_of_the_operation() -> None:
-    """A target echoing the password in its error: the result masks it."""
-    target = ScriptedTarget()
-    target.fail("create_user", BadRequestError(400, detail="password 'Init-Pa55word' too weak"))
-    wanted = DesiredState(
+def with_password(password: str) -> DesiredState:
+    """One user, ``e0``, created with an initial ``password``."""
+    return DesiredState(
         users=[
             DesiredUser(
                 key="e0",
                 user=User(external_id="e0", user_name="ann"),
-                create_only=User(password="Init-Pa55word"),
+                create_only=User(password=password),
             )
         ]
     )
+
+
+async def test_errors_never_carry_the_password_of_the_operation() -> None:
+    """A target echoing the password in its error: the result masks it."""
+    target = ScriptedTarget()
+    target.fail("create_user", BadRequestError(400, detail="password 'Init-Pa55word' too weak"))
+    wanted = with_password("Init-Pa55word")
     execution = await execute(target, plan(wanted, target.inner.state(), POLICY, now=WHEN))
     (result,) = execution.results
     assert "Init-Pa55word" not in repr(result)
@@ -566,15 +571,7 @@ async def test_a_stop_reason_never_carries_the_password(caplog: pytest.LogCaptur
     neither the stop reason nor its log record shows the password."""
     target = ScriptedTarget()
     target.fail("create_user", UnauthorizedError(401, detail="bad login for 'Init-Pa55word'"))
-    wanted = DesiredState(
-        users=[
-            DesiredUser(
-                key="e0",
-                user=User(external_id="e0", user_name="ann"),
-                create_only=User(password="Init-Pa55word"),
-            )
-        ]
-    )
+    wanted = with_password("Init-Pa55word")
     with caplog.at_level("ERROR", logger="scimsync"):
         execution = await execute(target, plan(wanted, target.inner.state(), POLICY, now=WHEN))
     assert "writing stopped" in caplog.text
@@ -587,15 +584,7 @@ async def test_errors_never_carry_a_piece_of_the_password() -> None:
     target = ScriptedTarget()
     detail = f"password {password[:12]}... too weak ({password.upper()})"
     target.fail("create_user", BadRequestError(400, detail=detail))
-    wanted = DesiredState(
-        users=[
-            DesiredUser(
-                key="e0",
-                user=User(external_id="e0", user_name="ann"),
-                create_only=User(password=password),
-            )
-        ]
-    )
+    wanted = with_password(password)
     execution = await execute(target, plan(wanted, target.inner.state(), POLICY, now=WHEN))
     (result,) = execution.results
     assert False is (password[:12] in repr(result) or password.upper() in repr(result))
